@@ -1,0 +1,352 @@
+package connector
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/ehgate/ehgate/sts"
+)
+
+// Environment selects the platform's service list (specs/servicelist.md).
+type Environment int
+
+// Environments. The zero value selects none: Config.ServiceListURL must then be set.
+const (
+	EnvironmentNone Environment = iota
+	Production
+	Acceptance
+)
+
+func (e Environment) String() string {
+	switch e {
+	case EnvironmentNone:
+		return "none"
+	case Production:
+		return "production"
+	case Acceptance:
+		return "acceptance"
+	}
+	return fmt.Sprintf("Environment(%d)", int(e))
+}
+
+// Service-list base URLs of the real platform; the client appends ".sha2" and ".xml".
+const (
+	ProductionServiceListURL = "https://servicelist.ehealth.fgov.be/servicelist"
+	AcceptanceServiceListURL = "https://servicelist-acpt.ehealth.fgov.be/servicelist"
+	// ProductionStatusFeedURL is the status page's JSON feed (specs/statusfeed.md).
+	ProductionStatusFeedURL = "https://status.ehealth.fgov.be/nl/api/components/prod"
+)
+
+// PackageLicense is the software package's licence at the platform (CommonInput/Origin/Package).
+type PackageLicense struct {
+	Name     string // package name; optional
+	Username string // licence user name; required by insurability and writes
+	Password string // licence password; never logged
+}
+
+// Credentials say where the care provider's certificates are. Give loaded credentials, or a
+// PKCS#12 keystore, or PEM files; the first that is set is used.
+type Credentials struct {
+	// Identification authenticates to the STS; HolderOfKey signs business calls with the token
+	// (nil = Identification).
+	Identification *sts.Credential
+	HolderOfKey    *sts.Credential
+	// PKCS12File and Password: a .p12 keystore as the platform delivers it.
+	PKCS12File string
+	Password   string // never logged
+	// CertFile, KeyFile and ChainFile (optional): PEM files.
+	CertFile, KeyFile, ChainFile string
+}
+
+// Preset is the kind of care provider, which decides the attributes asked of the STS.
+type Preset int
+
+// Presets. The zero value is PresetPharmacy.
+const (
+	PresetPharmacy Preset = iota
+	PresetGP
+)
+
+func (p Preset) String() string {
+	switch p {
+	case PresetPharmacy:
+		return "pharmacy"
+	case PresetGP:
+		return "gp"
+	}
+	return fmt.Sprintf("Preset(%d)", int(p))
+}
+
+// Identity is who the client speaks for.
+type Identity struct {
+	Preset Preset // zero = PresetPharmacy
+	// NIHII is the pharmacy's or doctor's INAMI/RIZIV number; required.
+	NIHII string
+	// SSIN is the certificate holder's national number; required by both presets.
+	SSIN string
+}
+
+// Policy is how the local store serves one priority function.
+type Policy struct {
+	// MaxAge is how old a cached answer may be and still be served when the platform cannot
+	// answer. 0 = the function's default: 30 days for insurability (specs/insurability.md);
+	// for ETKs the certificate's own validity is the limit and MaxAge is not used.
+	MaxAge time.Duration
+	// RefreshAfter (ETK only) is the age after which a cached ETK is still served but refreshed
+	// in the background. 0 = 8 h.
+	RefreshAfter time.Duration
+	// AttemptTimeout bounds one attempt at one endpoint. 0 = Timeouts.Attempt.
+	AttemptTimeout time.Duration
+	// NoStore turns the local store off for this function (no fallback answers).
+	NoStore bool
+}
+
+// Policies are the per-function policies.
+type Policies struct {
+	Insurability        Policy
+	GenericInsurability Policy
+	ETK                 Policy
+}
+
+// Timeouts bound the network. Zero fields take the defaults given.
+type Timeouts struct {
+	// Connect bounds TCP and TLS set-up. 0 = 2 s (the official connector's 30 s is too long for a counter).
+	Connect time.Duration
+	// Attempt bounds one attempt at one endpoint. 0 = 5 s.
+	Attempt time.Duration
+}
+
+// Config is everything a Client needs. Zero fields take the defaults their comments give;
+// Validate names the first bad field.
+type Config struct {
+	// Environment selects the real platform's service list. Ignored when ServiceListURL is set.
+	Environment Environment
+	// ServiceListURL is the service list's base URL (".sha2" and ".xml" are appended), for a
+	// test platform or a proxy. "" = the Environment's URL.
+	ServiceListURL string
+	// ServiceListRoots pins the CA of the service list's signer; required.
+	ServiceListRoots *x509.CertPool
+	// ServiceListPoll is how often the list's .sha2 is checked. 0 = 60 s.
+	ServiceListPoll time.Duration
+
+	// TLSRoots are the CAs of the platform's TLS certificates. nil = the system roots.
+	// Ignored when WithHTTPClient is given.
+	TLSRoots *x509.CertPool
+	// STSRoots is the trust pool of the STS's assertion signatures; required.
+	STSRoots *x509.CertPool
+
+	// Credentials of the care provider; required.
+	Credentials Credentials
+	// Identity says who the client speaks for; NIHII and SSIN are required.
+	Identity Identity
+	// Package is the software's licence at the platform.
+	Package PackageLicense
+	// IsTest sets CommonInput/Request/IsTest on business requests.
+	IsTest bool
+	// TokenLifetime is the token validity asked of the STS (the STS decides). 0 = 24 h.
+	TokenLifetime time.Duration
+
+	// CacheDir holds the encrypted local store (answers and outbox). Required: fallback needs
+	// a durable store.
+	CacheDir string
+	// CacheKeys are the 32-byte keys of the store; the first encrypts, all decrypt (rotation).
+	// Required.
+	CacheKeys [][]byte
+
+	// Policies per priority function.
+	Policies Policies
+	// Timeouts of the network.
+	Timeouts Timeouts
+	// FaultCodes are the SOAP fault codes that move a call to the next endpoint.
+	// nil = SOA-01001, SOA-01002, SOA-02001, SOA-02002 (specs/switching.md).
+	FaultCodes []string
+
+	// StatusFeedURL is the status page's JSON feed. "" = not polled (use
+	// ProductionStatusFeedURL for the real platform).
+	StatusFeedURL string
+	// StatusComponents maps a feed component (its id or name_nl) to the short service names it
+	// covers, e.g. {"MyCareNet Insurability": {"insurability:v2"}}. A component in Major Outage
+	// puts its services in fallback at once.
+	StatusComponents map[string][]string
+	// StatusPoll is how often the feed is read. 0 = 60 s.
+	StatusPoll time.Duration
+}
+
+// DefaultConfig returns a Config with every default written out, for the production
+// platform; the vendor adds credentials, identity, licence, cache and roots.
+func DefaultConfig() Config {
+	return Config{
+		Environment:     Production,
+		ServiceListPoll: 60 * time.Second,
+		TokenLifetime:   24 * time.Hour,
+		Policies: Policies{
+			Insurability:        Policy{MaxAge: 30 * 24 * time.Hour},
+			GenericInsurability: Policy{MaxAge: 30 * 24 * time.Hour},
+			ETK:                 Policy{RefreshAfter: 8 * time.Hour},
+		},
+		Timeouts:      Timeouts{Connect: 2 * time.Second, Attempt: 5 * time.Second},
+		StatusFeedURL: ProductionStatusFeedURL,
+		StatusPoll:    60 * time.Second,
+	}
+}
+
+// ErrConfig is the sentinel of an invalid Config.
+var ErrConfig = errors.New("connector: invalid config")
+
+// ConfigError names the bad field of a Config.
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string { return "connector: config: " + e.Field + ": " + e.Reason }
+
+// Is reports whether target is ErrConfig.
+func (e *ConfigError) Is(target error) bool { return target == ErrConfig }
+
+// Validate checks c and returns a *ConfigError naming the first bad field.
+func (c Config) Validate() error {
+	bad := func(field, reason string) error { return &ConfigError{Field: field, Reason: reason} }
+	if c.ServiceListURL == "" {
+		if c.Environment != Production && c.Environment != Acceptance {
+			return bad("Environment", "set Production or Acceptance, or ServiceListURL")
+		}
+	} else if err := checkHTTPS(c.ServiceListURL); err != nil {
+		return bad("ServiceListURL", err.Error())
+	}
+	if c.ServiceListRoots == nil {
+		return bad("ServiceListRoots", "required: the CA that signs the service list")
+	}
+	if c.STSRoots == nil {
+		return bad("STSRoots", "required: the CA that signs STS assertions")
+	}
+	cr := c.Credentials
+	switch {
+	case cr.Identification != nil:
+	case cr.PKCS12File != "":
+	case cr.CertFile != "" || cr.KeyFile != "":
+		if cr.CertFile == "" {
+			return bad("Credentials.CertFile", "required with KeyFile")
+		}
+		if cr.KeyFile == "" {
+			return bad("Credentials.KeyFile", "required with CertFile")
+		}
+	default:
+		return bad("Credentials", "give Identification, PKCS12File, or CertFile and KeyFile")
+	}
+	if c.Identity.Preset != PresetPharmacy && c.Identity.Preset != PresetGP {
+		return bad("Identity.Preset", "unknown preset")
+	}
+	if c.Identity.NIHII == "" {
+		return bad("Identity.NIHII", "required")
+	}
+	if !isDigitsRange(c.Identity.NIHII, 8, 11) {
+		return bad("Identity.NIHII", "must be 8 to 11 digits")
+	}
+	if c.Identity.SSIN == "" {
+		return bad("Identity.SSIN", "required")
+	}
+	if err := ValidateSSIN(c.Identity.SSIN); err != nil {
+		return bad("Identity.SSIN", err.(*SSINError).Reason)
+	}
+	if c.CacheDir == "" {
+		return bad("CacheDir", "required: fallback needs a durable store")
+	}
+	if len(c.CacheKeys) == 0 {
+		return bad("CacheKeys", "required: the store is encrypted")
+	}
+	for i, k := range c.CacheKeys {
+		if len(k) != 32 {
+			return bad(fmt.Sprintf("CacheKeys[%d]", i), "must be 32 bytes")
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"ServiceListPoll", c.ServiceListPoll}, {"StatusPoll", c.StatusPoll}, {"TokenLifetime", c.TokenLifetime},
+		{"Timeouts.Connect", c.Timeouts.Connect}, {"Timeouts.Attempt", c.Timeouts.Attempt},
+		{"Policies.Insurability.MaxAge", c.Policies.Insurability.MaxAge},
+		{"Policies.GenericInsurability.MaxAge", c.Policies.GenericInsurability.MaxAge},
+		{"Policies.ETK.RefreshAfter", c.Policies.ETK.RefreshAfter},
+		{"Policies.Insurability.AttemptTimeout", c.Policies.Insurability.AttemptTimeout},
+		{"Policies.GenericInsurability.AttemptTimeout", c.Policies.GenericInsurability.AttemptTimeout},
+		{"Policies.ETK.AttemptTimeout", c.Policies.ETK.AttemptTimeout},
+	} {
+		if d.v < 0 {
+			return bad(d.name, "negative")
+		}
+	}
+	if c.StatusFeedURL != "" {
+		if err := checkHTTPS(c.StatusFeedURL); err != nil {
+			return bad("StatusFeedURL", err.Error())
+		}
+	}
+	for comp, svcs := range c.StatusComponents {
+		if comp == "" || len(svcs) == 0 {
+			return bad("StatusComponents", "each component needs a name and at least one service")
+		}
+	}
+	return nil
+}
+
+// withDefaults fills zero fields with their defaults.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.ServiceListURL == "" {
+		c.ServiceListURL = ProductionServiceListURL
+		if c.Environment == Acceptance {
+			c.ServiceListURL = AcceptanceServiceListURL
+		}
+	}
+	if c.ServiceListPoll == 0 {
+		c.ServiceListPoll = d.ServiceListPoll
+	}
+	if c.StatusPoll == 0 {
+		c.StatusPoll = d.StatusPoll
+	}
+	if c.TokenLifetime == 0 {
+		c.TokenLifetime = d.TokenLifetime
+	}
+	if c.Timeouts.Connect == 0 {
+		c.Timeouts.Connect = d.Timeouts.Connect
+	}
+	if c.Timeouts.Attempt == 0 {
+		c.Timeouts.Attempt = d.Timeouts.Attempt
+	}
+	for _, p := range []*Policy{&c.Policies.Insurability, &c.Policies.GenericInsurability} {
+		if p.MaxAge == 0 {
+			p.MaxAge = 30 * 24 * time.Hour
+		}
+	}
+	if c.Policies.ETK.RefreshAfter == 0 {
+		c.Policies.ETK.RefreshAfter = d.Policies.ETK.RefreshAfter
+	}
+	for _, p := range []*Policy{&c.Policies.Insurability, &c.Policies.GenericInsurability, &c.Policies.ETK} {
+		if p.AttemptTimeout == 0 {
+			p.AttemptTimeout = c.Timeouts.Attempt
+		}
+	}
+	return c
+}
+
+func checkHTTPS(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("not a URL")
+	}
+	if u.Scheme != "https" || u.Host == "" {
+		return errors.New("must be an https URL")
+	}
+	return nil
+}
+
+func isDigitsRange(s string, lo, hi int) bool {
+	if len(s) < lo || len(s) > hi {
+		return false
+	}
+	return isDigits(s, len(s))
+}

@@ -1,0 +1,69 @@
+package connector
+
+import (
+	"crypto/x509"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func validConfig() Config {
+	c := DefaultConfig()
+	c.ServiceListRoots = x509.NewCertPool()
+	c.STSRoots = x509.NewCertPool()
+	c.Credentials = Credentials{PKCS12File: "/x.p12", Password: "secret"}
+	c.Identity = Identity{NIHII: "12345678901", SSIN: "93051822361"}
+	c.CacheDir = "/tmp/x"
+	c.CacheKeys = [][]byte{make([]byte, 32)}
+	return c
+}
+
+func TestConfig_ValidateNamesTheBadField(t *testing.T) {
+	require.NoError(t, validConfig().Validate())
+	tests := []struct {
+		field  string
+		mutate func(*Config)
+	}{
+		{"Environment", func(c *Config) { c.Environment = EnvironmentNone }},
+		{"ServiceListURL", func(c *Config) { c.ServiceListURL = "http://plain" }},
+		{"ServiceListRoots", func(c *Config) { c.ServiceListRoots = nil }},
+		{"STSRoots", func(c *Config) { c.STSRoots = nil }},
+		{"Credentials", func(c *Config) { c.Credentials = Credentials{} }},
+		{"Credentials.KeyFile", func(c *Config) { c.Credentials = Credentials{CertFile: "c.pem"} }},
+		{"Identity.NIHII", func(c *Config) { c.Identity.NIHII = "" }},
+		{"Identity.NIHII", func(c *Config) { c.Identity.NIHII = "12ab" }},
+		{"Identity.SSIN", func(c *Config) { c.Identity.SSIN = "93051822362" }},
+		{"Identity.Preset", func(c *Config) { c.Identity.Preset = 9 }},
+		{"CacheDir", func(c *Config) { c.CacheDir = "" }},
+		{"CacheKeys", func(c *Config) { c.CacheKeys = nil }},
+		{"CacheKeys[1]", func(c *Config) { c.CacheKeys = append(c.CacheKeys, []byte("short")) }},
+		{"Timeouts.Attempt", func(c *Config) { c.Timeouts.Attempt = -time.Second }},
+		{"StatusFeedURL", func(c *Config) { c.StatusFeedURL = "ftp://x" }},
+		{"StatusComponents", func(c *Config) { c.StatusComponents = map[string][]string{"x": nil} }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.field, func(t *testing.T) {
+			c := validConfig()
+			tc.mutate(&c)
+			err := c.Validate()
+			require.ErrorIs(t, err, ErrConfig)
+			var ce *ConfigError
+			require.ErrorAs(t, err, &ce)
+			require.Equal(t, tc.field, ce.Field)
+			require.NotContains(t, err.Error(), "secret")
+			require.NotContains(t, err.Error(), "93051822362")
+		})
+	}
+}
+
+func TestConfig_Defaults(t *testing.T) {
+	c := Config{Environment: Acceptance}.withDefaults()
+	require.Equal(t, AcceptanceServiceListURL, c.ServiceListURL)
+	require.Equal(t, 30*24*time.Hour, c.Policies.Insurability.MaxAge)
+	require.Equal(t, 8*time.Hour, c.Policies.ETK.RefreshAfter)
+	require.Equal(t, 5*time.Second, c.Policies.ETK.AttemptTimeout)
+	require.Equal(t, 2*time.Second, c.Timeouts.Connect)
+	c = Config{Environment: Production}.withDefaults()
+	require.Equal(t, ProductionServiceListURL, c.ServiceListURL)
+}

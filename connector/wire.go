@@ -1,0 +1,138 @@
+package connector
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/beevik/etree"
+)
+
+// ErrResponse is the sentinel of a response that is well-formed SOAP but not the answer the
+// operation promises (wrong root element, a missing or malformed mandatory field).
+var ErrResponse = errors.New("connector: unexpected response")
+
+// ResponseError says which service answered what unexpected thing. It carries no personal data.
+type ResponseError struct {
+	Service  string
+	Endpoint string
+	Reason   string
+}
+
+func (e *ResponseError) Error() string {
+	if e.Endpoint == "" {
+		return fmt.Sprintf("connector: %s: unexpected response: %s", e.Service, e.Reason)
+	}
+	return fmt.Sprintf("connector: %s at %s: unexpected response: %s", e.Service, e.Endpoint, e.Reason)
+}
+
+// Is reports whether target is ErrResponse.
+func (e *ResponseError) Is(target error) bool { return target == ErrResponse }
+
+// ErrBusiness is the sentinel of a business answer that is not a success: the platform answered
+// (it is up) and said no, for example an unknown patient. It never moves a call to another
+// endpoint and never triggers fallback.
+var ErrBusiness = errors.New("connector: business error")
+
+// BusinessError is the platform's business answer: a ReturnCode whose Major is not 0
+// (Insurability v2), a MessageFault (GenericInsurability v1), an Error (ETK depot) or a rejected
+// write. Its text names the service and the codes, never the patient.
+type BusinessError struct {
+	Service string
+	Code    string // Major return code, FaultCode, ETK error code, write status code
+	Minor   string
+	Message string // the platform's message or detail
+}
+
+func (e *BusinessError) Error() string {
+	s := "connector: " + e.Service + ": business error " + e.Code
+	if e.Minor != "" {
+		s += "/" + e.Minor
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
+
+// Is reports whether target is ErrBusiness.
+func (e *BusinessError) Is(target error) bool { return target == ErrBusiness }
+
+// child returns el's first element child whose local name is local, ignoring prefixes.
+func child(el *etree.Element, local string) *etree.Element {
+	if el == nil {
+		return nil
+	}
+	for _, c := range el.ChildElements() {
+		if c.Tag == local {
+			return c
+		}
+	}
+	return nil
+}
+
+// childrenNamed returns el's element children whose local name is local.
+func childrenNamed(el *etree.Element, local string) []*etree.Element {
+	if el == nil {
+		return nil
+	}
+	var out []*etree.Element
+	for _, c := range el.ChildElements() {
+		if c.Tag == local {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// find follows a path of local names below el.
+func find(el *etree.Element, path ...string) *etree.Element {
+	for _, p := range path {
+		el = child(el, p)
+		if el == nil {
+			return nil
+		}
+	}
+	return el
+}
+
+// textAt is the trimmed text at a path of local names below el, "" when absent.
+func textAt(el *etree.Element, path ...string) string {
+	el = find(el, path...)
+	if el == nil {
+		return ""
+	}
+	return strings.TrimSpace(el.Text())
+}
+
+// add appends a prefixed child with optional text.
+func add(parent *etree.Element, tag, text string) *etree.Element {
+	c := parent.CreateElement(tag)
+	if text != "" {
+		c.SetText(text)
+	}
+	return c
+}
+
+const dateLayout = "2006-01-02"
+
+// parseDate reads a YYYY-MM-DD date (a dateTime is cut to its date); "" gives the zero time.
+func parseDate(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if len(s) > 10 {
+		s = s[:10]
+	}
+	return time.Parse(dateLayout, s)
+}
+
+// newReference returns a random reference for RecordCommonInput and request IDs.
+func newReference() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}
