@@ -1,0 +1,112 @@
+package soap
+
+import (
+	"crypto/sha256"
+	"fmt"
+
+	"github.com/beevik/etree"
+	dsig "github.com/russellhaering/goxmldsig"
+	"github.com/russellhaering/goxmldsig/etreeutils"
+)
+
+// Algorithm identifiers ehgate signs with and accepts.
+const (
+	algExcC14N    = "http://www.w3.org/2001/10/xml-exc-c14n#"
+	algEnveloped  = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+	algSHA256     = "http://www.w3.org/2001/04/xmlenc#sha256"
+	algRSASHA256  = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+	typeXAdESProp = "http://uri.etsi.org/01903#SignedProperties"
+)
+
+// canonical returns the exclusive canonical form (goxmldsig's exc-c14n) of el
+// as it stands in its document: namespaces declared on el's ancestors are
+// brought into scope first, so a prefix bound above el canonicalises as it
+// would in place. When omit is a child of el, it is left out (the
+// enveloped-signature transform). el itself is not modified.
+func canonical(el *etree.Element, prefixList string, omit *etree.Element) ([]byte, error) {
+	ctx, err := etreeutils.NSBuildParentContext(el)
+	if err != nil {
+		return nil, err
+	}
+	cp := el.Copy()
+	if omit != nil && omit.Parent() == el {
+		cp.RemoveChildAt(omit.Index())
+	}
+	own := make(map[string]bool, len(el.Attr))
+	for _, a := range el.Attr {
+		switch {
+		case a.Space == "xmlns":
+			own[a.Key] = true
+		case a.Space == "" && a.Key == "xmlns":
+			own[""] = true
+		}
+	}
+	for prefix, uri := range ctx.Prefixes() {
+		switch {
+		case own[prefix], prefix == "xml", prefix == "xmlns":
+		case prefix == "":
+			if uri != etreeutils.XMLNamespace {
+				cp.CreateAttr("xmlns", uri)
+			}
+		default:
+			cp.CreateAttr("xmlns:"+prefix, uri)
+		}
+	}
+	return dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList(prefixList).Canonicalize(cp)
+}
+
+// digestOf returns the SHA-256 of canonical(el, prefixList, omit).
+func digestOf(el *etree.Element, prefixList string, omit *etree.Element) ([]byte, error) {
+	c, err := canonical(el, prefixList, omit)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(c)
+	return sum[:], nil
+}
+
+// idAttrNames are the attributes treated as XML IDs when resolving a
+// reference and checking uniqueness, whatever their prefix (wsu:Id, xml:id, …).
+var idAttrNames = map[string]bool{"Id": true, "ID": true, "id": true, "AssertionID": true, "RequestID": true, "ResponseID": true}
+
+// idIndex maps every ID value under root to its element. A value carried by
+// two elements (or twice by one) is an error: a reference to it would be
+// ambiguous, the door signature wrapping walks through.
+func idIndex(root *etree.Element) (map[string]*etree.Element, error) {
+	ids := make(map[string]*etree.Element, 8)
+	var walk func(el *etree.Element) error
+	walk = func(el *etree.Element) error {
+		for _, a := range el.Attr {
+			if !idAttrNames[a.Key] || a.Space == "xmlns" || (a.Space == "xml" && a.Key != "id") {
+				continue
+			}
+			if _, dup := ids[a.Value]; dup {
+				return fmt.Errorf("%w: %q", ErrDuplicateID, a.Value)
+			}
+			ids[a.Value] = el
+		}
+		for _, t := range el.Child {
+			if c, ok := t.(*etree.Element); ok {
+				if err := walk(c); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := walk(root); err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// topOf returns the outermost ancestor of el (el itself when detached).
+func topOf(el *etree.Element) *etree.Element {
+	for el.Parent() != nil && el.Parent().Parent() != nil {
+		el = el.Parent()
+	}
+	if p := el.Parent(); p != nil && p.Tag != "" {
+		return p
+	}
+	return el
+}

@@ -1,0 +1,267 @@
+package soap
+
+import (
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/beevik/etree"
+)
+
+// NSXAdES is the namespace of the XAdES qualifying properties.
+const NSXAdES = "http://uri.etsi.org/01903/v1.3.2#"
+
+// EnvelopedOptions configures SignEnveloped.
+type EnvelopedOptions struct {
+	// IDAttr is the attribute holding el's ID ("Id", "AssertionID",
+	// "RequestID"); the reference is then "#"+ID, and an ID is created when
+	// el has none. "" = the reference is URI="" (the whole document).
+	IDAttr string
+	// Certificates go into KeyInfo/X509Data, the signer's first.
+	Certificates []*x509.Certificate
+	// Before is the local name of the child of el before which ds:Signature
+	// is inserted (SAML puts it before Subject or Status); "" = appended last.
+	Before string
+	// XAdES adds xades:QualifyingProperties with SignedProperties (SigningTime,
+	// SigningCertificate) and a second reference of type SignedProperties.
+	XAdES bool
+	// Now is the clock of SigningTime; nil = time.Now.
+	Now func() time.Time
+}
+
+// SignEnveloped signs el with an enveloped ds:Signature (exclusive C14N,
+// SHA-256, RSA-SHA256) added as its child.
+func SignEnveloped(el *etree.Element, key crypto.Signer, opts EnvelopedOptions) error {
+	if el == nil || key == nil {
+		return errors.New("soap: sign enveloped: nil element or key")
+	}
+	if _, ok := key.Public().(*rsa.PublicKey); !ok {
+		return fmt.Errorf("soap: sign enveloped: key is %T, want RSA", key.Public())
+	}
+	if opts.XAdES && len(opts.Certificates) == 0 {
+		return errors.New("soap: sign enveloped: XAdES needs the signing certificate in Certificates")
+	}
+	uri := ""
+	if opts.IDAttr != "" {
+		id := el.SelectAttrValue(opts.IDAttr, "")
+		if id == "" {
+			id = "_" + newID()
+			el.CreateAttr(opts.IDAttr, id)
+		}
+		uri = "#" + id
+	}
+	docDigest, err := digestOf(el, "", nil)
+	if err != nil {
+		return fmt.Errorf("soap: sign enveloped: canonicalise %s: %w", el.Tag, err)
+	}
+
+	sig := etree.NewElement("ds:Signature")
+	sig.CreateAttr("xmlns:ds", NSDSig)
+	sigID := "xmldsig-" + newID()
+	sig.CreateAttr("Id", sigID)
+	si := signedInfo(sig)
+	addReference(si, uri, "", docDigest, true)
+
+	var before *etree.Element
+	if opts.Before != "" {
+		for _, c := range el.ChildElements() {
+			if c.Tag == opts.Before {
+				before = c
+				break
+			}
+		}
+	}
+	if before != nil {
+		el.InsertChildAt(before.Index(), sig)
+	} else {
+		el.AddChild(sig)
+	}
+	fail := func(err error) error {
+		el.RemoveChild(sig)
+		return err
+	}
+
+	if len(opts.Certificates) > 0 {
+		ki := sig.CreateElement("ds:KeyInfo")
+		xd := ki.CreateElement("ds:X509Data")
+		for _, c := range opts.Certificates {
+			xd.CreateElement("ds:X509Certificate").SetText(base64.StdEncoding.EncodeToString(c.Raw))
+		}
+	}
+	if opts.XAdES {
+		now := time.Now
+		if opts.Now != nil {
+			now = opts.Now
+		}
+		propsID := sigID + "-signedprops"
+		props := xadesProperties(sig, sigID, propsID, now(), opts.Certificates[0])
+		d, err := digestOf(props, "", nil)
+		if err != nil {
+			return fail(fmt.Errorf("soap: sign enveloped: canonicalise SignedProperties: %w", err))
+		}
+		addReference(si, "#"+propsID, typeXAdESProp, d, false)
+	}
+	if err := signSignedInfo(sig, si, key); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// xadesProperties adds ds:Object/xades:QualifyingProperties to sig and
+// returns its SignedProperties.
+func xadesProperties(sig *etree.Element, sigID, propsID string, at time.Time, cert *x509.Certificate) *etree.Element {
+	obj := sig.CreateElement("ds:Object")
+	qp := obj.CreateElement("xades:QualifyingProperties")
+	qp.CreateAttr("xmlns:xades", NSXAdES)
+	qp.CreateAttr("Target", "#"+sigID)
+	sp := qp.CreateElement("xades:SignedProperties")
+	sp.CreateAttr("Id", propsID)
+	ssp := sp.CreateElement("xades:SignedSignatureProperties")
+	ssp.CreateElement("xades:SigningTime").SetText(at.UTC().Format(timestampLayout))
+	c := ssp.CreateElement("xades:SigningCertificate").CreateElement("xades:Cert")
+	cd := c.CreateElement("xades:CertDigest")
+	cd.CreateElement("ds:DigestMethod").CreateAttr("Algorithm", algSHA256)
+	sum := sha256.Sum256(cert.Raw)
+	cd.CreateElement("ds:DigestValue").SetText(base64.StdEncoding.EncodeToString(sum[:]))
+	is := c.CreateElement("xades:IssuerSerial")
+	is.CreateElement("ds:X509IssuerName").SetText(cert.Issuer.String())
+	is.CreateElement("ds:X509SerialNumber").SetText(cert.SerialNumber.String())
+	return sp
+}
+
+// VerifyEnvelopedOptions configures VerifyEnveloped.
+type VerifyEnvelopedOptions struct {
+	// IDAttr is the attribute holding el's ID; "" = any of Id, ID,
+	// AssertionID, RequestID, ResponseID (URI="" is accepted either way).
+	IDAttr string
+	// Now is the time at which the certificate chain must be valid; nil = time.Now.
+	Now func() time.Time
+	// Intermediates completes chains, besides the KeyInfo certificates.
+	Intermediates *x509.CertPool
+}
+
+// VerifyEnveloped checks el's enveloped ds:Signature child: a reference to el
+// itself (URI "" or "#"+its ID) with the enveloped-signature and exc-c14n
+// transforms, any other reference pointing inside the signature (XAdES
+// SignedProperties), SHA-256 digests, the RSA-SHA256 value, and a chain from
+// the first KeyInfo certificate to roots (the others serve as
+// intermediates). It returns the signer's certificate. Errors are the Err*
+// sentinels of Verify.
+func VerifyEnveloped(el *etree.Element, roots *x509.CertPool, opts VerifyEnvelopedOptions) (*x509.Certificate, error) {
+	if el == nil {
+		return nil, errors.New("soap: verify enveloped: nil element")
+	}
+	sigs := children(el, NSDSig, "Signature")
+	switch {
+	case len(sigs) == 0:
+		return nil, fail(ErrNoSignature, "%s has no ds:Signature child", el.Tag)
+	case len(sigs) > 1:
+		return nil, fail(ErrNoSignature, "%s has %d ds:Signature children, want one", el.Tag, len(sigs))
+	}
+	sigEl := sigs[0]
+	ids, err := idIndex(topOf(el))
+	if err != nil {
+		return nil, err
+	}
+	sig, err := readSignature(sigEl)
+	if err != nil {
+		return nil, err
+	}
+	own := map[string]bool{}
+	if opts.IDAttr != "" {
+		if id := el.SelectAttrValue(opts.IDAttr, ""); id != "" {
+			own[id] = true
+		}
+	} else {
+		for _, a := range el.Attr {
+			if idAttrNames[a.Key] && a.Space != "xmlns" {
+				own[a.Value] = true
+			}
+		}
+	}
+	docSigned := false
+	for i := range sig.refs {
+		r := &sig.refs[i]
+		var target *etree.Element
+		switch {
+		case r.uri == "" || (strings.HasPrefix(r.uri, "#") && own[r.uri[1:]]):
+			if !r.enveloped {
+				return nil, fail(ErrAlgorithm, "reference to the signed element lacks the enveloped-signature transform")
+			}
+			target = el
+			docSigned = true
+		case strings.HasPrefix(r.uri, "#"):
+			target = ids[r.uri[1:]]
+			if target == nil {
+				return nil, fail(ErrMissingReference, "reference %s resolves to no element", r.uri)
+			}
+			if !within(target, sigEl) {
+				return nil, fail(ErrWrapped, "reference %s points outside the signed element's signature", r.uri)
+			}
+			if r.enveloped {
+				return nil, fail(ErrAlgorithm, "enveloped-signature transform on reference %s", r.uri)
+			}
+		default:
+			return nil, fail(ErrWrapped, "reference URI %q is not a same-document reference", r.uri)
+		}
+		if err := r.check(target, sigEl); err != nil {
+			return nil, err
+		}
+	}
+	if !docSigned {
+		return nil, fail(ErrWrapped, "no reference points at %s itself", el.Tag)
+	}
+
+	var certs []*x509.Certificate
+	if sig.keyInfo != nil {
+		for _, xd := range children(sig.keyInfo, NSDSig, "X509Data") {
+			for _, xc := range children(xd, NSDSig, "X509Certificate") {
+				der, err := base64.StdEncoding.DecodeString(stripSpace(xc.Text()))
+				if err != nil {
+					return nil, fail(ErrUntrusted, "X509Certificate is not base64: %v", err)
+				}
+				c, err := x509.ParseCertificate(der)
+				if err != nil {
+					return nil, fail(ErrUntrusted, "X509Certificate: %v", err)
+				}
+				certs = append(certs, c)
+			}
+		}
+	}
+	if len(certs) == 0 {
+		return nil, fail(ErrUntrusted, "KeyInfo holds no X509Certificate")
+	}
+	signer := certs[0]
+	if err := sig.verifyValue(signer); err != nil {
+		return nil, err
+	}
+	if roots == nil {
+		return nil, fail(ErrUntrusted, "no trust roots given")
+	}
+	inter := x509.NewCertPool()
+	if opts.Intermediates != nil {
+		inter = opts.Intermediates.Clone()
+	}
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	if _, err := signer.Verify(x509.VerifyOptions{
+		Roots:         roots,
+		Intermediates: inter,
+		CurrentTime:   now(),
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+	}); err != nil {
+		return nil, fmt.Errorf("%w: %q: %w", ErrUntrusted, signer.Subject.CommonName, err)
+	}
+	return signer, nil
+}

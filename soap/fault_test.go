@@ -1,0 +1,81 @@
+package soap_test
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ehgate/ehgate/soap"
+)
+
+const platformFault = `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">
+  <soap:Body>
+    <soap:Fault>
+      <faultcode>soap:Server</faultcode>
+      <faultstring>Service temporarily unavailable</faultstring>
+      <faultactor>urn:be:fgov:ehealth:esb</faultactor>
+      <detail>
+        <ns2:BusinessError xmlns:ns2="urn:be:fgov:ehealth:errors:soa:v1" Id="err-1">
+          <ns2:Origin>Server</ns2:Origin>
+          <ns2:Code>SOA-02001</ns2:Code>
+          <ns2:Message xml:lang="en">Service not available. Please contact your service desk</ns2:Message>
+        </ns2:BusinessError>
+        <ns2:SystemError xmlns:ns2="urn:be:fgov:ehealth:errors:soa:v1"><ns2:Code>SOA-02002</ns2:Code></ns2:SystemError>
+      </detail>
+    </soap:Fault>
+  </soap:Body>
+</soap:Envelope>`
+
+func TestReadResponse_FaultIsATypedError(t *testing.T) {
+	body, err := soap.ReadResponse(strings.NewReader(platformFault), soap.Limits{})
+	require.Nil(t, body)
+	var f *soap.Fault
+	require.True(t, errors.As(err, &f))
+	require.Equal(t, "soap:Server", f.Code)
+	require.Equal(t, "Service temporarily unavailable", f.String)
+	require.Equal(t, "urn:be:fgov:ehealth:esb", f.Actor)
+	require.Equal(t, []string{"SOA-02001", "SOA-02002"}, f.FaultCodes())
+	require.True(t, f.HasCode("SOA-02002"))
+	require.True(t, f.HasCode("Server"))
+	require.True(t, f.HasCode("soap:Server"))
+	require.False(t, f.HasCode("SOA-01001"))
+	require.Equal(t, "soap fault soap:Server: Service temporarily unavailable [SOA-02001 SOA-02002]", err.Error())
+
+	// The classifier of bcp sees faults through this interface only.
+	var coded interface{ FaultCodes() []string }
+	require.True(t, errors.As(err, &coded))
+}
+
+func TestReadResponse_ReturnsBodyContent(t *testing.T) {
+	body, err := soap.ReadResponse(strings.NewReader(minimal), soap.Limits{})
+	require.NoError(t, err)
+	require.Equal(t, "r", body.Tag)
+	require.Equal(t, "ok", body.Text())
+
+	_, err = soap.ReadResponse(strings.NewReader(entityBomb), soap.Limits{})
+	require.ErrorIs(t, err, soap.ErrDoctype)
+}
+
+func TestNewFaultEnvelope_RoundTrips(t *testing.T) {
+	in := &soap.Fault{Code: "soapenv:Client", String: "not authenticated", Codes: []string{"SOA-01001"}}
+	b, err := soap.Marshal(soap.NewFaultEnvelope(in))
+	require.NoError(t, err)
+	_, err = soap.ReadResponse(bytes.NewReader(b), soap.Limits{})
+	var f *soap.Fault
+	require.True(t, errors.As(err, &f))
+	require.Equal(t, in, f)
+
+	doc, err := soap.Parse(bytes.NewReader(b), soap.Limits{})
+	require.NoError(t, err)
+	got, ok := soap.FaultOf(doc)
+	require.True(t, ok)
+	require.Equal(t, in, got)
+
+	doc, err = soap.Parse(strings.NewReader(minimal), soap.Limits{})
+	require.NoError(t, err)
+	_, ok = soap.FaultOf(doc)
+	require.False(t, ok)
+}

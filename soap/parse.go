@@ -1,0 +1,167 @@
+package soap
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/beevik/etree"
+)
+
+// Limits bound what Parse accepts. A zero field takes its default.
+type Limits struct {
+	// MaxBytes is the largest accepted input in bytes; 0 = 10 MiB.
+	MaxBytes int64
+	// MaxDepth is the deepest accepted element nesting (the root is depth 1); 0 = 64.
+	MaxDepth int
+	// MaxElements is the largest accepted number of elements; 0 = 100 000.
+	MaxElements int
+}
+
+// DefaultLimits are the limits a zero Limits stands for.
+var DefaultLimits = Limits{MaxBytes: 10 << 20, MaxDepth: 64, MaxElements: 100_000}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = DefaultLimits.MaxBytes
+	}
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = DefaultLimits.MaxDepth
+	}
+	if l.MaxElements <= 0 {
+		l.MaxElements = DefaultLimits.MaxElements
+	}
+	return l
+}
+
+// Errors of Parse. Each is wrapped with detail; test with errors.Is.
+var (
+	// ErrDoctype reports a document type declaration: DTDs and entity
+	// definitions are never accepted.
+	ErrDoctype = errors.New("soap: xml document type declaration not allowed")
+	// ErrMalformed reports input that is not well-formed XML.
+	ErrMalformed = errors.New("soap: malformed xml")
+	// ErrNotEnvelope reports well-formed XML that is not a SOAP 1.1 envelope with a Body.
+	ErrNotEnvelope = errors.New("soap: not a soap 1.1 envelope")
+	// ErrLimit reports input beyond a Limits bound; the error is a *LimitError.
+	ErrLimit = errors.New("soap: xml limit exceeded")
+)
+
+// LimitError says which bound of Limits the input exceeded.
+type LimitError struct {
+	Limit string // "bytes", "depth" or "elements"
+	Max   int64  // the bound in force
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("soap: xml exceeds the %s limit of %d", e.Limit, e.Max)
+}
+
+// Is makes errors.Is(err, ErrLimit) true for every *LimitError.
+func (e *LimitError) Is(target error) bool { return target == ErrLimit }
+
+// Parse reads a SOAP 1.1 envelope from r within lim. It rejects any DOCTYPE
+// (ErrDoctype), input beyond lim (*LimitError), XML that is not well-formed
+// (ErrMalformed) and documents that are not an envelope with a Body
+// (ErrNotEnvelope). It never panics on its input.
+func Parse(r io.Reader, lim Limits) (*etree.Document, error) {
+	doc, err := ParseDocument(r, lim)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := envelopeParts(doc); err != nil {
+		return nil, err
+	}
+	return doc, nil
+}
+
+// ParseDocument is Parse for any XML document: the same limits and DOCTYPE
+// rejection, without requiring a SOAP envelope.
+func ParseDocument(r io.Reader, lim Limits) (*etree.Document, error) {
+	lim = lim.withDefaults()
+	data, err := io.ReadAll(io.LimitReader(r, lim.MaxBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("soap: read xml: %w", err)
+	}
+	if int64(len(data)) > lim.MaxBytes {
+		return nil, &LimitError{Limit: "bytes", Max: lim.MaxBytes}
+	}
+	return parseBytes(data, lim)
+}
+
+// parseBytes parses data, already within lim.MaxBytes. The exact token scan
+// (DOCTYPE, element count) runs only when a cheap bound cannot rule its
+// findings out: a directive needs "<!" and every element needs a "<".
+func parseBytes(data []byte, lim Limits) (*etree.Document, error) {
+	if bytes.Contains(data, []byte("<!")) || bytes.Count(data, []byte("<")) > lim.MaxElements {
+		if err := scan(data, lim); err != nil {
+			return nil, err
+		}
+	}
+	doc := etree.NewDocument()
+	doc.ReadSettings = etree.ReadSettings{MaxDepth: lim.MaxDepth}
+	if err := doc.ReadFromBytes(data); err != nil {
+		if errors.Is(err, etree.ErrMaxDepth) {
+			return nil, &LimitError{Limit: "depth", Max: int64(lim.MaxDepth)}
+		}
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if doc.Root() == nil {
+		return nil, fmt.Errorf("%w: no root element", ErrMalformed)
+	}
+	for _, t := range doc.Child {
+		switch t := t.(type) {
+		case *etree.Directive:
+			return nil, ErrDoctype
+		case *etree.CharData:
+			if !t.IsWhitespace() {
+				return nil, fmt.Errorf("%w: text outside the root element", ErrMalformed)
+			}
+		}
+	}
+	if n := len(doc.ChildElements()); n != 1 {
+		return nil, fmt.Errorf("%w: %d root elements", ErrMalformed, n)
+	}
+	return doc, nil
+}
+
+// scan streams the tokens of data and enforces the DOCTYPE ban and the depth
+// and element limits before any tree is built.
+func scan(data []byte, lim Limits) error {
+	d := xml.NewDecoder(bytes.NewReader(data))
+	d.CharsetReader = func(_ string, r io.Reader) (io.Reader, error) { return r, nil }
+	depth, elements := 0, 0
+	for {
+		tok, err := d.RawToken()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			elements++
+			if depth > lim.MaxDepth {
+				return &LimitError{Limit: "depth", Max: int64(lim.MaxDepth)}
+			}
+			if elements > lim.MaxElements {
+				return &LimitError{Limit: "elements", Max: int64(lim.MaxElements)}
+			}
+		case xml.EndElement:
+			depth--
+		case xml.Directive:
+			kw := strings.ToUpper(strings.TrimSpace(string(t)))
+			for _, k := range []string{"DOCTYPE", "ENTITY", "ELEMENT", "ATTLIST", "NOTATION"} {
+				if strings.HasPrefix(kw, k) {
+					return ErrDoctype
+				}
+			}
+			return fmt.Errorf("%w: unexpected directive", ErrMalformed)
+		}
+	}
+}

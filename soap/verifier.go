@@ -1,0 +1,521 @@
+package soap
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/beevik/etree"
+)
+
+// Errors of Verify and VerifyEnveloped, each wrapped with detail.
+var (
+	ErrNoSecurity       = errors.New("soap: no wsse:Security header")
+	ErrNoSignature      = errors.New("soap: no signature")
+	ErrMissingReference = errors.New("soap: required element not signed")
+	// ErrWrapped reports a reference that does not point at this envelope's
+	// Body or Timestamp (or the signed document itself): signature wrapping.
+	ErrWrapped          = errors.New("soap: signature reference points at a moved or foreign element")
+	ErrDuplicateID      = errors.New("soap: duplicate xml id")
+	ErrDigest           = errors.New("soap: digest mismatch")
+	ErrSignature        = errors.New("soap: signature value invalid")
+	ErrTimestampExpired = errors.New("soap: timestamp expired")
+	ErrTimestampFuture  = errors.New("soap: timestamp in the future")
+	ErrUntrusted        = errors.New("soap: signing certificate not trusted")
+	ErrAlgorithm        = errors.New("soap: unsupported signature algorithm")
+)
+
+func fail(sentinel error, format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{sentinel}, args...)...)
+}
+
+// VerifierConfig configures a Verifier.
+type VerifierConfig struct {
+	// Roots is the trust pool of wsse:BinarySecurityToken certificates; nil =
+	// such tokens are rejected.
+	Roots *x509.CertPool
+	// Assertion validates a saml:Assertion found in wsse:Security (issuer
+	// signature, conditions) and returns the holder-of-key certificate the
+	// message must be signed with. nil = assertions rejected.
+	Assertion func(a *etree.Element) (*x509.Certificate, error)
+	// ClockSkew is the tolerance on the Timestamp's Created and Expires; 0 = 5 minutes.
+	ClockSkew time.Duration
+	// Now is the clock; nil = time.Now.
+	Now func() time.Time
+	// Limits bound the parsed message; zero fields take DefaultLimits.
+	Limits Limits
+}
+
+// Validate names the first field of c that cannot work.
+func (c VerifierConfig) Validate() error {
+	if c.Roots == nil && c.Assertion == nil {
+		return errors.New("soap: VerifierConfig needs Roots or Assertion: nothing would be trusted")
+	}
+	if c.ClockSkew < 0 {
+		return errors.New("soap: VerifierConfig.ClockSkew is negative")
+	}
+	return nil
+}
+
+// Verifier checks WS-Security signed SOAP messages. It is safe for concurrent use.
+type Verifier struct {
+	cfg   VerifierConfig
+	lim   Limits
+	skew  time.Duration
+	now   func() time.Time
+	mu    sync.Mutex
+	certs map[string]*certEntry // by DER
+}
+
+// certEntry caches the parse of a token certificate and, once a chain to
+// Roots was found, the period in which every certificate of it is valid.
+type certEntry struct {
+	cert        *x509.Certificate
+	trusted     bool
+	from, until time.Time
+}
+
+const certCacheSize = 256
+
+// NewVerifier checks cfg and returns a Verifier.
+func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	v := &Verifier{cfg: cfg, lim: cfg.Limits.withDefaults(), skew: cfg.ClockSkew, now: cfg.Now, certs: map[string]*certEntry{}}
+	if v.skew == 0 {
+		v.skew = defaultClockSkew
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	return v, nil
+}
+
+// Verified is what a successful Verify learnt.
+type Verified struct {
+	Envelope         *etree.Document
+	Body             *etree.Element    // first element child of soapenv:Body (nil if empty)
+	Certificate      *x509.Certificate // the certificate whose key signed
+	Assertion        *etree.Element    // the saml:Assertion, when signed with one
+	Created, Expires time.Time
+}
+
+// Verify parses msg within the configured limits and checks its WS-Security
+// header: the signature must reference this envelope's soapenv:Body and the
+// wsu:Timestamp of its wsse:Security, IDs must be unique, digests and the
+// RSA-SHA256 value must hold, the key must come from a trusted token, and the
+// timestamp must be current. Each failure is one of the Err* sentinels.
+func (v *Verifier) Verify(msg []byte) (*Verified, error) {
+	if int64(len(msg)) > v.lim.MaxBytes {
+		return nil, &LimitError{Limit: "bytes", Max: v.lim.MaxBytes}
+	}
+	doc, err := parseBytes(msg, v.lim)
+	if err != nil {
+		return nil, err
+	}
+	header, body, err := envelopeParts(doc)
+	if err != nil {
+		return nil, err
+	}
+	if header == nil {
+		return nil, fail(ErrNoSecurity, "no soapenv:Header")
+	}
+	secs := children(header, NSWSSE, "Security")
+	switch {
+	case len(secs) == 0:
+		return nil, ErrNoSecurity
+	case len(secs) > 1:
+		return nil, fail(ErrWrapped, "%d wsse:Security headers", len(secs))
+	}
+	sec := secs[0]
+	ids, err := idIndex(doc.Root())
+	if err != nil {
+		return nil, err
+	}
+	tss := children(sec, NSWSU, "Timestamp")
+	switch {
+	case len(tss) == 0:
+		return nil, fail(ErrMissingReference, "no wsu:Timestamp in wsse:Security")
+	case len(tss) > 1:
+		return nil, fail(ErrWrapped, "%d wsu:Timestamp elements", len(tss))
+	}
+	ts := tss[0]
+	sigs := children(sec, NSDSig, "Signature")
+	switch {
+	case len(sigs) == 0:
+		return nil, ErrNoSignature
+	case len(sigs) > 1:
+		return nil, fail(ErrNoSignature, "%d ds:Signature elements in wsse:Security, want one", len(sigs))
+	}
+	sig, err := readSignature(sigs[0])
+	if err != nil {
+		return nil, err
+	}
+
+	var bodySigned, tsSigned bool
+	for _, r := range sig.refs {
+		if !strings.HasPrefix(r.uri, "#") || len(r.uri) == 1 {
+			return nil, fail(ErrWrapped, "reference URI %q is not a same-document id", r.uri)
+		}
+		target := ids[r.uri[1:]]
+		if target == nil {
+			return nil, fail(ErrMissingReference, "reference %s resolves to no element", r.uri)
+		}
+		switch {
+		case target == body:
+			bodySigned = true
+		case target == ts:
+			tsSigned = true
+		case target.Tag == "Body" || target.Tag == "Timestamp" || !within(target, sec):
+			return nil, fail(ErrWrapped, "reference %s points at a %s that is not this envelope's", r.uri, target.Tag)
+		}
+		if r.enveloped {
+			return nil, fail(ErrAlgorithm, "enveloped-signature transform in a WS-Security reference")
+		}
+		if err := r.check(target, nil); err != nil {
+			return nil, err
+		}
+	}
+	if !bodySigned {
+		return nil, fail(ErrMissingReference, "soapenv:Body not referenced")
+	}
+	if !tsSigned {
+		return nil, fail(ErrMissingReference, "wsu:Timestamp not referenced")
+	}
+
+	out := &Verified{Envelope: doc, Body: firstChildElement(body)}
+	var fromToken bool
+	out.Certificate, out.Assertion, fromToken, err = v.signingKey(sig, sec, ids)
+	if err != nil {
+		return nil, err
+	}
+	if err := sig.verifyValue(out.Certificate); err != nil {
+		return nil, err
+	}
+	if fromToken {
+		if err := v.trust(out.Certificate); err != nil {
+			return nil, err
+		}
+	}
+	if out.Created, out.Expires, err = v.checkTimestamp(ts); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// within reports whether el is anc or lies below it.
+func within(el, anc *etree.Element) bool {
+	for e := el; e != nil; e = e.Parent() {
+		if e == anc {
+			return true
+		}
+	}
+	return false
+}
+
+// signingKey resolves the signature's KeyInfo: a BinarySecurityToken of this
+// wsse:Security, a SAML assertion of it (validated by cfg.Assertion), or an
+// X509Certificate. fromToken says the certificate still needs a chain to Roots.
+func (v *Verifier) signingKey(sig *signature, sec *etree.Element, ids map[string]*etree.Element) (cert *x509.Certificate, assertion *etree.Element, fromToken bool, err error) {
+	if sig.keyInfo == nil {
+		return nil, nil, false, fail(ErrUntrusted, "signature has no KeyInfo")
+	}
+	if str, _ := child(sig.keyInfo, NSWSSE, "SecurityTokenReference"); str != nil {
+		if ref, _ := child(str, NSWSSE, "Reference"); ref != nil {
+			uri := ref.SelectAttrValue("URI", "")
+			if !strings.HasPrefix(uri, "#") {
+				return nil, nil, false, fail(ErrUntrusted, "token reference %q is not a same-document id", uri)
+			}
+			tok := ids[uri[1:]]
+			if tok == nil {
+				return nil, nil, false, fail(ErrMissingReference, "token reference %s resolves to no element", uri)
+			}
+			if !is(tok, NSWSSE, "BinarySecurityToken") || tok.Parent() != sec {
+				return nil, nil, false, fail(ErrWrapped, "token reference %s is not a BinarySecurityToken of this wsse:Security", uri)
+			}
+			if vt := tok.SelectAttrValue("ValueType", valueTypeX509); vt != valueTypeX509 {
+				return nil, nil, false, fail(ErrUntrusted, "token ValueType %q", vt)
+			}
+			cert, err := v.certificate(tok.Text())
+			return cert, nil, true, err
+		}
+		if kid, _ := child(str, NSWSSE, "KeyIdentifier"); kid != nil {
+			if vt := kid.SelectAttrValue("ValueType", ""); vt != valueTypeSAMLID {
+				return nil, nil, false, fail(ErrUntrusted, "key identifier ValueType %q", vt)
+			}
+			id := strings.TrimSpace(kid.Text())
+			a := ids[id]
+			if a == nil {
+				return nil, nil, false, fail(ErrMissingReference, "no assertion %q", id)
+			}
+			if !is(a, NSSAML, "Assertion") || a.Parent() != sec || a.SelectAttrValue("AssertionID", "") != id {
+				return nil, nil, false, fail(ErrWrapped, "key identifier %q is not a saml:Assertion of this wsse:Security", id)
+			}
+			if v.cfg.Assertion == nil {
+				return nil, nil, false, fail(ErrUntrusted, "SAML assertions are not accepted by this verifier")
+			}
+			cert, err := v.cfg.Assertion(a)
+			if err != nil {
+				return nil, nil, false, fmt.Errorf("%w: assertion %q: %w", ErrUntrusted, id, err)
+			}
+			if cert == nil {
+				return nil, nil, false, fail(ErrUntrusted, "assertion %q names no holder-of-key certificate", id)
+			}
+			return cert, a, false, nil
+		}
+		return nil, nil, false, fail(ErrUntrusted, "SecurityTokenReference holds neither Reference nor KeyIdentifier")
+	}
+	if xd, _ := child(sig.keyInfo, NSDSig, "X509Data"); xd != nil {
+		if xc, _ := child(xd, NSDSig, "X509Certificate"); xc != nil {
+			cert, err := v.certificate(xc.Text())
+			return cert, nil, true, err
+		}
+	}
+	return nil, nil, false, fail(ErrUntrusted, "KeyInfo names no certificate")
+}
+
+// certificate parses a base64 DER certificate, through the cache.
+func (v *Verifier) certificate(b64 string) (*x509.Certificate, error) {
+	der, err := base64.StdEncoding.DecodeString(stripSpace(b64))
+	if err != nil {
+		return nil, fail(ErrUntrusted, "token is not base64: %v", err)
+	}
+	v.mu.Lock()
+	e := v.certs[string(der)]
+	v.mu.Unlock()
+	if e != nil {
+		return e.cert, nil
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fail(ErrUntrusted, "token certificate: %v", err)
+	}
+	v.mu.Lock()
+	if len(v.certs) >= certCacheSize {
+		clear(v.certs)
+	}
+	v.certs[string(der)] = &certEntry{cert: cert}
+	v.mu.Unlock()
+	return cert, nil
+}
+
+// trust checks that cert chains to Roots now. A found chain is remembered
+// for the period in which all its certificates are valid.
+func (v *Verifier) trust(cert *x509.Certificate) error {
+	if v.cfg.Roots == nil {
+		return fail(ErrUntrusted, "no trust roots for certificate tokens")
+	}
+	now := v.now()
+	v.mu.Lock()
+	e := v.certs[string(cert.Raw)]
+	cached := e != nil && e.trusted && !now.Before(e.from) && !now.After(e.until)
+	v.mu.Unlock()
+	if cached {
+		return nil
+	}
+	chains, err := cert.Verify(x509.VerifyOptions{
+		Roots:       v.cfg.Roots,
+		CurrentTime: now,
+		KeyUsages:   []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %q: %w", ErrUntrusted, cert.Subject.CommonName, err)
+	}
+	from, until := chainValidity(chains[0])
+	v.mu.Lock()
+	if e := v.certs[string(cert.Raw)]; e != nil {
+		e.trusted, e.from, e.until = true, from, until
+	}
+	v.mu.Unlock()
+	return nil
+}
+
+func chainValidity(chain []*x509.Certificate) (from, until time.Time) {
+	for i, c := range chain {
+		if i == 0 || c.NotBefore.After(from) {
+			from = c.NotBefore
+		}
+		if i == 0 || c.NotAfter.Before(until) {
+			until = c.NotAfter
+		}
+	}
+	return from, until
+}
+
+// checkTimestamp checks Created and Expires against the clock and skew.
+func (v *Verifier) checkTimestamp(ts *etree.Element) (created, expires time.Time, err error) {
+	c, _ := child(ts, NSWSU, "Created")
+	if c == nil {
+		return created, expires, fail(ErrMalformed, "wsu:Timestamp without Created")
+	}
+	if created, err = time.Parse(time.RFC3339Nano, strings.TrimSpace(c.Text())); err != nil {
+		return created, expires, fail(ErrMalformed, "wsu:Created: %v", err)
+	}
+	now := v.now()
+	if created.After(now.Add(v.skew)) {
+		return created, expires, fail(ErrTimestampFuture, "created %s, now %s", created.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	if x, _ := child(ts, NSWSU, "Expires"); x != nil {
+		if expires, err = time.Parse(time.RFC3339Nano, strings.TrimSpace(x.Text())); err != nil {
+			return created, expires, fail(ErrMalformed, "wsu:Expires: %v", err)
+		}
+		if !now.Add(-v.skew).Before(expires) {
+			return created, expires, fail(ErrTimestampExpired, "expired %s, now %s", expires.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+		}
+	}
+	return created, expires, nil
+}
+
+// signature is the parsed ds:Signature.
+type signature struct {
+	el         *etree.Element
+	signedInfo *etree.Element
+	prefixList string // of the SignedInfo canonicalisation
+	value      []byte
+	keyInfo    *etree.Element
+	refs       []reference
+}
+
+type reference struct {
+	uri, typ   string
+	enveloped  bool
+	prefixList string
+	digest     []byte
+}
+
+// readSignature reads the parts of a ds:Signature and checks its algorithms.
+func readSignature(el *etree.Element) (*signature, error) {
+	s := &signature{el: el}
+	var err error
+	if s.signedInfo, err = child(el, NSDSig, "SignedInfo"); err != nil || s.signedInfo == nil {
+		return nil, fail(ErrNoSignature, "want one ds:SignedInfo")
+	}
+	sv, err := child(el, NSDSig, "SignatureValue")
+	if err != nil || sv == nil {
+		return nil, fail(ErrNoSignature, "want one ds:SignatureValue")
+	}
+	if s.value, err = base64.StdEncoding.DecodeString(stripSpace(sv.Text())); err != nil {
+		return nil, fail(ErrSignature, "SignatureValue is not base64: %v", err)
+	}
+	if s.keyInfo, err = child(el, NSDSig, "KeyInfo"); err != nil {
+		return nil, fail(ErrNoSignature, "%v", err)
+	}
+	cm, err := child(s.signedInfo, NSDSig, "CanonicalizationMethod")
+	if err != nil || cm == nil {
+		return nil, fail(ErrAlgorithm, "want one CanonicalizationMethod")
+	}
+	if a := cm.SelectAttrValue("Algorithm", ""); a != algExcC14N {
+		return nil, fail(ErrAlgorithm, "canonicalization %q", a)
+	}
+	s.prefixList = inclusivePrefixes(cm)
+	sm, err := child(s.signedInfo, NSDSig, "SignatureMethod")
+	if err != nil || sm == nil {
+		return nil, fail(ErrAlgorithm, "want one SignatureMethod")
+	}
+	if a := sm.SelectAttrValue("Algorithm", ""); a != algRSASHA256 {
+		return nil, fail(ErrAlgorithm, "signature method %q", a)
+	}
+	for _, r := range children(s.signedInfo, NSDSig, "Reference") {
+		ref := reference{uri: r.SelectAttrValue("URI", ""), typ: r.SelectAttrValue("Type", "")}
+		if trs, _ := child(r, NSDSig, "Transforms"); trs != nil {
+			for _, t := range trs.ChildElements() {
+				switch a := t.SelectAttrValue("Algorithm", ""); {
+				case !is(t, NSDSig, "Transform"):
+					return nil, fail(ErrAlgorithm, "unexpected %s in Transforms", t.Tag)
+				case a == algExcC14N:
+					ref.prefixList = inclusivePrefixes(t)
+				case a == algEnveloped:
+					ref.enveloped = true
+				default:
+					return nil, fail(ErrAlgorithm, "transform %q", a)
+				}
+			}
+		}
+		dm, err := child(r, NSDSig, "DigestMethod")
+		if err != nil || dm == nil {
+			return nil, fail(ErrAlgorithm, "reference %s: want one DigestMethod", ref.uri)
+		}
+		if a := dm.SelectAttrValue("Algorithm", ""); a != algSHA256 {
+			return nil, fail(ErrAlgorithm, "digest %q", a)
+		}
+		dv, err := child(r, NSDSig, "DigestValue")
+		if err != nil || dv == nil {
+			return nil, fail(ErrDigest, "reference %s: want one DigestValue", ref.uri)
+		}
+		if ref.digest, err = base64.StdEncoding.DecodeString(stripSpace(dv.Text())); err != nil {
+			return nil, fail(ErrDigest, "reference %s: DigestValue is not base64", ref.uri)
+		}
+		s.refs = append(s.refs, ref)
+	}
+	if len(s.refs) == 0 {
+		return nil, fail(ErrMissingReference, "SignedInfo has no Reference")
+	}
+	return s, nil
+}
+
+// check recomputes the reference's digest over target (omitting the
+// signature for the enveloped transform).
+func (r *reference) check(target, sig *etree.Element) error {
+	var omit *etree.Element
+	if r.enveloped {
+		omit = sig
+	}
+	d, err := digestOf(target, r.prefixList, omit)
+	if err != nil {
+		return fail(ErrMalformed, "canonicalise %s: %v", r.uri, err)
+	}
+	if !bytes.Equal(d, r.digest) {
+		name := r.uri
+		if name == "" {
+			name = "the document"
+		}
+		return fail(ErrDigest, "reference %s (%s)", name, target.Tag)
+	}
+	return nil
+}
+
+// verifyValue checks the RSA-SHA256 SignatureValue over the canonical SignedInfo.
+func (s *signature) verifyValue(cert *x509.Certificate) error {
+	pub, ok := cert.PublicKey.(*rsa.PublicKey)
+	if !ok {
+		return fail(ErrAlgorithm, "signing key is %T, want RSA", cert.PublicKey)
+	}
+	c, err := canonical(s.signedInfo, s.prefixList, nil)
+	if err != nil {
+		return fail(ErrMalformed, "canonicalise SignedInfo: %v", err)
+	}
+	sum := sha256.Sum256(c)
+	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], s.value); err != nil {
+		return fail(ErrSignature, "%v", err)
+	}
+	return nil
+}
+
+// inclusivePrefixes returns the PrefixList of an ec:InclusiveNamespaces child.
+func inclusivePrefixes(el *etree.Element) string {
+	for _, c := range el.ChildElements() {
+		if c.Tag == "InclusiveNamespaces" {
+			return c.SelectAttrValue("PrefixList", "")
+		}
+	}
+	return ""
+}
+
+func stripSpace(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '\t', '\n', '\r':
+			return -1
+		}
+		return r
+	}, s)
+}
