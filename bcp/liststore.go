@@ -1,0 +1,112 @@
+package bcp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// ErrNoStoredList is returned by a ListStore's Load when nothing has been saved yet.
+var ErrNoStoredList = errors.New("bcp: no stored service list")
+
+// ListStore keeps the last good service list (its exact bytes, signature included) so that a
+// client restarted while the list cannot be fetched starts in the right mode.
+// Implementations must be safe for concurrent use.
+type ListStore interface {
+	// Load returns the saved bytes, or an error matching ErrNoStoredList when none were saved.
+	Load() ([]byte, error)
+	// Save replaces the saved bytes durably: after it returns nil, a crash leaves either
+	// these bytes or, had it failed, the previous ones, never a mix.
+	Save(raw []byte) error
+}
+
+// FileListStore is a ListStore in one file. Save writes a temporary file in the same
+// directory, syncs it, renames it over Path and syncs the directory. Safe for concurrent use.
+type FileListStore struct {
+	path string
+	mu   sync.Mutex
+}
+
+// NewFileListStore returns a store writing to path; its directory must exist.
+func NewFileListStore(path string) *FileListStore { return &FileListStore{path: path} }
+
+// Path returns the file the store writes.
+func (s *FileListStore) Path() string { return s.path }
+
+// Load reads the file, refusing one larger than MaxServiceListBytes. A missing or empty file
+// is ErrNoStoredList.
+func (s *FileListStore) Load() ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, err := os.Open(s.path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s", ErrNoStoredList, s.path)
+		}
+		return nil, fmt.Errorf("bcp: load service list: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxServiceListBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("bcp: load service list %s: %w", s.path, err)
+	}
+	if len(b) > MaxServiceListBytes {
+		return nil, fmt.Errorf("bcp: load service list %s: %w: more than %d bytes", s.path, ErrListTooLarge, MaxServiceListBytes)
+	}
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%w: %s is empty", ErrNoStoredList, s.path)
+	}
+	return b, nil
+}
+
+// Save atomically replaces the file with raw.
+func (s *FileListStore) Save(raw []byte) error {
+	if len(raw) == 0 {
+		return errors.New("bcp: save service list: empty")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dir := filepath.Dir(s.path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(s.path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("bcp: save service list: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(raw); err != nil {
+		return fmt.Errorf("bcp: save service list: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("bcp: save service list: sync: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("bcp: save service list: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), s.path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("bcp: save service list: %w", err)
+	}
+	committed = true
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("bcp: save service list: sync directory: %w", err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
