@@ -1,0 +1,101 @@
+package bcp
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+var (
+	// ErrUnavailable is matched (errors.Is) by every error saying that no
+	// endpoint of a service could answer: *UnavailableError.
+	ErrUnavailable = errors.New("bcp: service unavailable")
+	// ErrOpen is the refusal of an open (or half-open and already probing) breaker.
+	ErrOpen = errors.New("bcp: circuit breaker open")
+	// ErrHeld is the refusal of an endpoint that asked, with Retry-After, to be left alone.
+	ErrHeld = errors.New("bcp: endpoint held back by retry-after")
+	// ErrBudget says a retry was not made because the retry budget was spent.
+	ErrBudget = errors.New("bcp: retry budget exhausted")
+	// ErrNoActiveEndpoint says the service list marks no endpoint of the service ACTIVE.
+	ErrNoActiveEndpoint = errors.New("bcp: no active endpoint")
+	// ErrUnknownService says the service is not in the service list held by the engine.
+	ErrUnknownService = errors.New("bcp: unknown service")
+	// ErrClosed is returned by Do after Close.
+	ErrClosed = errors.New("bcp: engine closed")
+)
+
+// StatusError is an HTTP error answer whose body is not a SOAP envelope (for
+// example an HTML 502/503 page from a proxy). The HTTP layer returns it from an
+// attempt; the default classifier switches endpoint on 5xx, 408 and 429, and
+// holds the endpoint back for RetryAfter on 503 and 429.
+type StatusError struct {
+	Endpoint    string        // URL of the endpoint that answered
+	StatusCode  int           // HTTP status code
+	RetryAfter  time.Duration // parsed Retry-After header; 0 when absent
+	ContentType string        // Content-Type of the answer
+}
+
+func (e *StatusError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "bcp: http status %d from %s", e.StatusCode, e.Endpoint)
+	if e.ContentType != "" {
+		fmt.Fprintf(&b, " (%s)", e.ContentType)
+	}
+	if e.RetryAfter > 0 {
+		fmt.Fprintf(&b, ", retry after %s", e.RetryAfter)
+	}
+	return b.String()
+}
+
+// AttemptError is what happened to one endpoint during a call: the cause of
+// its failure, or why it was skipped (ErrOpen, ErrHeld, ErrBudget).
+type AttemptError struct {
+	Endpoint Endpoint
+	Err      error
+}
+
+func (e AttemptError) Error() string {
+	return fmt.Sprintf("%s (order %d): %v", e.Endpoint.URL, e.Endpoint.Order, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e AttemptError) Unwrap() error { return e.Err }
+
+// UnavailableError says every endpoint of a service failed or was skipped; it
+// lists each one with its cause, in the order they were considered.
+// errors.Is(err, ErrUnavailable) is true, and errors.Is/As also see the causes.
+type UnavailableError struct {
+	Service  string
+	Attempts []AttemptError
+}
+
+func (e *UnavailableError) Error() string {
+	var b strings.Builder
+	b.WriteString("bcp: service ")
+	b.WriteString(e.Service)
+	b.WriteString(" unavailable")
+	if len(e.Attempts) == 0 {
+		return b.String()
+	}
+	b.WriteString(": ")
+	for i, a := range e.Attempts {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(a.Error())
+	}
+	return b.String()
+}
+
+// Is reports whether target is ErrUnavailable.
+func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
+
+// Unwrap returns the causes of the attempts.
+func (e *UnavailableError) Unwrap() []error {
+	errs := make([]error, 0, len(e.Attempts))
+	for _, a := range e.Attempts {
+		errs = append(errs, a.Err)
+	}
+	return errs
+}
