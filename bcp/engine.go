@@ -333,8 +333,7 @@ func (e *Engine) Do(ctx context.Context, service string, attempt func(ctx contex
 		return &UnavailableError{Service: r.id, Attempts: []AttemptError{{Endpoint: Endpoint{Service: r.id}, Err: ErrNoActiveEndpoint}}}
 	}
 	e.budget.deposit()
-	var buf [8]AttemptError
-	atts := buf[:0]
+	var atts []AttemptError // nil on the healthy path: allocated only when something fails
 	var bo *backoff.ExponentialBackOff
 	for pass := 0; pass <= r.policy.retries; pass++ {
 		if pass > 0 {
@@ -368,7 +367,7 @@ func (e *Engine) Do(ctx context.Context, service string, attempt func(ctx contex
 			break
 		}
 	}
-	err := &UnavailableError{Service: r.id, Attempts: append([]AttemptError(nil), atts...)}
+	err := &UnavailableError{Service: r.id, Attempts: atts}
 	e.debugCall(r, err, len(atts))
 	return err
 }
@@ -429,7 +428,9 @@ func (e *Engine) next(r *route, start int, pass int, now *int64, relaxed bool, d
 				*now = e.now()
 			}
 			if *now < hd {
-				if !h.probing.CompareAndSwap(false, true) {
+				np := h.nextProbe.Load()
+				if *now < np || !h.nextProbe.CompareAndSwap(np, *now+int64(e.routerCfg.HoldDownProbeInterval)) ||
+					!h.probing.CompareAndSwap(false, true) {
 					if i < 64 {
 						*deferred |= 1 << i
 					}

@@ -18,6 +18,9 @@ type RouterConfig struct {
 	// a probe failure restarts it. It stops a flapping default from bouncing
 	// traffic. 0 = 30 s; negative = no hold-down.
 	HoldDown time.Duration
+	// HoldDownProbeInterval paces the probes sent to an endpoint in hold-down.
+	// 0 = 5 s.
+	HoldDownProbeInterval time.Duration
 	// PanicProbeInterval paces the probe let through when every endpoint of a
 	// service is open (rather than failing without trying, as Envoy does in
 	// panic mode): at most one per interval per service. 0 = 1 s.
@@ -37,14 +40,17 @@ type Label struct {
 
 // DefaultRouterConfig is the configuration a zero RouterConfig stands for.
 var DefaultRouterConfig = RouterConfig{
-	HoldDown:           30 * time.Second,
-	PanicProbeInterval: time.Second,
-	MaxRetryAfter:      5 * time.Minute,
+	HoldDown:              30 * time.Second,
+	HoldDownProbeInterval: 5 * time.Second,
+	PanicProbeInterval:    time.Second,
+	MaxRetryAfter:         5 * time.Minute,
 }
 
 // Validate reports the first invalid field.
 func (c RouterConfig) Validate() error {
 	switch {
+	case c.HoldDownProbeInterval < 0:
+		return fmt.Errorf("bcp: RouterConfig.HoldDownProbeInterval %s is negative", c.HoldDownProbeInterval)
 	case c.PanicProbeInterval < 0:
 		return fmt.Errorf("bcp: RouterConfig.PanicProbeInterval %s is negative", c.PanicProbeInterval)
 	case c.MaxRetryAfter < 0:
@@ -65,6 +71,9 @@ func (c RouterConfig) withDefaults() RouterConfig {
 		d.HoldDown = 0
 	case c.HoldDown > 0:
 		d.HoldDown = c.HoldDown
+	}
+	if c.HoldDownProbeInterval > 0 {
+		d.HoldDownProbeInterval = c.HoldDownProbeInterval
 	}
 	if c.PanicProbeInterval > 0 {
 		d.PanicProbeInterval = c.PanicProbeInterval
@@ -87,6 +96,7 @@ type endpointHealth struct {
 	heldUntil     atomic.Int64 // unix ns; Retry-After hold, 0 = none
 	holdDownUntil atomic.Int64 // unix ns; recovering, 0 = none
 	probing       atomic.Bool  // a hold-down probe is in flight
+	nextProbe     atomic.Int64 // unix ns before which no hold-down probe is sent
 	status        EndpointStatus
 }
 
