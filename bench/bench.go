@@ -31,7 +31,9 @@ type Ehgate struct{ B *bcp.Breaker }
 func (e Ehgate) Run(fn func() error) error { return e.B.Call(fn) }
 
 // Gobreaker wraps gobreaker's CircuitBreaker.
-type Gobreaker struct{ B *gobreaker.CircuitBreaker[struct{}] }
+type Gobreaker struct {
+	B *gobreaker.CircuitBreaker[struct{}]
+}
 
 // Run implements Breaker.
 func (g Gobreaker) Run(fn func() error) error {
