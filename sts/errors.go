@@ -1,0 +1,96 @@
+package sts
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+var (
+	// ErrNoToken is matched by every error of Provider.Token: no valid token is left. When the
+	// STS could not be reached, errors.Is(err, bcp.ErrUnavailable) holds as well.
+	ErrNoToken = errors.New("sts: no valid token")
+	// ErrClosed is returned once the Provider is closed and has no valid token.
+	ErrClosed = errors.New("sts: provider closed")
+	// ErrMalformedResponse reports a token response that is not what the protocol says.
+	ErrMalformedResponse = errors.New("sts: malformed token response")
+)
+
+// Problems of an issued assertion, matched with errors.Is on a *ValidationError.
+var (
+	ErrSignature     = errors.New("sts: assertion signature not valid")
+	ErrIssuer        = errors.New("sts: assertion issuer not expected")
+	ErrExpired       = errors.New("sts: assertion expired")
+	ErrNotYetValid   = errors.New("sts: assertion not yet valid")
+	ErrHolderOfKey   = errors.New("sts: assertion's holder-of-key certificate is not ours")
+	ErrAssertion     = errors.New("sts: assertion not usable")
+	ErrAssertionSize = errors.New("sts: assertion too large")
+)
+
+// ValidationError says why an issued (or stored) assertion was refused.
+type ValidationError struct {
+	AssertionID string // may be empty when the assertion could not be read
+	Problem     error  // one of the problem sentinels above
+	Detail      string // what exactly; never personal data
+	Err         error  // underlying cause (for example the soap verification error), may be nil
+}
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Problem.Error())
+	if e.AssertionID != "" {
+		fmt.Fprintf(&b, " (assertion %s)", e.AssertionID)
+	}
+	if e.Detail != "" {
+		b.WriteString(": " + e.Detail)
+	}
+	if e.Err != nil {
+		b.WriteString(": " + e.Err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the problem and the cause.
+func (e *ValidationError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{e.Problem}
+	}
+	return []error{e.Problem, e.Err}
+}
+
+// StatusError is a token response whose samlp:Status is not Success: the STS refused to issue
+// (for example an identity it does not know, or an attribute it will not certify).
+type StatusError struct {
+	Code     string   // samlp:StatusCode/@Value, e.g. "samlp:Requester"
+	SubCodes []string // nested samlp:StatusCode values, outermost first
+	Message  string   // samlp:StatusMessage
+}
+
+func (e *StatusError) Error() string {
+	var b strings.Builder
+	b.WriteString("sts: token refused with status ")
+	b.WriteString(e.Code)
+	for _, c := range e.SubCodes {
+		b.WriteString("/" + c)
+	}
+	if e.Message != "" {
+		b.WriteString(": " + e.Message)
+	}
+	return b.String()
+}
+
+// TokenError is what Provider.Token returns when it has no valid token to give: it wraps
+// ErrNoToken and the reason the last attempt to get one failed (a *bcp.UnavailableError when
+// the STS could not be reached, a *soap.Fault, a *StatusError, a *ValidationError, the
+// caller's context error, ...).
+type TokenError struct {
+	Identity string // Provider.Identity(): a label of the credential, never personal data
+	Err      error
+}
+
+func (e *TokenError) Error() string {
+	return fmt.Sprintf("sts: no valid token for identity %s: %v", e.Identity, e.Err)
+}
+
+// Unwrap returns ErrNoToken and the cause.
+func (e *TokenError) Unwrap() []error { return []error{ErrNoToken, e.Err} }

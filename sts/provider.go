@@ -1,0 +1,522 @@
+package sts
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/beevik/etree"
+	"github.com/cenkalti/backoff/v4"
+	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/ehgate/ehgate/bcp"
+	"github.com/ehgate/ehgate/soap"
+)
+
+// TokenStore persists tokens so that a program restarted during an STS outage keeps a
+// still-valid one. The connector adapts the encrypted cache to it.
+type TokenStore interface {
+	// LoadToken returns the raw assertion saved for identity; (nil, nil) if none.
+	LoadToken(ctx context.Context, identity string) ([]byte, error)
+	// SaveToken saves the raw assertion for identity, valid until notOnOrAfter.
+	SaveToken(ctx context.Context, identity string, assertion []byte, notOnOrAfter time.Time) error
+}
+
+// Router runs an attempt against the endpoints of a service, as *bcp.Engine does (breaker,
+// failover, timeouts). FixedEndpoint is a Router for one URL without bcp.
+type Router interface {
+	Do(ctx context.Context, service string, attempt func(context.Context, bcp.Endpoint) error) error
+}
+
+// ProviderConfig configures a Provider. Zero fields take the default named in their comment.
+type ProviderConfig struct {
+	// Identification authenticates the requester to the STS: the request is WS-Security
+	// signed with it. Required.
+	Identification *Credential
+	// HolderOfKey is the credential the token is bound to: business messages are signed with
+	// its key. nil = Identification. When it differs, the samlp:Request is also signed with it.
+	HolderOfKey *Credential
+	// Attributes says what the request claims and asks to be certified (PresetPharmacy,
+	// PresetGP or another set). Required.
+	Attributes AttributeSet
+	// SSIN and NIHII are the values of claimed attributes with From FromSSIN / FromNIHII.
+	SSIN, NIHII string
+	// STSRoots is the trust pool of the STS's assertion signature. Required.
+	STSRoots *x509.CertPool
+	// Issuer is the expected assertion Issuer; "" = DefaultIssuer.
+	Issuer string
+	// Service is the STS's name for the Router; "" = ServiceName.
+	Service string
+	// Router finds the STS endpoint (a *bcp.Engine, or FixedEndpoint). Required.
+	Router Router
+	// Store persists tokens across restarts; nil = memory only.
+	Store TokenStore
+	// RequestedLifetime is the validity asked for; the STS decides what it grants. 0 = 24 h.
+	RequestedLifetime time.Duration
+	// RenewFraction is the fraction of the granted lifetime after which a token is renewed in
+	// the background; 0 = 0.5. Must be in (0, 1).
+	RenewFraction float64
+	// ClockSkew is how far an assertion's NotBefore may be ahead of our clock; 0 = 5 min.
+	ClockSkew time.Duration
+	// ExpiryMargin: a token with less validity left is no longer handed out (the business
+	// call still has to reach the platform); 0 = 1 min, capped at a tenth of the granted
+	// lifetime.
+	ExpiryMargin time.Duration
+	// RequestTimeout bounds one token request (through every endpoint); 0 = 60 s.
+	RequestTimeout time.Duration
+	// RetryInitial and RetryMax bound the exponential backoff between failed background
+	// renewals; 0 = 1 s and 5 min.
+	RetryInitial, RetryMax time.Duration
+	// Limits bound the STS response; zero = soap.DefaultLimits.
+	Limits soap.Limits
+}
+
+// DefaultProviderConfig holds the defaults the zero fields of a ProviderConfig stand for.
+var DefaultProviderConfig = ProviderConfig{
+	Issuer:            DefaultIssuer,
+	Service:           ServiceName,
+	RequestedLifetime: 24 * time.Hour,
+	RenewFraction:     0.5,
+	ClockSkew:         5 * time.Minute,
+	ExpiryMargin:      time.Minute,
+	RequestTimeout:    60 * time.Second,
+	RetryInitial:      time.Second,
+	RetryMax:          5 * time.Minute,
+}
+
+// Validate names the first field of c that cannot work.
+func (c ProviderConfig) Validate() error {
+	switch {
+	case c.Identification == nil || c.Identification.Certificate == nil || c.Identification.Key == nil:
+		return errors.New("sts: ProviderConfig.Identification is required")
+	case c.HolderOfKey != nil && (c.HolderOfKey.Certificate == nil || c.HolderOfKey.Key == nil):
+		return errors.New("sts: ProviderConfig.HolderOfKey has no certificate or key")
+	case c.STSRoots == nil:
+		return errors.New("sts: ProviderConfig.STSRoots is required")
+	case c.Router == nil:
+		return errors.New("sts: ProviderConfig.Router is required")
+	case c.RequestedLifetime < 0:
+		return errors.New("sts: ProviderConfig.RequestedLifetime is negative")
+	case c.RenewFraction < 0 || c.RenewFraction >= 1:
+		return fmt.Errorf("sts: ProviderConfig.RenewFraction %v is outside (0, 1)", c.RenewFraction)
+	case c.ClockSkew < 0:
+		return errors.New("sts: ProviderConfig.ClockSkew is negative")
+	case c.ExpiryMargin < 0:
+		return errors.New("sts: ProviderConfig.ExpiryMargin is negative")
+	case c.RequestTimeout < 0:
+		return errors.New("sts: ProviderConfig.RequestTimeout is negative")
+	case c.RetryInitial < 0 || c.RetryMax < 0:
+		return errors.New("sts: ProviderConfig.RetryInitial/RetryMax is negative")
+	case c.RetryInitial > 0 && c.RetryMax > 0 && c.RetryMax < c.RetryInitial:
+		return errors.New("sts: ProviderConfig.RetryMax is below RetryInitial")
+	}
+	if _, err := c.Attributes.resolve(c.SSIN, c.NIHII); err != nil {
+		return fmt.Errorf("sts: ProviderConfig.Attributes: %w", err)
+	}
+	return nil
+}
+
+func (c ProviderConfig) withDefaults() ProviderConfig {
+	d := DefaultProviderConfig
+	if c.HolderOfKey == nil {
+		c.HolderOfKey = c.Identification
+	}
+	if c.Issuer == "" {
+		c.Issuer = d.Issuer
+	}
+	if c.Service == "" {
+		c.Service = d.Service
+	}
+	if c.RequestedLifetime == 0 {
+		c.RequestedLifetime = d.RequestedLifetime
+	}
+	if c.RenewFraction == 0 {
+		c.RenewFraction = d.RenewFraction
+	}
+	if c.ClockSkew == 0 {
+		c.ClockSkew = d.ClockSkew
+	}
+	if c.ExpiryMargin == 0 {
+		c.ExpiryMargin = d.ExpiryMargin
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = d.RequestTimeout
+	}
+	if c.RetryInitial == 0 {
+		c.RetryInitial = d.RetryInitial
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = max(d.RetryMax, c.RetryInitial)
+	}
+	return c
+}
+
+// Option injects a dependency into NewProvider.
+type Option func(*options)
+
+type options struct {
+	clock  bcp.Clock
+	logger *zap.Logger
+	client *http.Client
+}
+
+// WithClock sets the clock of validity checks and renewal timers; default bcp.SystemClock().
+func WithClock(c bcp.Clock) Option {
+	return func(o *options) {
+		if c != nil {
+			o.clock = c
+		}
+	}
+}
+
+// WithLogger sets the logger; default zap.NewNop(). Info when a token is obtained or lost,
+// warn when a renewal fails, debug per request. Assertions and SSINs are never logged.
+func WithLogger(l *zap.Logger) Option {
+	return func(o *options) {
+		if l != nil {
+			o.logger = l
+		}
+	}
+}
+
+// WithHTTPClient sets the HTTP client of the STS exchange (its transport carries the TLS
+// configuration); default http.DefaultClient.
+func WithHTTPClient(c *http.Client) Option {
+	return func(o *options) {
+		if c != nil {
+			o.client = c
+		}
+	}
+}
+
+// current is the token in use and when to stop using and to renew it.
+type current struct {
+	tok      *Token
+	useUntil time.Time // NotOnOrAfter minus the expiry margin
+	renewAt  time.Time // NotBefore plus RenewFraction of the granted lifetime
+}
+
+// Provider obtains SAML holder-of-key tokens for one identity and keeps a valid one in
+// memory, renewing it in the background before it expires. It is safe for concurrent use.
+type Provider struct {
+	cfg      ProviderConfig
+	identity string
+	claimed  []resolvedAttribute
+	check    validator
+	signer   *soap.Signer
+	clock    bcp.Clock
+	log      *zap.Logger
+	client   *http.Client
+
+	cur    atomic.Pointer[current]
+	flight singleflight.Group
+	wake   chan struct{}
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	requests atomic.Int64
+}
+
+// NewProvider checks cfg, loads a still-valid token from cfg.Store if there is one, and starts
+// the background renewal (which also obtains the first token at once). Close stops it.
+func NewProvider(cfg ProviderConfig, opts ...Option) (*Provider, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	o := options{clock: bcp.SystemClock(), logger: zap.NewNop(), client: http.DefaultClient}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	claimed, _ := cfg.Attributes.resolve(cfg.SSIN, cfg.NIHII) // checked by Validate
+	signer, err := soap.NewSigner(soap.SignerConfig{
+		Key:         cfg.Identification.Key,
+		Certificate: cfg.Identification.Certificate,
+		Now:         o.clock.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sts: identification credential: %w", err)
+	}
+	p := &Provider{
+		cfg:      cfg,
+		identity: identityOf(cfg),
+		claimed:  claimed,
+		check: validator{
+			roots:     cfg.STSRoots,
+			issuer:    cfg.Issuer,
+			skew:      cfg.ClockSkew,
+			holderKey: cfg.HolderOfKey.Certificate,
+			limits:    cfg.Limits,
+		},
+		signer: signer,
+		clock:  o.clock,
+		client: o.client,
+		wake:   make(chan struct{}, 1),
+	}
+	p.log = o.logger.With(zap.String("identity", p.identity))
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.loadStored()
+	p.wg.Add(1)
+	go p.run()
+	return p, nil
+}
+
+// identityOf labels the identity: a digest of both certificates and the attribute set, so a
+// change of any of them does not reuse a stored token. It carries no personal data.
+func identityOf(cfg ProviderConfig) string {
+	h := sha256.New()
+	h.Write(cfg.Identification.Certificate.Raw)
+	h.Write([]byte{0})
+	h.Write(cfg.HolderOfKey.Certificate.Raw)
+	for _, a := range cfg.Attributes.Claimed {
+		fmt.Fprintf(h, "\x00c%s\x00%s\x00%d\x00%s", a.Namespace, a.Name, a.From, a.Value)
+	}
+	for _, d := range cfg.Attributes.Certified {
+		fmt.Fprintf(h, "\x00d%s\x00%s", d.Namespace, d.Name)
+	}
+	fmt.Fprintf(h, "\x00%s\x00%s\x00%s", cfg.SSIN, cfg.NIHII, cfg.Issuer)
+	return "sts-" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// Identity returns the label of this provider's identity, under which tokens are stored.
+func (p *Provider) Identity() string { return p.identity }
+
+// Token returns a valid token. While one is held it comes from memory without blocking; only
+// when none is left does the call wait for the STS (one request however many callers wait),
+// and fail with a *TokenError (errors.Is ErrNoToken, and bcp.ErrUnavailable when the STS
+// could not be reached) if none can be had before ctx ends.
+func (p *Provider) Token(ctx context.Context) (*Token, error) {
+	if c := p.cur.Load(); c != nil && p.clock.Now().Before(c.useUntil) {
+		return c.tok, nil
+	}
+	return p.await(ctx, func(c *current) bool { return c == nil || !p.clock.Now().Before(c.useUntil) })
+}
+
+// Renew obtains a new token now, whatever the validity of the current one (for example after
+// the platform refused the current one). It shares a request already in flight. On failure
+// the current token stays in use.
+func (p *Provider) Renew(ctx context.Context) (*Token, error) {
+	seen := p.cur.Load()
+	return p.await(ctx, func(c *current) bool { return c == seen })
+}
+
+// Requests returns how many token requests this provider has sent.
+func (p *Provider) Requests() int64 { return p.requests.Load() }
+
+// Close stops the background renewal and waits for it. Tokens held stay readable through
+// Token until they expire; no new one is requested.
+func (p *Provider) Close() error {
+	p.cancel()
+	p.wg.Wait()
+	return nil
+}
+
+// await joins (or starts) the one token request in flight. needed is evaluated when the
+// flight starts: when the current token no longer needs replacing, it is returned as is.
+func (p *Provider) await(ctx context.Context, needed func(*current) bool) (*Token, error) {
+	if p.ctx.Err() != nil {
+		return nil, &TokenError{Identity: p.identity, Err: ErrClosed}
+	}
+	ch := p.flight.DoChan(p.identity, func() (any, error) {
+		if c := p.cur.Load(); !needed(c) {
+			return c.tok, nil
+		}
+		return p.obtain()
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, &TokenError{Identity: p.identity, Err: r.Err}
+		}
+		return r.Val.(*Token), nil
+	case <-ctx.Done():
+		return nil, &TokenError{Identity: p.identity, Err: ctx.Err()}
+	}
+}
+
+// obtain sends one token request and installs the token it brings.
+func (p *Provider) obtain() (*Token, error) {
+	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.RequestTimeout)
+	defer cancel()
+	p.requests.Add(1)
+	tok, err := p.request(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.install(tok)
+	p.log.Info("sts token obtained",
+		zap.String("assertion_id", tok.ID),
+		zap.Time("not_on_or_after", tok.NotOnOrAfter),
+		zap.Duration("granted", tok.Lifetime()))
+	if p.cfg.Store != nil {
+		if err := p.cfg.Store.SaveToken(ctx, p.identity, tok.Assertion, tok.NotOnOrAfter); err != nil {
+			p.log.Warn("sts token not persisted", zap.Error(err))
+		}
+	}
+	return tok, nil
+}
+
+// request builds, signs and sends the token request and validates the answer.
+func (p *Provider) request(ctx context.Context) (*Token, error) {
+	msg, err := p.message(p.clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	var (
+		mu   sync.Mutex
+		raw  []byte
+		body *etree.Element
+	)
+	err = p.cfg.Router.Do(ctx, p.cfg.Service, func(ctx context.Context, ep bcp.Endpoint) error {
+		r, b, err := p.exchange(ctx, ep, msg)
+		if err != nil {
+			p.log.Debug("sts request failed", zap.String("endpoint", ep.URL), zap.Error(err))
+			return err
+		}
+		mu.Lock()
+		raw, body = r, b
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return p.check.readResponse(raw, body, p.clock.Now())
+}
+
+// message returns the signed SOAP token request.
+func (p *Provider) message(now time.Time) ([]byte, error) {
+	req, _ := tokenRequest{
+		identification: p.cfg.Identification,
+		holderOfKey:    p.cfg.HolderOfKey,
+		claimed:        p.claimed,
+		certified:      p.cfg.Attributes.Certified,
+		now:            now,
+		lifetime:       p.cfg.RequestedLifetime,
+	}.build()
+	hok := p.cfg.HolderOfKey
+	if !hok.Certificate.Equal(p.cfg.Identification.Certificate) {
+		err := soap.SignEnveloped(req, hok.Key, soap.EnvelopedOptions{
+			IDAttr:       "RequestID",
+			Certificates: append([]*x509.Certificate{hok.Certificate}, hok.Chain...),
+			Before:       "AttributeQuery",
+			Now:          func() time.Time { return now },
+		})
+		if err != nil {
+			return nil, fmt.Errorf("sts: sign request with the holder-of-key credential: %w", err)
+		}
+	}
+	msg, err := p.signer.Sign(soap.NewEnvelope(req))
+	if err != nil {
+		return nil, fmt.Errorf("sts: sign request with the identification credential: %w", err)
+	}
+	return msg, nil
+}
+
+// install makes tok the current token.
+func (p *Provider) install(tok *Token) {
+	life := tok.Lifetime()
+	margin := min(p.cfg.ExpiryMargin, life/10)
+	p.cur.Store(&current{
+		tok:      tok,
+		useUntil: tok.NotOnOrAfter.Add(-margin),
+		renewAt:  tok.NotBefore.Add(time.Duration(float64(life) * p.cfg.RenewFraction)),
+	})
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// loadStored installs the stored token if it is still valid.
+func (p *Provider) loadStored() {
+	if p.cfg.Store == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+	defer cancel()
+	raw, err := p.cfg.Store.LoadToken(ctx, p.identity)
+	if err != nil {
+		p.log.Warn("sts stored token unreadable", zap.Error(err))
+		return
+	}
+	if raw == nil {
+		return
+	}
+	now := p.clock.Now()
+	tok, err := p.check.parseStored(raw, now)
+	if err != nil {
+		p.log.Info("sts stored token not used", zap.Error(err))
+		return
+	}
+	if margin := min(p.cfg.ExpiryMargin, tok.Lifetime()/10); !now.Before(tok.NotOnOrAfter.Add(-margin)) {
+		p.log.Info("sts stored token too close to expiry", zap.String("assertion_id", tok.ID))
+		return
+	}
+	p.install(tok)
+	p.log.Info("sts stored token loaded", zap.String("assertion_id", tok.ID), zap.Time("not_on_or_after", tok.NotOnOrAfter))
+}
+
+// run renews the token in the background: when it is due, and with backoff after a failure.
+func (p *Provider) run() {
+	defer p.wg.Done()
+	b := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(p.cfg.RetryInitial),
+		backoff.WithMaxInterval(p.cfg.RetryMax),
+		backoff.WithMaxElapsedTime(0),
+	)
+	for {
+		if p.ctx.Err() != nil {
+			return
+		}
+		c := p.cur.Load()
+		now := p.clock.Now()
+		var wait time.Duration
+		if c == nil || !now.Before(c.renewAt) {
+			_, err := p.await(p.ctx, func(x *current) bool { return x == c })
+			if p.ctx.Err() != nil {
+				return
+			}
+			if err == nil {
+				b.Reset()
+				continue
+			}
+			wait = b.NextBackOff()
+			left := time.Duration(0)
+			if c != nil {
+				left = c.useUntil.Sub(now)
+			}
+			p.log.Warn("sts token renewal failed", zap.Error(err), zap.Duration("retry_in", wait), zap.Duration("token_left", max(left, 0)))
+		} else {
+			wait = c.renewAt.Sub(now)
+		}
+		fired := make(chan struct{})
+		t := p.clock.AfterFunc(wait, func() { close(fired) })
+		select {
+		case <-p.ctx.Done():
+			t.Stop()
+			return
+		case <-fired:
+		case <-p.wake:
+			// A token was installed by a caller: recompute from it.
+			t.Stop()
+			if p.cur.Load() != c {
+				b.Reset()
+			}
+		}
+	}
+}
