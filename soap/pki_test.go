@@ -37,13 +37,14 @@ var (
 // testPKIs returns two independent PKIs, generated once per test binary.
 func testPKIs(tb testing.TB) (*pki, *pki) {
 	tb.Helper()
+	return examplePKIs()
+}
+
+func examplePKIs() (*pki, *pki) {
 	pkiOnce.Do(func() {
 		trusted = newPKI("ehgate test CA", "ehgate test pharmacy")
 		untrusted = newPKI("rogue CA", "rogue pharmacy")
 	})
-	if trusted == nil || untrusted == nil {
-		tb.Fatal("test PKI generation failed")
-	}
 	return trusted, untrusted
 }
 

@@ -209,7 +209,31 @@ func (v *Verifier) Verify(msg []byte) (*Verified, error) {
 	if out.Created, out.Expires, err = v.checkTimestamp(ts); err != nil {
 		return nil, err
 	}
+	// Comments are outside what exc-c14n signs: drop them from the signed
+	// parts, so that what the caller reads is exactly what was signed.
+	stripComments(body)
+	stripComments(ts)
 	return out, nil
+}
+
+// stripComments removes every comment below el.
+func stripComments(el *etree.Element) {
+	n := 0
+	for _, t := range el.Child {
+		switch t := t.(type) {
+		case *etree.Comment:
+			continue
+		case *etree.Element:
+			stripComments(t)
+		}
+		el.Child[n] = t
+		n++
+	}
+	if n != len(el.Child) {
+		clear(el.Child[n:])
+		el.Child = el.Child[:n]
+		el.ReindexChildren()
+	}
 }
 
 // within reports whether el is anc or lies below it.

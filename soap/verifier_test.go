@@ -224,3 +224,19 @@ func TestNewVerifier_NeedsSomethingToTrust(t *testing.T) {
 	require.Error(t, err)
 	require.True(t, strings.Contains(err.Error(), "Roots"))
 }
+
+func TestVerify_CommentsInSignedPartsAreDropped(t *testing.T) {
+	p, _ := testPKIs(t)
+	msg := signedRequest(t, p)
+	// exc-c14n does not sign comments: inserting one keeps the digest valid …
+	msg = bytes.Replace(msg, []byte(">00000000097<"), []byte(">000<!--evil-->00000097<"), 1)
+	got, err := newVerifier(t, p, testNow).Verify(msg)
+	require.NoError(t, err)
+	// … and the caller must not see it.
+	ssin := got.Body.FindElement(".//core:Ssin")
+	require.Len(t, ssin.Child, 2)
+	require.Equal(t, "00000000097", ssin.Text())
+	b, err := soap.Marshal(got.Envelope)
+	require.NoError(t, err)
+	require.NotContains(t, string(b), "evil")
+}
