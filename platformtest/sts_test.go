@@ -1,0 +1,135 @@
+package platformtest_test
+
+import (
+	"crypto/x509"
+	"encoding/base64"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/beevik/etree"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ehgate/ehgate/platformtest"
+	"github.com/ehgate/ehgate/soap"
+)
+
+func TestSTS_IssuesSignedHolderOfKeyAssertionWithConfiguredLifetime(t *testing.T) {
+	p := start(t, platformtest.Config{TokenLifetime: 2 * time.Hour})
+	id, err := p.NewIdentity(platformtest.Pharmacy, "Apotheek Centrum")
+	require.NoError(t, err)
+
+	raw := issue(t, p, "ehealth", id)
+	a := mustParse(t, raw)
+
+	signer, err := soap.VerifyEnveloped(a, p.STSRoots(), soap.VerifyEnvelopedOptions{IDAttr: "AssertionID"})
+	require.NoError(t, err)
+	require.True(t, signer.Equal(p.STSCertificate()))
+	require.Equal(t, platformtest.STSIssuer, a.SelectAttrValue("Issuer", ""))
+	require.NotEmpty(t, a.SelectAttrValue("AssertionID", ""))
+
+	cond := a.SelectElement("Conditions")
+	nb, err := time.Parse(time.RFC3339, cond.SelectAttrValue("NotBefore", ""))
+	require.NoError(t, err)
+	noa, err := time.Parse(time.RFC3339, cond.SelectAttrValue("NotOnOrAfter", ""))
+	require.NoError(t, err)
+	require.Equal(t, 2*time.Hour, noa.Sub(nb), "the STS grants its lifetime, not the 24 h asked")
+
+	hokB64 := a.FindElement("./AuthenticationStatement/Subject/SubjectConfirmation/KeyInfo/X509Data/X509Certificate").Text()
+	der, err := base64.StdEncoding.DecodeString(hokB64)
+	require.NoError(t, err)
+	hok, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	require.True(t, hok.Equal(id.Certificate))
+	require.Equal(t, "urn:oasis:names:tc:SAML:1.0:cm:holder-of-key",
+		a.FindElement("./AuthenticationStatement/Subject/SubjectConfirmation/ConfirmationMethod").Text())
+
+	attrs := map[string]string{}
+	for _, at := range a.FindElements("./AttributeStatement/Attribute") {
+		attrs[at.SelectAttrValue("AttributeName", "")] = at.SelectElement("AttributeValue").Text()
+	}
+	require.Equal(t, "true", attrs[platformtest.AttrRecognisedPharmacy])
+	require.Equal(t, id.NIHII11, attrs[platformtest.AttrPharmacyHolderNIHII11])
+	require.Equal(t, id.NIHII, attrs[platformtest.AttrPharmacyNIHII])
+
+	require.Equal(t, 1, p.TokensIssued())
+	tok := p.Tokens()[0]
+	require.Equal(t, a.SelectAttrValue("AssertionID", ""), tok.AssertionID)
+	require.Equal(t, "ehealth", tok.Site)
+	require.Equal(t, 1, p.Count("ehealth", platformtest.ServiceSTS, platformtest.OutcomeOK))
+}
+
+func TestSTS_AcceptsSeparateHolderOfKeyProvenBySignedRequest(t *testing.T) {
+	p := start(t, platformtest.Config{})
+	id, err := p.NewIdentity(platformtest.GP, "Dr. Peeters")
+	require.NoError(t, err)
+	hokKey, hokCert := outsider() // a session key, not from any CA
+
+	unsigned := signWithCert(t, id.Key, id.Certificate, tokenRequest(id, hokCert, id.Claims(), id.Certified()))
+	status, b := post(t, p.HTTPClient(), p.URL("sts", "ehealth"), platformtest.ActionSTS, unsigned)
+	requireRejected(t, status, b)
+
+	req := tokenRequest(id, hokCert, id.Claims(), id.Certified())
+	require.NoError(t, soap.SignEnveloped(req, hokKey, soap.EnvelopedOptions{IDAttr: "RequestID", Certificates: []*x509.Certificate{hokCert}}))
+	status, b = post(t, p.HTTPClient(), p.URL("sts", "ehealth"), platformtest.ActionSTS, signWithCert(t, id.Key, id.Certificate, req))
+	require.Equal(t, http.StatusOK, status, string(b))
+	resp, f := answer(t, b)
+	require.Nil(t, f)
+	a := resp.SelectElement("Assertion")
+	require.NotNil(t, a, string(b))
+	require.Equal(t, base64.StdEncoding.EncodeToString(hokCert.Raw),
+		a.FindElement("./AuthenticationStatement/Subject/SubjectConfirmation/KeyInfo/X509Data/X509Certificate").Text())
+}
+
+func TestSTS_RefusesWhatTheRealSTSRefuses(t *testing.T) {
+	p := start(t, platformtest.Config{})
+	pharmacy, err := p.NewIdentity(platformtest.Pharmacy, "Apotheek Zuid")
+	require.NoError(t, err)
+	gp, err := p.NewIdentity(platformtest.GP, "Dr. Maes")
+	require.NoError(t, err)
+	oKey, oCert := outsider()
+
+	tampered := func() []byte {
+		msg := signWithCert(t, pharmacy.Key, pharmacy.Certificate, tokenRequest(pharmacy, pharmacy.Certificate, pharmacy.Claims(), pharmacy.Certified()))
+		doc := etree.NewDocument()
+		require.NoError(t, doc.ReadFromBytes(msg))
+		doc.FindElement("//AttributeDesignator").CreateAttr("AttributeName", platformtest.AttrDoctorBoolean)
+		b, err := doc.WriteToBytes()
+		require.NoError(t, err)
+		return b
+	}
+	wrongClaim := pharmacy.Claims()
+	for i := range wrongClaim {
+		if wrongClaim[i].Name == platformtest.AttrPharmacyNIHII {
+			wrongClaim[i].Value = "99999999"
+		}
+	}
+
+	tests := []struct {
+		name    string
+		msg     []byte
+		fault   bool   // SOAP fault SOA-01001
+		message string // else: samlp status message
+	}{
+		{"unknown certificate", signWithCert(t, oKey, oCert, tokenRequest(pharmacy, oCert, pharmacy.Claims(), pharmacy.Certified())), true, ""},
+		{"body altered after signing", tampered(), true, ""},
+		{"gp asking pharmacy attributes", signWithCert(t, gp.Key, gp.Certificate, tokenRequest(gp, gp.Certificate, gp.Claims(), pharmacy.Certified())), false, "cannot be certified"},
+		{"claimed nihii not the registered one", signWithCert(t, pharmacy.Key, pharmacy.Certificate, tokenRequest(pharmacy, pharmacy.Certificate, wrongClaim, pharmacy.Certified())), false, "does not match"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, b := post(t, p.HTTPClient(), p.URL("sts", "ehealth"), platformtest.ActionSTS, tt.msg)
+			if tt.fault {
+				requireRejected(t, status, b)
+				return
+			}
+			require.Equal(t, http.StatusOK, status)
+			resp, f := answer(t, b)
+			require.Nil(t, f)
+			require.Equal(t, "samlp:Requester", resp.FindElement("./Status/StatusCode").SelectAttrValue("Value", ""))
+			require.Contains(t, resp.FindElement("./Status/StatusMessage").Text(), tt.message)
+			require.Nil(t, resp.SelectElement("Assertion"))
+		})
+	}
+	require.Zero(t, p.TokensIssued())
+}
