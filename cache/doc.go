@@ -1,0 +1,55 @@
+// Package cache is the durable, encrypted local store of ehgate's fallback
+// mode: it keeps the answers of priority functions (insurability, ETK,
+// tokens, or any function a vendor registers) with a freshness, stale-serving
+// and retention policy per function, and it queues writes made during an
+// outage in an outbox that replays them, in order per partition, when the
+// platform is back. It knows nothing of SOAP or of what the answers mean:
+// keys and values are opaque strings and bytes.
+//
+// The smallest use:
+//
+//	st, err := cache.Open(cache.Config{
+//		Dir:  "/var/lib/pharmacy/ehgate",
+//		Keys: []cache.Key{{ID: "2026-11", Secret: key32}}, // from the vendor's key store
+//	})
+//	if err != nil { ... }
+//	defer st.Close()
+//	_ = st.Put(ctx, cache.FunctionInsurability, ssin, answer)
+//	e, err := st.Get(ctx, cache.FunctionInsurability, ssin) // e.Value, e.Age, e.Fresh
+//	_ = st.Outbox().Enqueue(ctx, cache.Message{IdempotencyKey: ref, Partition: p, Service: "mycarenettarification:v1", Payload: body})
+//	_, err = st.Outbox().Replay(ctx, send)
+//
+// # Storage
+//
+// One bbolt file per tenant, Dir/<Tenant>.db. Every record is encrypted with
+// AES-256-GCM under a key derived (HKDF-SHA256) from a vendor key, whose ID is
+// written with the record; its associated data binds it to its bucket and
+// bbolt key, so records cannot be moved or swapped. Logical keys (SSINs, for
+// instance) are stored only inside the ciphertext: the bbolt key is an
+// HMAC-SHA256 of the function and logical key, under a key derived from a
+// random per-file index key, itself stored encrypted under each vendor key
+// ("key check" records, also used at Open to detect a file written under
+// unknown keys). Key rotation: put the new key first in Config.Keys and keep
+// the old ones listed; new records use the new key, old ones stay readable;
+// Store.Rekey rewrites old records so old keys can be retired.
+//
+// A memory LRU holds decrypted answers: a hit reads neither the file nor
+// decrypts. Writes (Put, Enqueue, removals) go through one group committer:
+// writes that arrive while a commit is being synced share the next commit, so
+// every call returns only once its data is on disk (fsync) while concurrent
+// producers pay for few syncs.
+//
+// # Faults
+//
+// Open checks the file (bbolt's meta pages and page consistency, truncation,
+// format, key check); an unusable file gives a *FileError wrapping ErrCorrupt
+// or ErrUnknownKey and is left in place, moved aside, or moved aside and
+// replaced by a fresh store, as Config.OnCorrupt says. A record that fails
+// authentication is never returned: it is counted (Stats.AuthFailures),
+// logged at warn level without personal data, and reported by Get as
+// ErrNotFound wrapping ErrTampered.
+//
+// # Export format
+//
+// Export writes JSON Lines, one object per line, UTF-8, described at Export.
+package cache

@@ -1,0 +1,561 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	bolt "go.etcd.io/bbolt"
+	"go.uber.org/zap"
+)
+
+// Message is a write queued in the Outbox.
+type Message struct {
+	// IdempotencyKey identifies the write; the receiving service deduplicates
+	// on it, so a redelivery after a crash is harmless. Required, unique per
+	// write. Enqueueing a key that is already pending adds nothing.
+	IdempotencyKey string
+	// Partition groups writes whose order matters (for example a hashed
+	// patient identifier): Replay delivers the messages of one partition in the
+	// order they were enqueued. "" is a partition like any other.
+	Partition string
+	// Service names where the write goes (for example "mycarenettarification:v1").
+	Service string
+	// Payload is the write itself, opaque to the Outbox.
+	Payload []byte
+
+	// Seq is the Outbox's sequence number of the message (set by Enqueue; the
+	// order of delivery within a partition).
+	Seq uint64
+	// EnqueuedAt is when Enqueue stored it.
+	EnqueuedAt time.Time
+	// Attempts counts the failed sends so far (kept across Replay calls only
+	// for dead letters).
+	Attempts int
+}
+
+// DeadLetter is a message the receiver rejected permanently.
+type DeadLetter struct {
+	Message
+	// Reason is the error the send function returned.
+	Reason string
+	// DeadAt is when it was set aside.
+	DeadAt time.Time
+}
+
+// SendFunc delivers one message. It returns nil when the receiver accepted
+// it (or had already accepted its idempotency key), an error wrapping
+// ErrPermanent (see Permanent) when the receiver rejects it for good, and any
+// other error for a transient failure to be retried.
+type SendFunc func(ctx context.Context, m Message) error
+
+// ReplayResult counts what a Replay call did.
+type ReplayResult struct {
+	Delivered    int // accepted and removed
+	DeadLettered int // rejected permanently, moved to the dead letters
+	Retries      int // transient failures retried
+	Skipped      int // entries that failed authentication, left in place
+}
+
+// Outbox is the durable, encrypted queue of writes made while the platform
+// is unreachable. It lives in its Store's file and is safe for concurrent use.
+type Outbox struct {
+	s         *Store
+	pending   atomic.Int64
+	dead      atomic.Int64
+	replaying atomic.Bool
+}
+
+func newOutbox(s *Store) *Outbox { return &Outbox{s: s} }
+
+func (o *Outbox) load() error {
+	return o.s.view(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketOutbox); b != nil {
+			o.pending.Store(int64(b.Stats().KeyN))
+		}
+		if b := tx.Bucket(bucketDead); b != nil {
+			o.dead.Store(int64(b.Stats().KeyN))
+		}
+		return nil
+	})
+}
+
+func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), seq) }
+
+func (o *Outbox) validate(m *Message) error {
+	switch {
+	case m.IdempotencyKey == "":
+		return fmt.Errorf("%w: empty idempotency key", ErrInvalid)
+	case len(m.IdempotencyKey) > MaxKeyBytes || len(m.Partition) > MaxKeyBytes || len(m.Service) > MaxKeyBytes:
+		return fmt.Errorf("%w: idempotency key, partition or service over %d bytes", ErrTooLarge, MaxKeyBytes)
+	case len(m.Payload) > o.s.cfg.MaxValueBytes:
+		return fmt.Errorf("%w: payload of %d bytes (limit %d)", ErrTooLarge, len(m.Payload), o.s.cfg.MaxValueBytes)
+	}
+	return nil
+}
+
+// Enqueue stores m durably and encrypted: it returns only after the file is
+// synced. Concurrent calls share commits (group commit), so many producers
+// pay for few syncs. If a message with the same idempotency key is already
+// pending, Enqueue adds nothing and returns nil. The Seq, EnqueuedAt and
+// Attempts fields of m are ignored.
+func (o *Outbox) Enqueue(ctx context.Context, m Message) error {
+	if err := o.validate(&m); err != nil {
+		return err
+	}
+	s := o.s
+	m.Attempts = 0
+	pt := encodeMessage(&m, "", false)
+	ik := s.index.sum("outbox", m.IdempotencyKey)
+	now := s.now().UnixNano()
+	added := false
+	return s.write(ctx, func(tx *bolt.Tx) error {
+		added = false
+		idx, err := tx.CreateBucketIfNotExists(bucketOutboxIndex)
+		if err != nil {
+			return err
+		}
+		if idx.Get(ik) != nil {
+			return nil
+		}
+		b, err := tx.CreateBucketIfNotExists(bucketOutbox)
+		if err != nil {
+			return err
+		}
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		k := seqKey(seq)
+		if err := b.Put(k, s.keys.seal(kindOutbox, now, 0, bucketOutbox, k, pt)); err != nil {
+			return err
+		}
+		added = true
+		return idx.Put(ik, k)
+	}, func() {
+		if added {
+			o.pending.Add(1)
+		}
+	})
+}
+
+// Pending returns how many messages wait to be delivered.
+func (o *Outbox) Pending() int { return int(o.pending.Load()) }
+
+// DeadLetterCount returns how many messages were rejected permanently and set aside.
+func (o *Outbox) DeadLetterCount() int { return int(o.dead.Load()) }
+
+// OldestAge returns the age of the oldest pending message, 0 if none.
+func (o *Outbox) OldestAge() time.Duration {
+	var t1 int64
+	_ = o.s.view(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketOutbox); b != nil {
+			if _, v := b.Cursor().First(); v != nil {
+				if h, _, _, _, err := parseHeader(v); err == nil {
+					t1 = h.t1
+				}
+			}
+		}
+		return nil
+	})
+	if t1 == 0 {
+		return 0
+	}
+	return max(0, o.s.now().Sub(time.Unix(0, t1)))
+}
+
+// DeadLetters returns the messages set aside, oldest first. Records that
+// fail authentication are skipped (and counted in Stats).
+func (o *Outbox) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
+	var out []DeadLetter
+	err := o.s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketDead)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			d, err := o.openDead(k, v)
+			if err != nil {
+				return nil
+			}
+			out = append(out, d)
+			return nil
+		})
+	})
+	return out, err
+}
+
+func (o *Outbox) openDead(k, v []byte) (DeadLetter, error) {
+	s := o.s
+	if len(k) != 8 || len(v) > s.cfg.MaxValueBytes+4*MaxKeyBytes+maxReasonBytes+recordOverhead {
+		return DeadLetter{}, s.tampered("outbox", fmt.Errorf("%w: malformed dead letter", ErrTampered))
+	}
+	h, pt, err := s.keys.open(v, bucketDead, k, kindDead)
+	if err != nil {
+		return DeadLetter{}, s.tampered("outbox", err)
+	}
+	m, reason, err := decodeMessage(bytes.Clone(pt), s.cfg.MaxValueBytes, true)
+	if err != nil {
+		return DeadLetter{}, s.tampered("outbox", fmt.Errorf("%w: %w", ErrTampered, err))
+	}
+	m.Seq = binary.BigEndian.Uint64(k)
+	m.EnqueuedAt = time.Unix(0, h.t2)
+	return DeadLetter{Message: m, Reason: reason, DeadAt: time.Unix(0, h.t1)}, nil
+}
+
+func (o *Outbox) openMessage(k, v []byte) (Message, error) {
+	s := o.s
+	if len(k) != 8 || len(v) > s.cfg.MaxValueBytes+4*MaxKeyBytes+recordOverhead {
+		return Message{}, s.tampered("outbox", fmt.Errorf("%w: malformed outbox entry", ErrTampered))
+	}
+	h, pt, err := s.keys.open(v, bucketOutbox, k, kindOutbox)
+	if err != nil {
+		return Message{}, s.tampered("outbox", err)
+	}
+	m, _, err := decodeMessage(pt, s.cfg.MaxValueBytes, false)
+	if err != nil {
+		return Message{}, s.tampered("outbox", fmt.Errorf("%w: %w", ErrTampered, err))
+	}
+	m.Seq = binary.BigEndian.Uint64(k)
+	m.EnqueuedAt = time.Unix(0, h.t1)
+	return m, nil
+}
+
+// Requeue moves dead letter seq back to the end of the queue (with a new
+// Seq and no attempts), for example after the vendor fixed what the receiver
+// rejected. If its idempotency key is pending again meanwhile, the dead
+// letter is just removed.
+func (o *Outbox) Requeue(ctx context.Context, seq uint64) error {
+	s := o.s
+	k := seqKey(seq)
+	var d DeadLetter
+	if err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketDead)
+		if b == nil {
+			return ErrNotFound
+		}
+		v := b.Get(k)
+		if v == nil {
+			return ErrNotFound
+		}
+		var err error
+		d, err = o.openDead(k, bytes.Clone(v))
+		return err
+	}); err != nil {
+		return err
+	}
+	m := d.Message
+	m.Attempts = 0
+	pt := encodeMessage(&m, "", false)
+	ik := s.index.sum("outbox", m.IdempotencyKey)
+	now := s.now().UnixNano()
+	added, removed := false, false
+	return s.write(ctx, func(tx *bolt.Tx) error {
+		added, removed = false, false
+		db := tx.Bucket(bucketDead)
+		if db == nil || db.Get(k) == nil {
+			return nil
+		}
+		if err := db.Delete(k); err != nil {
+			return err
+		}
+		removed = true
+		idx, err := tx.CreateBucketIfNotExists(bucketOutboxIndex)
+		if err != nil {
+			return err
+		}
+		if idx.Get(ik) != nil {
+			return nil
+		}
+		b, err := tx.CreateBucketIfNotExists(bucketOutbox)
+		if err != nil {
+			return err
+		}
+		ns, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		nk := seqKey(ns)
+		if err := b.Put(nk, s.keys.seal(kindOutbox, now, 0, bucketOutbox, nk, pt)); err != nil {
+			return err
+		}
+		added = true
+		return idx.Put(ik, nk)
+	}, func() {
+		if removed {
+			o.dead.Add(-1)
+		}
+		if added {
+			o.pending.Add(1)
+		}
+	})
+}
+
+// Discard deletes dead letter seq for good.
+func (o *Outbox) Discard(ctx context.Context, seq uint64) error {
+	k := seqKey(seq)
+	removed := false
+	return o.s.write(ctx, func(tx *bolt.Tx) error {
+		removed = false
+		b := tx.Bucket(bucketDead)
+		if b == nil || b.Get(k) == nil {
+			return ErrNotFound
+		}
+		removed = true
+		return b.Delete(k)
+	}, func() {
+		if removed {
+			o.dead.Add(-1)
+		}
+	})
+}
+
+// Replay delivers the pending messages through send and returns when none is
+// left, when ctx ends, or when a partition's head message kept failing for
+// Config.Outbox.MaxElapsed. Messages of one partition go strictly one after
+// the other in Seq order, each removed (durably) once send accepted it;
+// up to Config.Outbox.Concurrency partitions are delivered at the same time.
+// A transient failure is retried after a jittered exponential backoff; a
+// permanent one (ErrPermanent) moves the message to the dead letters with
+// its reason. Messages enqueued during Replay are delivered too. Since a
+// crash can come between an accepted send and the removal, a message may be
+// sent again after a restart: the receiver must deduplicate on
+// IdempotencyKey. Only one Replay runs at a time (ErrReplaying).
+func (o *Outbox) Replay(ctx context.Context, send SendFunc) (ReplayResult, error) {
+	var res ReplayResult
+	if !o.replaying.CompareAndSwap(false, true) {
+		return res, ErrReplaying
+	}
+	defer o.replaying.Store(false)
+	var after uint64
+	for {
+		parts, last, skipped, err := o.snapshot(after)
+		res.Skipped += skipped
+		if err != nil {
+			return res, err
+		}
+		if len(parts) == 0 {
+			return res, nil
+		}
+		after = last
+		if err := o.replayRound(ctx, send, parts, &res); err != nil {
+			return res, err
+		}
+	}
+}
+
+// snapshot lists pending sequence numbers above after, grouped by partition
+// in order of first appearance.
+func (o *Outbox) snapshot(after uint64) (parts [][]uint64, last uint64, skipped int, err error) {
+	byPart := map[string]int{}
+	err = o.s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketOutbox)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.Seek(seqKey(after + 1)); k != nil; k, v = c.Next() {
+			m, err := o.openMessage(k, v)
+			if len(k) == 8 {
+				last = max(last, binary.BigEndian.Uint64(k))
+			}
+			if err != nil {
+				skipped++
+				continue
+			}
+			i, ok := byPart[m.Partition]
+			if !ok {
+				i = len(parts)
+				byPart[m.Partition] = i
+				parts = append(parts, nil)
+			}
+			parts[i] = append(parts[i], m.Seq)
+		}
+		return nil
+	})
+	return parts, last, skipped, err
+}
+
+func (o *Outbox) replayRound(ctx context.Context, send SendFunc, parts [][]uint64, res *ReplayResult) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	work := make(chan []uint64)
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+	}
+	workers := min(o.s.cfg.Outbox.Concurrency, len(parts))
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seqs := range work {
+				var r ReplayResult
+				err := o.replayPartition(ctx, send, seqs, &r)
+				mu.Lock()
+				res.Delivered += r.Delivered
+				res.DeadLettered += r.DeadLettered
+				res.Retries += r.Retries
+				res.Skipped += r.Skipped
+				mu.Unlock()
+				if err != nil {
+					fail(err)
+					if ctx.Err() != nil || errors.Is(err, ErrClosed) {
+						cancel()
+					}
+				}
+			}
+		}()
+	}
+feed:
+	for _, p := range parts {
+		select {
+		case work <- p:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = ctx.Err()
+	}
+	return firstErr
+}
+
+func (o *Outbox) replayPartition(ctx context.Context, send SendFunc, seqs []uint64, res *ReplayResult) error {
+	s := o.s
+	cfg := s.cfg.Outbox
+	for _, seq := range seqs {
+		k := seqKey(seq)
+		var raw []byte
+		if err := s.view(func(tx *bolt.Tx) error {
+			if b := tx.Bucket(bucketOutbox); b != nil {
+				raw = bytes.Clone(b.Get(k))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if raw == nil {
+			continue // removed meanwhile
+		}
+		m, err := o.openMessage(k, raw)
+		if err != nil {
+			res.Skipped++
+			continue
+		}
+		bo := backoff.NewExponentialBackOff(
+			backoff.WithInitialInterval(cfg.InitialBackoff),
+			backoff.WithMaxInterval(cfg.MaxBackoff),
+			backoff.WithMaxElapsedTime(cfg.MaxElapsed),
+			backoff.WithRandomizationFactor(0.5),
+			backoff.WithMultiplier(2),
+		)
+		for {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			err := send(ctx, m)
+			if err == nil {
+				if err := o.remove(k, m, "", false); err != nil {
+					return err
+				}
+				res.Delivered++
+				break
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			m.Attempts++
+			if errors.Is(err, ErrPermanent) {
+				reason := err.Error()
+				if len(reason) > maxReasonBytes {
+					reason = reason[:maxReasonBytes]
+				}
+				if err := o.remove(k, m, reason, true); err != nil {
+					return err
+				}
+				s.log.Info("cache: outbox message rejected permanently, moved to dead letters",
+					zap.String("service", m.Service), zap.Uint64("seq", m.Seq))
+				res.DeadLettered++
+				break
+			}
+			d := bo.NextBackOff()
+			if d == backoff.Stop {
+				return fmt.Errorf("cache: outbox replay gave up on a %s message after %d attempts: %w", m.Service, m.Attempts, err)
+			}
+			res.Retries++
+			s.log.Debug("cache: outbox send failed, retrying", zap.String("service", m.Service), zap.Duration("in", d), zap.Error(err))
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			}
+		}
+	}
+	return nil
+}
+
+// remove deletes a delivered message, or moves it to the dead letters.
+func (o *Outbox) remove(k []byte, m Message, reason string, dead bool) error {
+	s := o.s
+	ik := s.index.sum("outbox", m.IdempotencyKey)
+	var rec []byte
+	if dead {
+		rec = s.keys.seal(kindDead, s.now().UnixNano(), m.EnqueuedAt.UnixNano(), bucketDead, k, encodeMessage(&m, reason, true))
+	}
+	removed := false
+	return s.write(context.Background(), func(tx *bolt.Tx) error {
+		removed = false
+		b := tx.Bucket(bucketOutbox)
+		if b == nil || b.Get(k) == nil {
+			return nil
+		}
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+		removed = true
+		if idx := tx.Bucket(bucketOutboxIndex); idx != nil {
+			if v := idx.Get(ik); bytes.Equal(v, k) {
+				if err := idx.Delete(ik); err != nil {
+					return err
+				}
+			}
+		}
+		if !dead {
+			return nil
+		}
+		d, err := tx.CreateBucketIfNotExists(bucketDead)
+		if err != nil {
+			return err
+		}
+		return d.Put(k, rec)
+	}, func() {
+		if removed {
+			o.pending.Add(-1)
+			if dead {
+				o.dead.Add(1)
+			}
+		}
+	})
+}

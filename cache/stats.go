@@ -1,0 +1,104 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Stats describes what a Store holds. It is computed from the records'
+// clear-text headers: nothing is decrypted.
+type Stats struct {
+	Path      string
+	FileBytes int64
+	// Functions has one entry per function with records on disk or a policy.
+	Functions map[string]FunctionStats
+	Outbox    OutboxStats
+	// MemoryEntries is how many decrypted answers the memory LRU holds.
+	MemoryEntries int
+	// AuthFailures counts the records that failed authentication (and were
+	// skipped) since Open.
+	AuthFailures uint64
+}
+
+// FunctionStats describes the answers of one priority function.
+type FunctionStats struct {
+	Count int
+	Bytes int64 // bytes of the encrypted records
+	// Oldest and Newest are the ages of the oldest and newest answers (0 if none).
+	Oldest, Newest time.Duration
+	// Servable counts the answers Get would still return (fresh or stale).
+	Servable int
+	// Fresh counts the answers younger than Policy.Fresh.
+	Fresh int
+	// Registered is false for records of a function no longer configured.
+	Registered bool
+}
+
+// OutboxStats describes the outbox.
+type OutboxStats struct {
+	Pending     int
+	OldestAge   time.Duration // age of the oldest pending message, 0 if none
+	DeadLetters int
+	Bytes       int64 // bytes of the encrypted pending messages and dead letters
+}
+
+// Stats counts the Store's records per function and in the outbox.
+func (s *Store) Stats(ctx context.Context) (Stats, error) {
+	now := s.now().UnixNano()
+	st := Stats{Path: s.path, Functions: map[string]FunctionStats{}, MemoryEntries: s.mem.Len(), AuthFailures: s.authFailures.Load()}
+	for name := range s.funcs {
+		st.Functions[name] = FunctionStats{Registered: true}
+	}
+	err := s.view(func(tx *bolt.Tx) error {
+		st.FileBytes = tx.Size()
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			switch {
+			case strings.HasPrefix(string(name), answerPrefix):
+				fn := string(name[len(answerPrefix):])
+				fs := st.Functions[fn]
+				f := s.funcs[fn]
+				err := b.ForEach(func(_, v []byte) error {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+					fs.Count++
+					fs.Bytes += int64(len(v))
+					h, _, _, _, err := parseHeader(v)
+					if err != nil {
+						return nil
+					}
+					age := time.Duration(now - h.t1)
+					if fs.Count == 1 || age > fs.Oldest {
+						fs.Oldest = age
+					}
+					if fs.Count == 1 || age < fs.Newest {
+						fs.Newest = age
+					}
+					if f != nil && age < f.policy.ServeStale && (h.t2 == 0 || now < h.t2) {
+						fs.Servable++
+						if age < f.policy.Fresh {
+							fs.Fresh++
+						}
+					}
+					return nil
+				})
+				st.Functions[fn] = fs
+				return err
+			case bytes.Equal(name, bucketOutbox), bytes.Equal(name, bucketDead):
+				return b.ForEach(func(_, v []byte) error {
+					st.Outbox.Bytes += int64(len(v))
+					return nil
+				})
+			}
+			return nil
+		})
+	})
+	st.Outbox.Pending = s.outbox.Pending()
+	st.Outbox.DeadLetters = s.outbox.DeadLetterCount()
+	st.Outbox.OldestAge = s.outbox.OldestAge()
+	return st, err
+}

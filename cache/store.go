@@ -1,0 +1,708 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	bolt "go.etcd.io/bbolt"
+	"go.uber.org/zap"
+)
+
+var (
+	bucketMeta        = []byte("meta")
+	bucketOutbox      = []byte("outbox")
+	bucketOutboxIndex = []byte("outbox-index")
+	bucketDead        = []byte("dead")
+	answerPrefix      = "a:"
+)
+
+// function is a registered priority function.
+type function struct {
+	name   string
+	policy Policy
+	bucket []byte
+}
+
+// Store is the encrypted local store of one tenant: answers of priority
+// functions (Put, Get) and the outbox of queued writes (Outbox). It keeps
+// decrypted answers in a memory LRU in front of a bbolt file whose records are
+// all encrypted. A Store is safe for concurrent use; only one Store (one
+// process) may have a file open at a time. Close stops its background work.
+type Store struct {
+	cfg   Config
+	path  string
+	db    *bolt.DB
+	keys  *keyring
+	index *indexer
+	funcs map[string]*function
+	now   func() time.Time
+	log   *zap.Logger
+
+	mem   *lru.Cache[memKey, *memEntry]
+	memMu sync.Mutex    // orders memory updates against disk reads filling the LRU
+	gen   atomic.Uint64 // bumped under memMu by every write that changes answers
+
+	writes chan *writeOp
+	done   chan struct{}
+	closed atomic.Bool
+	wg     sync.WaitGroup
+	once   sync.Once
+
+	authFailures atomic.Uint64
+	recovered    *FileError
+
+	outbox *Outbox
+
+	warmMu  sync.Mutex
+	warmers map[*Warmer]struct{}
+}
+
+type memKey struct{ fn, key string }
+
+type memEntry struct {
+	value    []byte
+	storedAt int64
+	notAfter int64
+}
+
+// Entry is an answer read from the Store.
+type Entry struct {
+	Function string
+	Key      string
+	// Value is the stored answer; the caller owns this copy.
+	Value []byte
+	// StoredAt is when the answer was stored (normally when it came from the platform).
+	StoredAt time.Time
+	// NotAfter is the record's own end of validity (zero if none).
+	NotAfter time.Time
+	// Age is how old the answer is now.
+	Age time.Duration
+	// Fresh reports whether Age is below the function's Policy.Fresh.
+	Fresh bool
+	// Until is the last moment the answer may be served: StoredAt +
+	// Policy.ServeStale, or NotAfter if earlier.
+	Until time.Time
+}
+
+// Open opens (creating if needed) the store file of cfg.Tenant under cfg.Dir,
+// checks it (see Config.OnCorrupt for what happens to an unusable file),
+// purges expired answers and starts the background purge.
+func Open(cfg Config, opts ...Option) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	o := options{now: time.Now, log: zap.NewNop()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	kr, err := newKeyring(cfg.Keys)
+	if err != nil {
+		return nil, err
+	}
+	funcs := map[string]*function{}
+	policies := DefaultPolicies()
+	for name, p := range cfg.Functions {
+		policies[name] = p
+	}
+	for name, p := range policies {
+		funcs[name] = &function{name: name, policy: p.normalized(), bucket: []byte(answerPrefix + name)}
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cache: creating store directory: %w", err)
+	}
+	path := filepath.Join(cfg.Dir, cfg.Tenant+".db")
+	s := &Store{
+		cfg: cfg, path: path, keys: kr, funcs: funcs, now: o.now, log: o.log,
+		writes: make(chan *writeOp), done: make(chan struct{}), warmers: map[*Warmer]struct{}{},
+	}
+	db, ix, err := openFile(path, cfg, kr, s.now)
+	if err != nil {
+		var fe *FileError
+		if !errors.As(err, &fe) || cfg.OnCorrupt == CorruptFail {
+			return nil, err
+		}
+		moved, mvErr := moveAside(path, s.now())
+		if mvErr != nil {
+			return nil, fmt.Errorf("%w (moving it aside failed: %v)", err, mvErr)
+		}
+		fe.MovedTo = moved
+		s.log.Warn("cache: unusable store file moved aside", zap.String("path", path), zap.String("moved_to", moved), zap.Error(fe.Err))
+		if cfg.OnCorrupt != CorruptStartFresh {
+			return nil, fe
+		}
+		s.recovered = fe
+		if db, ix, err = openFile(path, cfg, kr, s.now); err != nil {
+			return nil, err
+		}
+	}
+	s.db, s.index = db, ix
+	s.mem, _ = lru.New[memKey, *memEntry](cfg.MemoryEntries)
+	s.outbox = newOutbox(s)
+	if err := s.outbox.load(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	s.wg.Add(1)
+	go s.commitLoop()
+	if _, err := s.Purge(context.Background()); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	if cfg.PurgeInterval > 0 {
+		s.wg.Add(1)
+		go s.purgeLoop(cfg.PurgeInterval)
+	}
+	return s, nil
+}
+
+// Path returns the store file's path.
+func (s *Store) Path() string { return s.path }
+
+// Recovered returns what Open found wrong with the previous store file when
+// Config.OnCorrupt is CorruptStartFresh and it started with a fresh one; nil otherwise.
+func (s *Store) Recovered() *FileError { return s.recovered }
+
+// Outbox returns the outbox of queued writes kept in the same file.
+func (s *Store) Outbox() *Outbox { return s.outbox }
+
+// Close stops background work (purge, warmers, pending commits finish first)
+// and closes the file. It is safe to call more than once.
+func (s *Store) Close() error {
+	var err error
+	s.once.Do(func() {
+		s.warmMu.Lock()
+		ws := make([]*Warmer, 0, len(s.warmers))
+		for w := range s.warmers {
+			ws = append(ws, w)
+		}
+		s.warmMu.Unlock()
+		for _, w := range ws {
+			w.Close()
+		}
+		s.closed.Store(true)
+		close(s.done)
+		s.wg.Wait()
+		err = s.db.Close()
+	})
+	return err
+}
+
+// PutOption sets an optional attribute of a stored answer.
+type PutOption func(*putOptions)
+
+type putOptions struct {
+	notAfter time.Time
+	storedAt time.Time
+}
+
+// NotAfter ends the answer's validity at t whatever its policy says (for
+// example the notAfter of an ETK's certificate, or a token's NotOnOrAfter).
+func NotAfter(t time.Time) PutOption { return func(o *putOptions) { o.notAfter = t } }
+
+// StoredAt records the answer as obtained at t instead of now (for answers
+// fetched earlier, and for Import).
+func StoredAt(t time.Time) PutOption { return func(o *putOptions) { o.storedAt = t } }
+
+func (s *Store) function(name string) (*function, error) {
+	f := s.funcs[name]
+	if f == nil {
+		return nil, fmt.Errorf("%w %q", ErrUnknownFunction, name)
+	}
+	return f, nil
+}
+
+// Put stores value as the answer of function for key, durably (the call
+// returns after the file is synced), encrypted under the current key. It
+// replaces any earlier answer. value is copied.
+func (s *Store) Put(ctx context.Context, function, key string, value []byte, opts ...PutOption) error {
+	f, err := s.function(function)
+	if err != nil {
+		return err
+	}
+	if key == "" {
+		return fmt.Errorf("%w: empty key", ErrInvalid)
+	}
+	if len(key) > MaxKeyBytes {
+		return fmt.Errorf("%w: key of %d bytes (limit %d)", ErrTooLarge, len(key), MaxKeyBytes)
+	}
+	if len(value) > s.cfg.MaxValueBytes {
+		return fmt.Errorf("%w: %s value of %d bytes (limit %d)", ErrTooLarge, function, len(value), s.cfg.MaxValueBytes)
+	}
+	var po putOptions
+	for _, o := range opts {
+		o(&po)
+	}
+	now := s.now()
+	if po.storedAt.IsZero() {
+		po.storedAt = now
+	}
+	var notAfter int64
+	if !po.notAfter.IsZero() {
+		if !now.Before(po.notAfter) {
+			return &ExpiredError{Function: function, StoredAt: po.storedAt, Age: now.Sub(po.storedAt), Until: po.notAfter, NotAfter: true}
+		}
+		notAfter = po.notAfter.UnixNano()
+	}
+	storedAt := po.storedAt.UnixNano()
+	dk := s.index.sum(f.name, key)
+	rec := s.keys.seal(kindAnswer, storedAt, notAfter, f.bucket, dk, encodeAnswer(key, value))
+	me := &memEntry{value: bytes.Clone(value), storedAt: storedAt, notAfter: notAfter}
+	if me.value == nil {
+		me.value = []byte{}
+	}
+	mk := memKey{f.name, key}
+	return s.write(ctx, func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(f.bucket)
+		if err != nil {
+			return err
+		}
+		return b.Put(dk, rec)
+	}, func() {
+		s.memMu.Lock()
+		s.gen.Add(1)
+		s.mem.Add(mk, me)
+		s.memMu.Unlock()
+	})
+}
+
+// Delete removes the answer of function for key, if any.
+func (s *Store) Delete(ctx context.Context, function, key string) error {
+	f, err := s.function(function)
+	if err != nil {
+		return err
+	}
+	dk := s.index.sum(f.name, key)
+	mk := memKey{f.name, key}
+	return s.write(ctx, func(tx *bolt.Tx) error {
+		if b := tx.Bucket(f.bucket); b != nil {
+			return b.Delete(dk)
+		}
+		return nil
+	}, func() {
+		s.memMu.Lock()
+		s.gen.Add(1)
+		s.mem.Remove(mk)
+		s.memMu.Unlock()
+	})
+}
+
+// Get returns the answer of function for key if it may still be served:
+// ErrNotFound if there is none (or the stored record failed authentication:
+// then the error also wraps ErrTampered), an *ExpiredError (ErrExpired) if it
+// is older than the function's ServeStale or past its NotAfter. A memory hit
+// neither reads the file nor decrypts.
+func (s *Store) Get(ctx context.Context, function, key string) (Entry, error) {
+	f := s.funcs[function]
+	if f == nil {
+		return Entry{}, fmt.Errorf("%w %q", ErrUnknownFunction, function)
+	}
+	if s.closed.Load() {
+		return Entry{}, ErrClosed
+	}
+	now := s.now()
+	if me, ok := s.mem.Get(memKey{function, key}); ok {
+		return makeEntry(f, key, me, now)
+	}
+	if err := ctx.Err(); err != nil {
+		return Entry{}, err
+	}
+	g := s.gen.Load()
+	dk := s.index.sum(f.name, key)
+	var raw []byte
+	err := s.view(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(f.bucket); b != nil {
+			if v := b.Get(dk); v != nil {
+				raw = bytes.Clone(v)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Entry{}, err
+	}
+	if raw == nil {
+		return Entry{}, ErrNotFound
+	}
+	me, err := s.openAnswer(f, dk, raw, key)
+	if err != nil {
+		return Entry{}, err
+	}
+	s.memMu.Lock()
+	if s.gen.Load() == g {
+		s.mem.Add(memKey{function, key}, me)
+	}
+	s.memMu.Unlock()
+	return makeEntry(f, key, me, now)
+}
+
+// openAnswer authenticates and decodes a raw answer record; failures are
+// counted, logged without personal data and reported as ErrNotFound+ErrTampered.
+func (s *Store) openAnswer(f *function, dk, raw []byte, wantKey string) (*memEntry, error) {
+	if len(raw) > s.cfg.MaxValueBytes+MaxKeyBytes+recordOverhead {
+		return nil, s.tampered(f.name, fmt.Errorf("%w: record of %d bytes exceeds the limit", ErrTampered, len(raw)))
+	}
+	h, pt, err := s.keys.open(raw, f.bucket, dk, kindAnswer)
+	if err != nil {
+		return nil, s.tampered(f.name, err)
+	}
+	k, v, err := decodeAnswer(pt, s.cfg.MaxValueBytes)
+	if err != nil {
+		return nil, s.tampered(f.name, fmt.Errorf("%w: %w", ErrTampered, err))
+	}
+	if wantKey != "" && k != wantKey {
+		return nil, s.tampered(f.name, fmt.Errorf("%w: record holds another key", ErrTampered))
+	}
+	if v == nil {
+		v = []byte{}
+	}
+	return &memEntry{value: v, storedAt: h.t1, notAfter: h.t2}, nil
+}
+
+func (s *Store) tampered(fn string, err error) error {
+	s.authFailures.Add(1)
+	s.log.Warn("cache: record skipped", zap.String("function", fn), zap.Error(err))
+	return fmt.Errorf("%w: %w", ErrNotFound, err)
+}
+
+func makeEntry(f *function, key string, me *memEntry, now time.Time) (Entry, error) {
+	storedAt := time.Unix(0, me.storedAt)
+	age := now.Sub(storedAt)
+	until := storedAt.Add(f.policy.ServeStale)
+	var notAfter time.Time
+	byNotAfter := false
+	if me.notAfter != 0 {
+		notAfter = time.Unix(0, me.notAfter)
+		if notAfter.Before(until) {
+			until, byNotAfter = notAfter, true
+		}
+	}
+	if !now.Before(until) {
+		return Entry{}, &ExpiredError{Function: f.name, StoredAt: storedAt, Age: age, Until: until, NotAfter: byNotAfter}
+	}
+	v := make([]byte, len(me.value))
+	copy(v, me.value)
+	return Entry{
+		Function: f.name, Key: key, Value: v, StoredAt: storedAt, NotAfter: notAfter,
+		Age: age, Fresh: age < f.policy.Fresh, Until: until,
+	}, nil
+}
+
+// view runs fn in a read transaction, turning a panic of bbolt on a damaged
+// page into ErrCorrupt.
+func (s *Store) view(fn func(tx *bolt.Tx) error) (err error) {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
+		}
+	}()
+	err = s.db.View(fn)
+	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		err = ErrClosed
+	}
+	return err
+}
+
+// writeOp is one write handed to the group committer.
+type writeOp struct {
+	fn    func(tx *bolt.Tx) error
+	after func() // run by the committer after a successful commit, in commit order
+	err   error
+	done  chan struct{}
+}
+
+const maxBatch = 512
+
+// write hands fn to the committer and waits until it is committed and synced.
+// Writes arriving while a commit is in progress go together in the next one.
+func (s *Store) write(ctx context.Context, fn func(tx *bolt.Tx) error, after func()) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	op := &writeOp{fn: fn, after: after, done: make(chan struct{})}
+	select {
+	case s.writes <- op:
+	case <-s.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	<-op.done // once handed over the write happens; report its outcome
+	return op.err
+}
+
+func (s *Store) commitLoop() {
+	defer s.wg.Done()
+	batch := make([]*writeOp, 0, maxBatch)
+	for {
+		select {
+		case op := <-s.writes:
+			batch = append(batch[:0], op)
+		drain:
+			for len(batch) < maxBatch {
+				select {
+				case op := <-s.writes:
+					batch = append(batch, op)
+				default:
+					break drain
+				}
+			}
+			s.commit(batch)
+		case <-s.done:
+			return
+		}
+	}
+}
+
+func (s *Store) commit(batch []*writeOp) {
+	err := s.update(func(tx *bolt.Tx) error {
+		for _, op := range batch {
+			if err := op.fn(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && len(batch) > 1 {
+		// One write failed: commit the others one by one so it fails alone.
+		for _, op := range batch {
+			op.err = s.update(op.fn)
+			s.finish(op)
+		}
+		return
+	}
+	for _, op := range batch {
+		op.err = err
+		s.finish(op)
+	}
+}
+
+func (s *Store) finish(op *writeOp) {
+	if op.err == nil && op.after != nil {
+		op.after()
+	}
+	close(op.done)
+}
+
+func (s *Store) update(fn func(tx *bolt.Tx) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
+		}
+	}()
+	err = s.db.Update(fn)
+	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		err = ErrClosed
+	}
+	return err
+}
+
+// Purge deletes the answers older than their function's Retention or past
+// their NotAfter, and returns how many it deleted. It runs at Open and every
+// Config.PurgeInterval; call it to purge now. Answers of functions that are
+// no longer configured are kept (and counted by Stats).
+func (s *Store) Purge(ctx context.Context) (int, error) {
+	now := s.now().UnixNano()
+	total := 0
+	for _, f := range s.funcs {
+		retention := int64(f.policy.Retention)
+		for {
+			if err := ctx.Err(); err != nil {
+				return total, err
+			}
+			var doomed [][]byte
+			err := s.view(func(tx *bolt.Tx) error {
+				b := tx.Bucket(f.bucket)
+				if b == nil {
+					return nil
+				}
+				return b.ForEach(func(k, v []byte) error {
+					h, _, _, _, err := parseHeader(v)
+					if err != nil {
+						return nil // reported when read; kept as evidence
+					}
+					if now-h.t1 >= retention || (h.t2 != 0 && now >= h.t2) {
+						doomed = append(doomed, bytes.Clone(k))
+						if len(doomed) == 1000 {
+							return errStop
+						}
+					}
+					return nil
+				})
+			})
+			if err != nil && !errors.Is(err, errStop) {
+				return total, err
+			}
+			if len(doomed) == 0 {
+				break
+			}
+			if err := s.update(func(tx *bolt.Tx) error {
+				b := tx.Bucket(f.bucket)
+				for _, k := range doomed {
+					if err := b.Delete(k); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				return total, err
+			}
+			total += len(doomed)
+			if len(doomed) < 1000 {
+				break
+			}
+		}
+	}
+	if total > 0 {
+		// Memory entries are keyed by logical key, unknown here: drop them all
+		// rather than serve what the disk no longer holds.
+		s.memMu.Lock()
+		s.gen.Add(1)
+		s.mem.Purge()
+		s.memMu.Unlock()
+		s.log.Info("cache: purged expired answers", zap.Int("count", total))
+	}
+	return total, nil
+}
+
+var errStop = errors.New("stop")
+
+func (s *Store) purgeLoop(every time.Duration) {
+	defer s.wg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if _, err := s.Purge(context.Background()); err != nil && !errors.Is(err, ErrClosed) {
+				s.log.Error("cache: purge failed", zap.Error(err))
+			}
+		case <-s.done:
+			return
+		}
+	}
+}
+
+// Rekey rewrites every record not encrypted under the current key
+// (Config.Keys[0]) under it, and then forgets the other keys in the file, so
+// they can be dropped from Config.Keys. It returns how many records it
+// rewrote. Records that fail authentication are left as they are.
+func (s *Store) Rekey(ctx context.Context) (int, error) {
+	var buckets [][]byte
+	if err := s.view(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			if bytes.HasPrefix(name, []byte(answerPrefix)) || bytes.Equal(name, bucketOutbox) || bytes.Equal(name, bucketDead) {
+				buckets = append(buckets, bytes.Clone(name))
+			}
+			return nil
+		})
+	}); err != nil {
+		return 0, err
+	}
+	total, failed := 0, 0
+	for _, bn := range buckets {
+		var after []byte // resume point
+		for {
+			if err := ctx.Err(); err != nil {
+				return total, err
+			}
+			n, last, bad, err := s.rekeyChunk(bn, after)
+			total += n
+			failed += bad
+			if err != nil {
+				return total, err
+			}
+			if last == nil {
+				break
+			}
+			after = last
+		}
+	}
+	if failed > 0 {
+		s.log.Warn("cache: rekey left records that fail authentication", zap.Int("count", failed))
+	}
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		var drop [][]byte
+		c := m.Cursor()
+		prefix := []byte(keyCheckPrefix)
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			if string(k[len(prefix):]) != s.keys.current {
+				drop = append(drop, bytes.Clone(k))
+			}
+		}
+		for _, k := range drop {
+			if err := m.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, nil)
+	return total, err
+}
+
+// rekeyChunk rewrites up to 500 records of bucket bn after key `after`; last
+// is the last key examined, or nil when the bucket is done.
+func (s *Store) rekeyChunk(bn, after []byte) (n int, last []byte, failed int, err error) {
+	kind := byte(kindAnswer)
+	switch {
+	case bytes.Equal(bn, bucketOutbox):
+		kind = kindOutbox
+	case bytes.Equal(bn, bucketDead):
+		kind = kindDead
+	}
+	err = s.write(context.Background(), func(tx *bolt.Tx) error {
+		n, last, failed = 0, nil, 0
+		b := tx.Bucket(bn)
+		if b == nil {
+			return nil
+		}
+		type kv struct{ k, v []byte }
+		var rewrite []kv
+		c := b.Cursor()
+		k, v := c.First()
+		if after != nil {
+			k, v = c.Seek(after)
+			if k != nil && bytes.Equal(k, after) {
+				k, v = c.Next()
+			}
+		}
+		seen := 0
+		for ; k != nil && seen < 500; k, v = c.Next() {
+			seen++
+			last = bytes.Clone(k)
+			h, _, _, _, perr := parseHeader(v)
+			if perr == nil && h.keyID == s.keys.current {
+				continue
+			}
+			h, pt, oerr := s.keys.open(v, bn, k, kind)
+			if oerr != nil {
+				failed++
+				continue
+			}
+			rewrite = append(rewrite, kv{bytes.Clone(k), s.keys.seal(kind, h.t1, h.t2, bn, k, pt)})
+		}
+		if k == nil {
+			last = nil
+		}
+		for _, r := range rewrite {
+			if err := b.Put(r.k, r.v); err != nil {
+				return err
+			}
+		}
+		n = len(rewrite)
+		return nil
+	}, nil)
+	return n, last, failed, err
+}
