@@ -48,6 +48,9 @@ func SignEnveloped(el *etree.Element, key crypto.Signer, opts EnvelopedOptions) 
 		return errors.New("soap: sign enveloped: XAdES needs the signing certificate in Certificates")
 	}
 	uri := ""
+	if opts.IDAttr == "" && !isDocumentRoot(el) {
+		return errors.New("soap: sign enveloped: URI=\"\" signs the whole document; give IDAttr to sign a nested element")
+	}
 	if opts.IDAttr != "" {
 		id := el.SelectAttrValue(opts.IDAttr, "")
 		if id == "" {
@@ -190,6 +193,8 @@ func VerifyEnveloped(el *etree.Element, roots *x509.CertPool, opts VerifyEnvelop
 		r := &sig.refs[i]
 		var target *etree.Element
 		switch {
+		case r.uri == "" && !isDocumentRoot(el):
+			return nil, fail(ErrWrapped, "reference URI=\"\" names the whole document, not the nested %s", el.Tag)
 		case r.uri == "" || (strings.HasPrefix(r.uri, "#") && own[r.uri[1:]]):
 			if !r.enveloped {
 				return nil, fail(ErrAlgorithm, "reference to the signed element lacks the enveloped-signature transform")
@@ -264,4 +269,11 @@ func VerifyEnveloped(el *etree.Element, roots *x509.CertPool, opts VerifyEnvelop
 		return nil, fmt.Errorf("%w: %q: %w", ErrUntrusted, signer.Subject.CommonName, err)
 	}
 	return signer, nil
+}
+
+// isDocumentRoot reports whether el is the root element of its document (or
+// detached), the element a URI="" reference denotes.
+func isDocumentRoot(el *etree.Element) bool {
+	p := el.Parent()
+	return p == nil || (p.Parent() == nil && p.Tag == "" && p.Space == "")
 }

@@ -158,3 +158,32 @@ func TestVerifyEnveloped_RejectsReindentedAcceptanceList(t *testing.T) {
 	require.ErrorIs(t, err, soap.ErrDigest)
 	require.Contains(t, err.Error(), "#_4b391e36-7f21-4518-94ca-5dbea127bd36")
 }
+
+func TestEnveloped_WholeDocumentReferenceOnlyForTheRoot(t *testing.T) {
+	p, _ := testPKIs(t)
+	req := etree.NewElement("samlp:Request")
+	req.CreateAttr("xmlns:samlp", soap.NSSAMLP)
+	env := soap.NewEnvelope(req)
+	require.Error(t, soap.SignEnveloped(req, p.key, soap.EnvelopedOptions{Certificates: []*x509.Certificate{p.cert}}))
+
+	// A signature over the whole envelope does not vouch for the nested request.
+	require.NoError(t, soap.SignEnveloped(env.Root(), p.key, soap.EnvelopedOptions{Certificates: []*x509.Certificate{p.cert}}))
+	sig := env.Root().SelectElement("ds:Signature")
+	env.Root().RemoveChild(sig)
+	req.AddChild(sig)
+	_, err := soap.VerifyEnveloped(req, p.roots, soap.VerifyEnvelopedOptions{Now: clock})
+	require.ErrorIs(t, err, soap.ErrWrapped)
+}
+
+func TestVerifyEnveloped_BoundsReferences(t *testing.T) {
+	p, _ := testPKIs(t)
+	doc := serviceList()
+	require.NoError(t, soap.SignEnveloped(doc.Root(), p.key, soap.EnvelopedOptions{IDAttr: "Id", Certificates: []*x509.Certificate{p.cert}}))
+	si := doc.FindElement("//ds:SignedInfo")
+	ref := si.SelectElement("ds:Reference")
+	for range 20 {
+		si.AddChild(ref.Copy())
+	}
+	_, err := soap.VerifyEnveloped(reparse(t, doc).Root(), p.roots, soap.VerifyEnvelopedOptions{IDAttr: "Id", Now: clock})
+	require.ErrorIs(t, err, soap.ErrAlgorithm)
+}

@@ -83,7 +83,14 @@ type certEntry struct {
 	from, until time.Time
 }
 
-const certCacheSize = 256
+const (
+	certCacheSize = 256
+	// maxCachedCert bounds the size of a cached certificate (real ones are 1-2 KB).
+	maxCachedCert = 16 << 10
+	// maxReferences bounds the references of one signature: each costs a
+	// canonicalisation, and a flood of them would multiply the work.
+	maxReferences = 16
+)
 
 // NewVerifier checks cfg and returns a Verifier.
 func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
@@ -323,6 +330,9 @@ func (v *Verifier) certificate(b64 string) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, fail(ErrUntrusted, "token certificate: %v", err)
 	}
+	if len(der) > maxCachedCert {
+		return cert, nil
+	}
 	v.mu.Lock()
 	if len(v.certs) >= certCacheSize {
 		clear(v.certs)
@@ -356,7 +366,7 @@ func (v *Verifier) trust(cert *x509.Certificate) error {
 	}
 	from, until := chainValidity(chains[0])
 	v.mu.Lock()
-	if e := v.certs[string(cert.Raw)]; e != nil {
+	if e := v.certs[string(cert.Raw)]; e != nil && e.cert == cert {
 		e.trusted, e.from, e.until = true, from, until
 	}
 	v.mu.Unlock()
@@ -449,6 +459,9 @@ func readSignature(el *etree.Element) (*signature, error) {
 		return nil, fail(ErrAlgorithm, "signature method %q", a)
 	}
 	for _, r := range children(s.signedInfo, NSDSig, "Reference") {
+		if len(s.refs) == maxReferences {
+			return nil, fail(ErrAlgorithm, "more than %d references", maxReferences)
+		}
 		ref := reference{uri: r.SelectAttrValue("URI", ""), typ: r.SelectAttrValue("Type", "")}
 		if trs, _ := child(r, NSDSig, "Transforms"); trs != nil {
 			for _, t := range trs.ChildElements() {
@@ -482,6 +495,9 @@ func readSignature(el *etree.Element) (*signature, error) {
 	}
 	if len(s.refs) == 0 {
 		return nil, fail(ErrMissingReference, "SignedInfo has no Reference")
+	}
+	if len(s.refs) > maxReferences {
+		return nil, fail(ErrAlgorithm, "%d references, at most %d supported", len(s.refs), maxReferences)
 	}
 	return s, nil
 }
