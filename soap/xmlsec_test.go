@@ -188,3 +188,34 @@ const listTemplate = `<?xml version="1.0" encoding="UTF-8"?>
   </ds:Signature>
 </ServiceList>
 `
+
+// An envelope written by hand, with the body's namespaces declared on the
+// Envelope and indentation everywhere: the digests must be taken with the
+// ancestors' namespaces in scope, as xmlsec1 takes them.
+func TestXMLSec_VerifiesSignedEnvelopeWithInheritedNamespaces(t *testing.T) {
+	bin := xmlsec1(t)
+	p, _ := testPKIs(t)
+	const src = `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:ins="urn:be:fgov:ehealth:insurability:protocol:v2" xmlns:core="urn:be:fgov:ehealth:insurability:core:v2" xmlns="urn:default">
+  <soap:Body>
+    <ins:GetInsurabilityForPharmacistRequest>
+      <core:CareReceiver><core:Ssin>00000000097</core:Ssin></core:CareReceiver>
+      <Unqualified attr="tab	and newline
+">text with CR&#13; kept</Unqualified>
+    </ins:GetInsurabilityForPharmacistRequest>
+  </soap:Body>
+</soap:Envelope>`
+	env, err := soap.Parse(bytes.NewReader([]byte(src)), soap.Limits{})
+	require.NoError(t, err)
+	s, err := soap.NewSigner(soap.SignerConfig{Key: p.key, Certificate: p.cert, Now: clock})
+	require.NoError(t, err)
+	msg, err := s.Sign(env)
+	require.NoError(t, err)
+
+	_, err = newVerifier(t, p, testNow).Verify(msg)
+	require.NoError(t, err)
+
+	dir := writeFiles(t, map[string][]byte{"msg.xml": msg, "cert.pem": p.certPEM})
+	args := append([]string{"--verify", "--pubkey-cert-pem", "cert.pem"}, idAttrs...)
+	out, err := runXMLSec(t, bin, dir, append(args, "msg.xml")...)
+	require.NoError(t, err, "xmlsec1:\n%s\n%s", out, msg)
+}
