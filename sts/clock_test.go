@@ -58,7 +58,7 @@ func (t *fakeTimer) Stop() bool {
 	return false
 }
 
-// Advance moves time by d and runs, each in its own goroutine, the timers that came due.
+// Advance moves time by d and runs the timers that came due, in order, before it returns.
 func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
@@ -74,7 +74,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 	sort.Slice(due, func(i, j int) bool { return due[i].at.Before(due[j].at) })
 	for _, t := range due {
-		go t.f()
+		t.f()
 	}
 }
 
@@ -112,23 +112,23 @@ func (c *fakeClock) WaitTimer(at time.Time, timeout time.Duration) bool {
 	}
 }
 
-// WaitAnyTimer blocks until some timer is pending and returns its time.
-func (c *fakeClock) WaitAnyTimer(timeout time.Duration) (time.Time, bool) {
+// WaitTimerIn blocks until a timer is pending strictly after from and before to, and returns
+// the earliest such.
+func (c *fakeClock) WaitTimerIn(from, to time.Time, timeout time.Duration) (time.Time, bool) {
 	deadline := time.After(timeout)
 	for {
 		c.mu.Lock()
-		if len(c.timers) > 0 {
-			at := c.timers[0].at
-			for _, t := range c.timers {
-				if t.at.Before(at) {
-					at = t.at
-				}
+		var at time.Time
+		for _, t := range c.timers {
+			if t.at.After(from) && t.at.Before(to) && (at.IsZero() || t.at.Before(at)) {
+				at = t.at
 			}
-			c.mu.Unlock()
-			return at, true
 		}
 		ch := c.changed
 		c.mu.Unlock()
+		if !at.IsZero() {
+			return at, true
+		}
 		select {
 		case <-ch:
 		case <-deadline:

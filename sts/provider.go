@@ -202,7 +202,15 @@ type current struct {
 	tok      *Token
 	useUntil time.Time // NotOnOrAfter minus the expiry margin
 	renewAt  time.Time // NotBefore plus RenewFraction of the granted lifetime
+	// expired is set once the clock passes useUntil, by a timer at useUntil and by the
+	// periodic wall-clock check (monotonic timers run late after a suspend). Token reads it
+	// instead of the clock: a clock read costs more than the whole cached path.
+	expired atomic.Bool
+	timer   bcp.Timer
 }
+
+// wallCheckInterval is the period of the wall-clock check of the current token's expiry.
+const wallCheckInterval = time.Second
 
 // Provider obtains SAML holder-of-key tokens for one identity and keeps a valid one in
 // memory, renewing it in the background before it expires. It is safe for concurrent use.
@@ -268,8 +276,9 @@ func NewProvider(cfg ProviderConfig, opts ...Option) (*Provider, error) {
 	p.log = o.logger.With(zap.String("identity", p.identity))
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.loadStored()
-	p.wg.Add(1)
+	p.wg.Add(2)
 	go p.run()
+	go p.watchWallClock()
 	return p, nil
 }
 
@@ -298,10 +307,29 @@ func (p *Provider) Identity() string { return p.identity }
 // and fail with a *TokenError (errors.Is ErrNoToken, and bcp.ErrUnavailable when the STS
 // could not be reached) if none can be had before ctx ends.
 func (p *Provider) Token(ctx context.Context) (*Token, error) {
-	if c := p.cur.Load(); c != nil && p.clock.Now().Before(c.useUntil) {
+	if c := p.cur.Load(); c != nil && !c.expired.Load() {
 		return c.tok, nil
 	}
-	return p.await(ctx, func(c *current) bool { return c == nil || !p.clock.Now().Before(c.useUntil) })
+	return p.await(ctx, p.unusable)
+}
+
+// unusable reports whether c cannot be handed out (none, or past its useUntil).
+func (p *Provider) unusable(c *current) bool {
+	if c == nil || c.expired.Load() {
+		return true
+	}
+	if !p.clock.Now().Before(c.useUntil) {
+		p.expire(c)
+		return true
+	}
+	return false
+}
+
+// expire marks c expired.
+func (p *Provider) expire(c *current) {
+	if c.expired.CompareAndSwap(false, true) && p.cur.Load() == c {
+		p.log.Info("sts token expired", zap.String("assertion_id", c.tok.ID))
+	}
 }
 
 // Renew obtains a new token now, whatever the validity of the current one (for example after
@@ -315,12 +343,35 @@ func (p *Provider) Renew(ctx context.Context) (*Token, error) {
 // Requests returns how many token requests this provider has sent.
 func (p *Provider) Requests() int64 { return p.requests.Load() }
 
-// Close stops the background renewal and waits for it. Tokens held stay readable through
-// Token until they expire; no new one is requested.
+// Close stops the background renewal and waits for it. Afterwards Token fails with ErrClosed.
 func (p *Provider) Close() error {
 	p.cancel()
 	p.wg.Wait()
+	if c := p.cur.Load(); c != nil {
+		c.expired.Store(true)
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+	}
 	return nil
+}
+
+// watchWallClock expires the current token by the wall clock, which timers do not follow
+// through a suspend of the machine.
+func (p *Provider) watchWallClock() {
+	defer p.wg.Done()
+	t := time.NewTicker(wallCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-t.C:
+			if c := p.cur.Load(); c != nil {
+				p.unusable(c)
+			}
+		}
+	}
 }
 
 // await joins (or starts) the one token request in flight. needed is evaluated when the
@@ -431,11 +482,19 @@ func (p *Provider) message(now time.Time) ([]byte, error) {
 func (p *Provider) install(tok *Token) {
 	life := tok.Lifetime()
 	margin := min(p.cfg.ExpiryMargin, life/10)
-	p.cur.Store(&current{
+	c := &current{
 		tok:      tok,
 		useUntil: tok.NotOnOrAfter.Add(-margin),
 		renewAt:  tok.NotBefore.Add(time.Duration(float64(life) * p.cfg.RenewFraction)),
-	})
+	}
+	if left := c.useUntil.Sub(p.clock.Now()); left > 0 {
+		c.timer = p.clock.AfterFunc(left, func() { p.expire(c) })
+	} else {
+		c.expired.Store(true)
+	}
+	if old := p.cur.Swap(c); old != nil && old.timer != nil {
+		old.timer.Stop()
+	}
 	select {
 	case p.wake <- struct{}{}:
 	default:

@@ -33,11 +33,20 @@ type harness struct {
 	logs  *observer.ObservedLogs
 }
 
-func newHarness(t *testing.T, grant time.Duration) *harness {
+func newHarness(t testing.TB, grant time.Duration) *harness {
+	t.Helper()
+	return newHarnessWith(t, grant, newFakeClock(fixedNow()))
+}
+
+// newHarnessWith uses clock, or the system clock when clock is nil.
+func newHarnessWith(t testing.TB, grant time.Duration, clock *fakeClock) *harness {
 	t.Helper()
 	p := getPKI(t)
-	clock := newFakeClock(fixedNow())
-	s := newFakeSTS(t, clock.Now, grant)
+	now := time.Now
+	if clock != nil {
+		now = clock.Now
+	}
+	s := newFakeSTS(t, now, grant)
 	return &harness{
 		clock: clock,
 		sts:   s,
@@ -54,11 +63,15 @@ func newHarness(t *testing.T, grant time.Duration) *harness {
 	}
 }
 
-func (h *harness) start(t *testing.T) *Provider {
+func (h *harness) start(t testing.TB) *Provider {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
 	h.logs = logs
-	p, err := NewProvider(h.cfg, WithClock(h.clock), WithHTTPClient(h.sts.srv.Client()), WithLogger(zap.New(core)))
+	opts := []Option{WithHTTPClient(h.sts.srv.Client()), WithLogger(zap.New(core))}
+	if h.clock != nil {
+		opts = append(opts, WithClock(h.clock))
+	}
+	p, err := NewProvider(h.cfg, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, p.Close()) })
 	return p
@@ -352,11 +365,15 @@ func TestProvider_FailedRenewalKeepsTokenAndRetriesWithBackoff(t *testing.T) {
 	failing = true
 	down.Unlock()
 	h.clock.Advance(time.Hour) // renewal due: it fails
-	at, ok := h.clock.WaitAnyTimer(5 * time.Second)
-	require.True(t, ok)
-	require.Equal(t, int64(2), h.sts.requests.Load())
-	wait := at.Sub(h.clock.Now())
-	require.Greater(t, wait, time.Duration(0))
+	expiry := first.NotOnOrAfter.Add(-time.Minute)
+	nextRetry := func(want int64) time.Duration {
+		t.Helper()
+		require.Eventually(t, func() bool { return h.sts.requests.Load() == want }, 5*time.Second, time.Millisecond)
+		at, ok := h.clock.WaitTimerIn(h.clock.Now(), expiry, 5*time.Second)
+		require.True(t, ok, "a retry is scheduled before the token expires; pending %v", h.clock.Pending())
+		return at.Sub(h.clock.Now())
+	}
+	wait := nextRetry(2)
 	require.LessOrEqual(t, wait, 2*time.Second, "first retry after about RetryInitial")
 
 	// Callers keep the current token, without waiting for the STS.
@@ -367,21 +384,19 @@ func TestProvider_FailedRenewalKeepsTokenAndRetriesWithBackoff(t *testing.T) {
 	}
 	require.Equal(t, int64(2), h.sts.requests.Load())
 
-	// Retries back off: each wait is longer than the previous one (up to RetryMax).
+	// Retries back off: the waits grow (RetryInitial 1 s, ×1.5 with jitter 0.5).
 	prev := wait
-	for i := range 4 {
+	var waits []time.Duration
+	for i := range 6 {
 		h.clock.Advance(prev)
-		require.Eventually(t, func() bool { return h.sts.requests.Load() == int64(3+i) }, 5*time.Second, time.Millisecond)
-		next, ok := h.clock.WaitAnyTimer(5 * time.Second)
-		require.True(t, ok)
-		for next.Sub(h.clock.Now()) == 0 { // the timer just fired; wait for the new one
-			next, ok = h.clock.WaitAnyTimer(5 * time.Second)
-			require.True(t, ok)
-		}
-		d := next.Sub(h.clock.Now())
-		require.Greater(t, d, prev/2, "retry %d", i)
-		prev = d
+		prev = nextRetry(int64(3 + i))
+		waits = append(waits, prev)
 	}
+	require.Greater(t, waits[5], 3*time.Second, "backoff grows: %v", waits)
+	require.LessOrEqual(t, waits[5], time.Minute, "capped by RetryMax: %v", waits)
+	tok, err := p.Token(context.Background())
+	require.NoError(t, err)
+	require.Same(t, first, tok)
 
 	// The STS comes back: the next retry gets a fresh token.
 	down.Lock()
