@@ -255,7 +255,7 @@ var (
 
 type cmsContentInfo struct {
 	ContentType asn1.ObjectIdentifier
-	Content     asn1.RawValue `asn1:"explicit,tag:0"`
+	Content     asn1.RawValue // [0] EXPLICIT, built by hand: Marshal ignores tags on a RawValue with FullBytes
 }
 
 type cmsEncapContentInfo struct {
@@ -345,5 +345,5 @@ func signedData(content []byte, signer *x509.Certificate, key *rsa.PrivateKey) (
 	if err != nil {
 		return nil, err
 	}
-	return asn1.Marshal(cmsContentInfo{ContentType: oidSignedData, Content: asn1.RawValue{FullBytes: sdDER}})
+	return asn1.Marshal(cmsContentInfo{ContentType: oidSignedData, Content: asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: sdDER}})
 }

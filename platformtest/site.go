@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,6 +37,7 @@ type Site struct {
 
 	serving  sync.WaitGroup // Serve loops
 	inflight sync.WaitGroup // handlers
+	waiting  atomic.Int64   // requests held by FaultHang
 }
 
 // route is a path of a site: the service it belongs to and its handler.
@@ -152,6 +154,9 @@ func (s *Site) Fault(service string) Fault {
 	defer s.mu.Unlock()
 	return s.faults[svc[0]]
 }
+
+// Waiting returns how many requests FaultHang is holding right now.
+func (s *Site) Waiting() int { return int(s.waiting.Load()) }
 
 // ReopenError returns the error of the last attempt to listen again after a
 // refusal was cleared (another process may have taken the port), or nil.
@@ -301,13 +306,17 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if f.Kind != FaultHang {
 			break
 		}
+		s.waiting.Add(1)
 		select {
 		case <-changed:
+			s.waiting.Add(-1)
 			continue
 		case <-r.Context().Done():
 		case <-s.p.closing:
 		}
+		s.waiting.Add(-1)
 		s.p.count(s.name, svc, OutcomeInjected)
+		resetConn(w) // never an answer, not even an empty one
 		return
 	}
 	f = f.withDefaults()
@@ -319,6 +328,7 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case FaultDelay:
 		if !s.p.wait(r.Context(), f.Delay) {
 			s.p.count(s.name, svc, OutcomeInjected)
+			resetConn(w)
 			return
 		}
 	case FaultHTTPStatus:
