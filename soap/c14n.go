@@ -3,6 +3,7 @@ package soap
 import (
 	"crypto/sha256"
 	"fmt"
+	"strings"
 
 	"github.com/beevik/etree"
 	dsig "github.com/russellhaering/goxmldsig"
@@ -23,6 +24,10 @@ const (
 // brought into scope first, so a prefix bound above el canonicalises as it
 // would in place. When omit is a child of el, it is left out (the
 // enveloped-signature transform). el itself is not modified.
+//
+// Only the ancestors' prefixes that the subtree uses (or prefixList names)
+// are brought in: exc-c14n outputs no other, and every prefix in scope costs
+// goxmldsig a map entry per element.
 func canonical(el *etree.Element, prefixList string, omit *etree.Element) ([]byte, error) {
 	ctx, err := etreeutils.NSBuildParentContext(el)
 	if err != nil {
@@ -41,9 +46,10 @@ func canonical(el *etree.Element, prefixList string, omit *etree.Element) ([]byt
 			own[""] = true
 		}
 	}
+	used := usedPrefixes(cp, prefixList)
 	for prefix, uri := range ctx.Prefixes() {
 		switch {
-		case own[prefix], prefix == "xml", prefix == "xmlns":
+		case own[prefix], !used[prefix], prefix == "xml", prefix == "xmlns":
 		case prefix == "":
 			if uri != etreeutils.XMLNamespace {
 				cp.CreateAttr("xmlns", uri)
@@ -53,6 +59,34 @@ func canonical(el *etree.Element, prefixList string, omit *etree.Element) ([]byt
 		}
 	}
 	return dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList(prefixList).Canonicalize(cp)
+}
+
+// usedPrefixes returns the prefixes of the elements and attributes under el,
+// and those of prefixList ("#default" standing for the default namespace).
+func usedPrefixes(el *etree.Element, prefixList string) map[string]bool {
+	used := make(map[string]bool, 8)
+	for _, p := range strings.Fields(prefixList) {
+		if p == "#default" {
+			p = ""
+		}
+		used[p] = true
+	}
+	var walk func(e *etree.Element)
+	walk = func(e *etree.Element) {
+		used[e.Space] = true
+		for _, a := range e.Attr {
+			if a.Space != "" && a.Space != "xmlns" {
+				used[a.Space] = true
+			}
+		}
+		for _, t := range e.Child {
+			if c, ok := t.(*etree.Element); ok {
+				walk(c)
+			}
+		}
+	}
+	walk(el)
+	return used
 }
 
 // digestOf returns the SHA-256 of canonical(el, prefixList, omit).
