@@ -1,7 +1,7 @@
-// Package soap builds, parses and secures the SOAP 1.1 messages of the
-// eHealth platform: envelopes and faults, bounded parsing that refuses DTDs,
-// and WS-Security and enveloped XML signatures (exclusive C14N, SHA-256,
-// RSA-SHA256) that resist signature wrapping.
+// Package soap builds and parses the SOAP 1.1 envelopes and faults of the
+// eHealth platform, refusing DTDs and bounding size, depth and element count.
+// It signs and verifies them with WS-Security and enveloped XML signatures
+// (exclusive C14N, SHA-256, RSA-SHA256) and rejects signature wrapping.
 //
 // The smallest use signs a request and reads the answer:
 //
@@ -10,5 +10,6 @@
 //	// … POST msg …
 //	body, err := soap.ReadResponse(resp.Body, soap.Limits{}) // a SOAP fault is a *soap.Fault error
 //
-// Canonicalisation is goxmldsig's; trees are beevik/etree's.
+// Trees are beevik/etree's; canonicalisation is goxmldsig's. Signers and
+// Verifiers are safe for concurrent use.
 package soap

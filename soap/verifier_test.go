@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -239,4 +240,40 @@ func TestVerify_CommentsInSignedPartsAreDropped(t *testing.T) {
 	b, err := soap.Marshal(got.Envelope)
 	require.NoError(t, err)
 	require.NotContains(t, string(b), "evil")
+}
+
+func TestSignerAndVerifier_AreSafeForConcurrentUse(t *testing.T) {
+	p, sts := testPKIs(t)
+	bst, err := soap.NewSigner(soap.SignerConfig{Key: p.key, Certificate: p.cert, Now: clock})
+	require.NoError(t, err)
+	saml, err := soap.NewSigner(soap.SignerConfig{Key: p.key, Assertion: issueAssertion(t, sts, p.cert), Now: clock})
+	require.NoError(t, err)
+	v, err := soap.NewVerifier(soap.VerifierConfig{Roots: p.roots, Assertion: assertionCheck(sts), Now: clock})
+	require.NoError(t, err)
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 8 {
+		wg.Go(func() {
+			s := bst
+			if i%2 == 1 {
+				s = saml
+			}
+			for range 4 {
+				msg, err := s.Sign(soap.NewEnvelope(insurabilityRequest()))
+				if err == nil {
+					_, err = v.Verify(msg)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
 }
