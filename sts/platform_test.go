@@ -1,0 +1,336 @@
+package sts
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/beevik/etree"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ehgate/ehgate/bcp"
+	"github.com/ehgate/ehgate/platformtest"
+	"github.com/ehgate/ehgate/soap"
+)
+
+// onPlatform is a Provider for a registered pharmacy of a platformtest platform, reaching the
+// STS through a bcp.Engine routed by the platform's service list.
+type onPlatform struct {
+	plat   *platformtest.Platform
+	id     *platformtest.Identity
+	clock  *fakeClock
+	engine *bcp.Engine
+	cfg    ProviderConfig
+}
+
+func newOnPlatform(t *testing.T, lifetime time.Duration) *onPlatform {
+	t.Helper()
+	clock := newFakeClock(time.Now().UTC().Truncate(time.Second))
+	plat, err := platformtest.Start(platformtest.Config{Now: clock.Now, TokenLifetime: lifetime, Patients: 50, Seed: 7})
+	require.NoError(t, err)
+	t.Cleanup(plat.Close)
+	id, err := plat.NewIdentity(platformtest.Pharmacy, "Apotheek Centrum")
+	require.NoError(t, err)
+
+	// The credential comes from a PKCS#12 keystore, as the platform delivers it.
+	p12, err := id.PKCS12("keystore-pass")
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "identity.p12")
+	require.NoError(t, os.WriteFile(path, p12, 0o600))
+	cred, err := LoadPKCS12(path, "keystore-pass", LoadOptions{Now: clock.Now, Roots: plat.ProviderCertPool()})
+	require.NoError(t, err)
+
+	list, err := bcp.ParseServiceList(plat.ServiceList())
+	require.NoError(t, err)
+	engine, err := bcp.New(bcp.Config{
+		ServiceList: list,
+		Services:    map[string]bcp.ServicePolicy{ServiceName: {AttemptTimeout: 300 * time.Millisecond}},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = engine.Close() })
+	return &onPlatform{plat: plat, id: id, clock: clock, engine: engine, cfg: ProviderConfig{
+		Identification: cred,
+		Attributes:     PresetPharmacy,
+		SSIN:           id.SSIN,
+		NIHII:          id.NIHII,
+		STSRoots:       plat.STSRoots(),
+		Router:         engine,
+		RetryInitial:   time.Second,
+		RetryMax:       time.Minute,
+	}}
+}
+
+func (o *onPlatform) start(t *testing.T) *Provider {
+	t.Helper()
+	p, err := NewProvider(o.cfg, WithClock(o.clock), WithHTTPClient(o.plat.HTTPClient()))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, p.Close()) })
+	return p
+}
+
+func (o *onPlatform) sts() *platformtest.Site { return o.plat.Site("ehealth") }
+
+// insurability asks the platform's insurability service about a known patient, signing with
+// the token, and returns the answer's root element or the fault.
+func (o *onPlatform) insurability(t *testing.T, tok *Token) (*etree.Element, error) {
+	t.Helper()
+	var ssin string
+	for _, pt := range o.plat.Patients() {
+		if pt.Known {
+			ssin = pt.SSIN
+			break
+		}
+	}
+	r := etree.NewElement("ins:GetInsurabilityForPharmacistRequest")
+	r.CreateAttr("xmlns:ins", platformtest.NSInsurabilityProtocol)
+	r.CreateAttr("xmlns:core", platformtest.NSInsurabilityCore)
+	r.CreateElement("core:CommonInput").CreateElement("core:Request").CreateElement("core:IsTest").SetText("false")
+	r.CreateElement("core:RecordCommonInput").CreateElement("core:Reference").SetText("sts-test")
+	ir := r.CreateElement("core:InsurabilityRequest")
+	ir.CreateElement("core:Date").SetText(o.clock.Now().Format("2006-01-02"))
+	ir.CreateElement("core:RequestType").SetText("information")
+	ir.CreateElement("core:CareReceiver").CreateElement("core:Ssin").SetText(ssin)
+
+	signer, err := soap.NewSigner(soap.SignerConfig{Key: o.cfg.Identification.Key, Assertion: tok.Assertion, Now: o.clock.Now})
+	require.NoError(t, err)
+	msg, err := signer.Sign(soap.NewEnvelope(r))
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodPost, o.plat.URL(platformtest.ServiceInsurability, "ehealth"), bytes.NewReader(msg))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+	req.Header.Set("SOAPAction", `"`+platformtest.ActionInsurability+`"`)
+	resp, err := o.plat.HTTPClient().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return soap.ReadResponse(bytes.NewReader(body), soap.Limits{})
+}
+
+func TestPlatform_TokenIsIssuedAndAcceptedByInsurability(t *testing.T) {
+	o := newOnPlatform(t, 0)
+	p := o.start(t)
+	tok, err := p.Token(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 1, o.plat.TokensIssued())
+	require.Equal(t, 5*time.Hour, tok.Lifetime(), "the platform's default grant, not the 24 h asked")
+	require.Equal(t, []string{"true"}, tok.Attributes[platformtest.AttrRecognisedPharmacy])
+	require.Equal(t, []string{o.id.NIHII11}, tok.Attributes[platformtest.AttrPharmacyHolderNIHII11])
+	issued := o.plat.Tokens()[0]
+	require.Equal(t, issued.AssertionID, tok.ID)
+	require.Equal(t, issued.NotOnOrAfter.UTC(), tok.NotOnOrAfter)
+
+	ans, err := o.insurability(t, tok)
+	require.NoError(t, err)
+	require.Equal(t, "GetInsurabilityForPharmacistResponse", ans.Tag)
+	require.Equal(t, "0", ans.FindElement(".//ReturnCode/Major").Text())
+}
+
+func TestPlatform_SeparateHolderOfKeyCredential(t *testing.T) {
+	o := newOnPlatform(t, 0)
+	hok := getPKI(t).credential(t, 1, "application holder-of-key")
+	o.cfg.HolderOfKey = hok
+	p := o.start(t)
+	tok, err := p.Token(context.Background())
+	require.NoError(t, err)
+	_, err = soap.NewSigner(soap.SignerConfig{Key: hok.Key, Assertion: tok.Assertion})
+	require.NoError(t, err)
+	// The business service accepts a message signed with the holder-of-key key.
+	o.cfg.Identification = hok
+	ans, err := o.insurability(t, tok)
+	require.NoError(t, err)
+	require.Equal(t, "GetInsurabilityForPharmacistResponse", ans.Tag)
+}
+
+func TestPlatform_GPPreset(t *testing.T) {
+	o := newOnPlatform(t, 0)
+	gp, err := o.plat.NewIdentity(platformtest.GP, "Dokter Peeters")
+	require.NoError(t, err)
+	cert, key := gp.PEM()
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "gp.pem"), filepath.Join(dir, "gp.key")
+	require.NoError(t, os.WriteFile(certFile, cert, 0o600))
+	require.NoError(t, os.WriteFile(keyFile, key, 0o600))
+	cred, err := LoadPEM(certFile, keyFile, "", LoadOptions{Now: o.clock.Now})
+	require.NoError(t, err)
+	require.Len(t, cred.Chain, 1)
+	o.cfg.Identification, o.cfg.Attributes, o.cfg.SSIN, o.cfg.NIHII = cred, PresetGP, gp.SSIN, gp.NIHII
+	p := o.start(t)
+	tok, err := p.Token(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, []string{"true"}, tok.Attributes[platformtest.AttrDoctorBoolean])
+	require.Equal(t, []string{gp.NIHII11}, tok.Attributes[platformtest.AttrDoctorNIHII11])
+}
+
+func TestPlatform_RefusedIdentityIsAStatusError(t *testing.T) {
+	o := newOnPlatform(t, 0)
+	o.cfg.SSIN = "00010100184" // claims an SSIN the identity is not registered with
+	p := o.start(t)
+	_, err := p.Token(context.Background())
+	require.ErrorIs(t, err, ErrNoToken)
+	require.False(t, errors.Is(err, bcp.ErrUnavailable))
+	var se *StatusError
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, "samlp:Requester", se.Code)
+	require.Equal(t, []string{"samlp:RequestDenied"}, se.SubCodes)
+	require.Equal(t, 0, o.plat.TokensIssued())
+}
+
+func TestPlatform_RenewsAtTheGrantedLifetime(t *testing.T) {
+	o := newOnPlatform(t, 2*time.Hour) // the request asks 24 h; the STS grants 2 h
+	start := o.clock.Now()
+	p := o.start(t)
+	first, err := p.Token(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 2*time.Hour, first.Lifetime())
+	require.True(t, o.clock.WaitTimer(start.Add(time.Hour), 5*time.Second), "renewal scheduled at half the granted 2 h; pending %v", o.clock.Pending())
+
+	o.clock.Advance(59 * time.Minute)
+	require.Equal(t, 1, o.plat.TokensIssued())
+	o.clock.Advance(time.Minute)
+	require.Eventually(t, func() bool { return o.plat.TokensIssued() == 2 }, 5*time.Second, time.Millisecond)
+	require.True(t, o.clock.WaitTimer(start.Add(2*time.Hour), 5*time.Second), "next renewal an hour later")
+	second, err := p.Token(context.Background())
+	require.NoError(t, err)
+	require.NotEqual(t, first.ID, second.ID)
+	require.Equal(t, o.plat.Tokens()[1].AssertionID, second.ID)
+	ans, err := o.insurability(t, second)
+	require.NoError(t, err)
+	require.Equal(t, "GetInsurabilityForPharmacistResponse", ans.Tag)
+}
+
+func TestPlatform_ThousandConcurrentCallersCauseOneRequest(t *testing.T) {
+	o := newOnPlatform(t, 0)
+	o.sts().Inject(platformtest.ServiceSTS, platformtest.Fault{Kind: platformtest.FaultDelay, Delay: 50 * time.Millisecond})
+	p := o.start(t)
+	const callers = 1000
+	var wg sync.WaitGroup
+	ids := make([]string, callers)
+	errs := make([]error, callers)
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tok, err := p.Token(context.Background())
+			errs[i] = err
+			if err == nil {
+				ids[i] = tok.ID
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range callers {
+		require.NoError(t, errs[i])
+		require.Equal(t, ids[0], ids[i])
+	}
+	require.Equal(t, 1, o.plat.TokensIssued())
+	require.Equal(t, 1, o.plat.Count("", platformtest.ServiceSTS, platformtest.OutcomeOK))
+}
+
+// stsFaults are the STS misbehaviours and what Token must say when no valid token is left.
+type stsFault struct {
+	name        string
+	fault       platformtest.Fault
+	wholeSite   bool  // inject for every service of the site (its listener closes)
+	unreachable bool  // errors.Is bcp.ErrUnavailable
+	want        error // also errors.Is, when not nil
+	as          func(t *testing.T, err error)
+}
+
+var stsFaults = []stsFault{
+	{name: "refuse site", fault: platformtest.Fault{Kind: platformtest.FaultRefuse}, wholeSite: true, unreachable: true},
+	{name: "reset", fault: platformtest.Fault{Kind: platformtest.FaultRefuse}, unreachable: true},
+	{name: "hang", fault: platformtest.Fault{Kind: platformtest.FaultHang}, unreachable: true, want: context.DeadlineExceeded},
+	{name: "http 503", fault: platformtest.Fault{Kind: platformtest.FaultHTTPStatus, Status: http.StatusServiceUnavailable}, unreachable: true,
+		as: func(t *testing.T, err error) {
+			var se *bcp.StatusError
+			require.ErrorAs(t, err, &se)
+			require.Equal(t, http.StatusServiceUnavailable, se.StatusCode)
+		}},
+	{name: "soap fault", fault: platformtest.Fault{Kind: platformtest.FaultSOAP, Code: "SOA-02001"}, unreachable: true,
+		as: func(t *testing.T, err error) {
+			var f *soap.Fault
+			require.ErrorAs(t, err, &f)
+			require.True(t, f.HasCode("SOA-02001"))
+		}},
+	{name: "malformed", fault: platformtest.Fault{Kind: platformtest.FaultMalformed}, want: ErrMalformedResponse},
+	{name: "bad sts signature", fault: platformtest.Fault{Kind: platformtest.FaultBadSTSSignature}, want: ErrSignature,
+		as: func(t *testing.T, err error) { require.ErrorIs(t, err, soap.ErrSignature) }},
+	{name: "expired assertion", fault: platformtest.Fault{Kind: platformtest.FaultExpiredToken}, want: ErrExpired},
+}
+
+func TestPlatform_STSFaultsWithoutATokenAreTypedErrors(t *testing.T) {
+	for _, tt := range stsFaults {
+		t.Run(tt.name, func(t *testing.T) {
+			o := newOnPlatform(t, 0)
+			o.sts().Inject(tt.service(), tt.fault)
+			p := o.start(t)
+			_, err := p.Token(context.Background())
+			require.Error(t, err)
+			require.ErrorIs(t, err, ErrNoToken)
+			var te *TokenError
+			require.ErrorAs(t, err, &te)
+			require.Equal(t, tt.unreachable, errors.Is(err, bcp.ErrUnavailable), "%v", err)
+			if tt.want != nil {
+				require.ErrorIs(t, err, tt.want)
+			}
+			if tt.as != nil {
+				tt.as(t, err)
+			}
+			require.NotContains(t, err.Error(), o.id.SSIN)
+			o.sts().Clear("")
+		})
+	}
+}
+
+func TestPlatform_STSFaultsDuringRenewalKeepTheValidToken(t *testing.T) {
+	for _, tt := range stsFaults {
+		t.Run(tt.name, func(t *testing.T) {
+			o := newOnPlatform(t, 2*time.Hour)
+			start := o.clock.Now()
+			p := o.start(t)
+			first, err := p.Token(context.Background())
+			require.NoError(t, err)
+			require.True(t, o.clock.WaitTimer(start.Add(time.Hour), 5*time.Second))
+
+			o.sts().Inject(tt.service(), tt.fault)
+			o.clock.Advance(time.Hour) // renewal due: it meets the fault
+			require.Eventually(t, func() bool { return p.Requests() == 2 }, 5*time.Second, time.Millisecond)
+			// Whatever the renewal is going through, callers get the valid token at once.
+			for range 10 {
+				tok, err := p.Token(context.Background())
+				require.NoError(t, err)
+				require.Same(t, first, tok)
+			}
+			_, ok := o.clock.WaitTimerIn(o.clock.Now(), first.NotOnOrAfter.Add(-time.Minute), 5*time.Second)
+			require.True(t, ok, "a retry is scheduled")
+			if !tt.wholeSite {
+				ans, err := o.insurability(t, first)
+				require.NoError(t, err, "the kept token still works on the business service")
+				require.Equal(t, "GetInsurabilityForPharmacistResponse", ans.Tag)
+			}
+
+			// The STS recovers: the next retry renews.
+			o.sts().Clear("")
+			o.clock.Advance(time.Minute)
+			require.Eventually(t, func() bool {
+				tok, err := p.Token(context.Background())
+				return err == nil && tok.ID != first.ID
+			}, 5*time.Second, time.Millisecond)
+		})
+	}
+}
+
+func (f stsFault) service() string {
+	if f.wholeSite {
+		return ""
+	}
+	return platformtest.ServiceSTS
+}
