@@ -161,6 +161,19 @@ func (p *Platform) SetEndpointStatus(service, site string, active bool) {
 	}
 }
 
+// Listed reports whether the service list has an endpoint of service on
+// site (what SetEndpointStatus needs).
+func (p *Platform) Listed(service, site string) bool {
+	svc, err := CanonicalService(service)
+	if err != nil {
+		return false
+	}
+	p.list.mu.Lock()
+	defer p.list.mu.Unlock()
+	_, ok := p.list.status[[2]string{svc, site}]
+	return ok
+}
+
 // ServiceList returns the signed service list as served (.xml).
 func (p *Platform) ServiceList() []byte {
 	p.list.mu.Lock()

@@ -1,0 +1,63 @@
+// Command platformsim runs platformtest's stand-in for the eHealth platform
+// on loopback, so that a vendor can point their own software at it and
+// switch faults on and off while it runs.
+//
+//	go run ./examples/platformsim -dir /tmp/sim
+//
+// It prints the service list, status feed and site URLs, writes the TLS CA
+// (ca.pem) and a registered pharmacy's keystore (pharmacy.p12) to -dir, and
+// takes commands on a plain-HTTP control endpoint on 127.0.0.1:
+//
+//	curl -X POST 'http://127.0.0.1:PORT/fault?site=ehealth&service=insurability&kind=refuse'
+//	curl -X POST 'http://127.0.0.1:PORT/fault?site=mycarenet&kind=delay&delay=3s'
+//	curl -X POST 'http://127.0.0.1:PORT/clear?site=ehealth'
+//	curl -X POST 'http://127.0.0.1:PORT/endpoint?service=insurability&site=ehealth&status=inactive'
+//	curl -X POST 'http://127.0.0.1:PORT/component?name=Insurability&status=Major+Outage'
+//	curl 'http://127.0.0.1:PORT/counters'
+//
+// It stops on SIGINT or SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "platformsim:", err)
+		os.Exit(1)
+	}
+}
+
+// run starts the simulator with args and serves until ctx ends.
+func run(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("platformsim", flag.ContinueOnError)
+	fs.SetOutput(out)
+	cfg := config{}
+	fs.StringVar(&cfg.dir, "dir", ".", "directory for ca.pem and pharmacy.p12")
+	fs.StringVar(&cfg.control, "control", "127.0.0.1:0", "address of the plain-HTTP control endpoint (loopback)")
+	fs.Int64Var(&cfg.seed, "seed", 1, "seed of the generated patient population")
+	fs.IntVar(&cfg.patients, "patients", 500, "size of the generated patient population")
+	fs.IntVar(&cfg.listVersion, "list-version", 2, "namespace version of the service list (1 or 2)")
+	fs.DurationVar(&cfg.tokenLifetime, "token-lifetime", 0, "lifetime of issued tokens (0 = 5h)")
+	fs.StringVar(&cfg.password, "password", "platformsim", "password of pharmacy.p12")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	sim, err := startSim(cfg, out)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	fmt.Fprintln(out, "stopping")
+	return sim.close()
+}
