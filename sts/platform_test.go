@@ -2,6 +2,7 @@ package sts
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -30,7 +31,9 @@ type onPlatform struct {
 	cfg    ProviderConfig
 }
 
-func newOnPlatform(t *testing.T, lifetime time.Duration) *onPlatform {
+// newOnPlatform starts a platform granting lifetime (0 = its default); attempts on the STS
+// endpoint time out after attemptTimeout (0 = 10 s).
+func newOnPlatform(t *testing.T, lifetime, attemptTimeout time.Duration) *onPlatform {
 	t.Helper()
 	clock := newFakeClock(time.Now().UTC().Truncate(time.Second))
 	plat, err := platformtest.Start(platformtest.Config{Now: clock.Now, TokenLifetime: lifetime, Patients: 50, Seed: 7})
@@ -51,7 +54,7 @@ func newOnPlatform(t *testing.T, lifetime time.Duration) *onPlatform {
 	require.NoError(t, err)
 	engine, err := bcp.New(bcp.Config{
 		ServiceList: list,
-		Services:    map[string]bcp.ServicePolicy{ServiceName: {AttemptTimeout: 300 * time.Millisecond}},
+		Services:    map[string]bcp.ServicePolicy{ServiceName: {AttemptTimeout: cmp.Or(attemptTimeout, 10*time.Second)}},
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = engine.Close() })
@@ -115,7 +118,7 @@ func (o *onPlatform) insurability(t *testing.T, tok *Token) (*etree.Element, err
 }
 
 func TestPlatform_TokenIsIssuedAndAcceptedByInsurability(t *testing.T) {
-	o := newOnPlatform(t, 0)
+	o := newOnPlatform(t, 0, 0)
 	p := o.start(t)
 	tok, err := p.Token(context.Background())
 	require.NoError(t, err)
@@ -134,7 +137,7 @@ func TestPlatform_TokenIsIssuedAndAcceptedByInsurability(t *testing.T) {
 }
 
 func TestPlatform_SeparateHolderOfKeyCredential(t *testing.T) {
-	o := newOnPlatform(t, 0)
+	o := newOnPlatform(t, 0, 0)
 	hok := getPKI(t).credential(t, 1, "application holder-of-key")
 	o.cfg.HolderOfKey = hok
 	p := o.start(t)
@@ -150,7 +153,7 @@ func TestPlatform_SeparateHolderOfKeyCredential(t *testing.T) {
 }
 
 func TestPlatform_GPPreset(t *testing.T) {
-	o := newOnPlatform(t, 0)
+	o := newOnPlatform(t, 0, 0)
 	gp, err := o.plat.NewIdentity(platformtest.GP, "Dokter Peeters")
 	require.NoError(t, err)
 	cert, key := gp.PEM()
@@ -170,7 +173,7 @@ func TestPlatform_GPPreset(t *testing.T) {
 }
 
 func TestPlatform_RefusedIdentityIsAStatusError(t *testing.T) {
-	o := newOnPlatform(t, 0)
+	o := newOnPlatform(t, 0, 0)
 	o.cfg.SSIN = "00010100184" // claims an SSIN the identity is not registered with
 	p := o.start(t)
 	_, err := p.Token(context.Background())
@@ -184,7 +187,7 @@ func TestPlatform_RefusedIdentityIsAStatusError(t *testing.T) {
 }
 
 func TestPlatform_RenewsAtTheGrantedLifetime(t *testing.T) {
-	o := newOnPlatform(t, 2*time.Hour) // the request asks 24 h; the STS grants 2 h
+	o := newOnPlatform(t, 2*time.Hour, 0) // the request asks 24 h; the STS grants 2 h
 	start := o.clock.Now()
 	p := o.start(t)
 	first, err := p.Token(context.Background())
@@ -207,7 +210,7 @@ func TestPlatform_RenewsAtTheGrantedLifetime(t *testing.T) {
 }
 
 func TestPlatform_ThousandConcurrentCallersCauseOneRequest(t *testing.T) {
-	o := newOnPlatform(t, 0)
+	o := newOnPlatform(t, 0, 0)
 	o.sts().Inject(platformtest.ServiceSTS, platformtest.Fault{Kind: platformtest.FaultDelay, Delay: 50 * time.Millisecond})
 	p := o.start(t)
 	const callers = 1000
@@ -238,16 +241,17 @@ func TestPlatform_ThousandConcurrentCallersCauseOneRequest(t *testing.T) {
 type stsFault struct {
 	name        string
 	fault       platformtest.Fault
-	wholeSite   bool  // inject for every service of the site (its listener closes)
-	unreachable bool  // errors.Is bcp.ErrUnavailable
-	want        error // also errors.Is, when not nil
+	wholeSite   bool          // inject for every service of the site (its listener closes)
+	attempt     time.Duration // bcp attempt timeout on the STS; 0 = 10 s
+	unreachable bool          // errors.Is bcp.ErrUnavailable
+	want        error         // also errors.Is, when not nil
 	as          func(t *testing.T, err error)
 }
 
 var stsFaults = []stsFault{
 	{name: "refuse site", fault: platformtest.Fault{Kind: platformtest.FaultRefuse}, wholeSite: true, unreachable: true},
 	{name: "reset", fault: platformtest.Fault{Kind: platformtest.FaultRefuse}, unreachable: true},
-	{name: "hang", fault: platformtest.Fault{Kind: platformtest.FaultHang}, unreachable: true, want: context.DeadlineExceeded},
+	{name: "hang", fault: platformtest.Fault{Kind: platformtest.FaultHang}, attempt: 2 * time.Second, unreachable: true, want: context.DeadlineExceeded},
 	{name: "http 503", fault: platformtest.Fault{Kind: platformtest.FaultHTTPStatus, Status: http.StatusServiceUnavailable}, unreachable: true,
 		as: func(t *testing.T, err error) {
 			var se *bcp.StatusError
@@ -269,7 +273,7 @@ var stsFaults = []stsFault{
 func TestPlatform_STSFaultsWithoutATokenAreTypedErrors(t *testing.T) {
 	for _, tt := range stsFaults {
 		t.Run(tt.name, func(t *testing.T) {
-			o := newOnPlatform(t, 0)
+			o := newOnPlatform(t, 0, tt.attempt)
 			o.sts().Inject(tt.service(), tt.fault)
 			p := o.start(t)
 			_, err := p.Token(context.Background())
@@ -293,7 +297,7 @@ func TestPlatform_STSFaultsWithoutATokenAreTypedErrors(t *testing.T) {
 func TestPlatform_STSFaultsDuringRenewalKeepTheValidToken(t *testing.T) {
 	for _, tt := range stsFaults {
 		t.Run(tt.name, func(t *testing.T) {
-			o := newOnPlatform(t, 2*time.Hour)
+			o := newOnPlatform(t, 2*time.Hour, tt.attempt)
 			start := o.clock.Now()
 			p := o.start(t)
 			first, err := p.Token(context.Background())
