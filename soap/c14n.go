@@ -3,10 +3,11 @@ package soap
 import (
 	"crypto/sha256"
 	"fmt"
+	"maps"
+	"sort"
 	"strings"
 
 	"github.com/beevik/etree"
-	dsig "github.com/russellhaering/goxmldsig"
 	"github.com/russellhaering/goxmldsig/etreeutils"
 )
 
@@ -58,7 +59,64 @@ func canonical(el *etree.Element, prefixList string, omit *etree.Element) ([]byt
 			cp.CreateAttr("xmlns:"+prefix, uri)
 		}
 	}
-	return dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList(prefixList).Canonicalize(cp)
+	// goxmldsig's transform, then its serialisation settings; in between, the
+	// attribute order of C14N (by namespace URI, then local name), which
+	// goxmldsig only approximates (by local name) and which xmlsec1 and
+	// other verifiers apply.
+	if err := etreeutils.TransformExcC14n(cp, prefixList, false); err != nil {
+		return nil, err
+	}
+	sortAttributes(cp, map[string]string{"xml": etreeutils.XMLNamespace})
+	doc := etree.NewDocument()
+	doc.SetRoot(cp)
+	doc.WriteSettings = etree.WriteSettings{CanonicalAttrVal: true, CanonicalEndTags: true, CanonicalText: true}
+	return doc.WriteToBytes()
+}
+
+// sortAttributes orders the attributes of el and its descendants as C14N
+// does: namespace declarations first (the default one, then by prefix),
+// then attributes by namespace URI (none first) and local name. scope maps
+// the prefixes declared above el to their URIs.
+func sortAttributes(el *etree.Element, scope map[string]string) {
+	for _, a := range el.Attr {
+		if a.Space == "xmlns" {
+			scope = maps.Clone(scope)
+			break
+		}
+	}
+	for _, a := range el.Attr {
+		if a.Space == "xmlns" {
+			scope[a.Key] = a.Value
+		}
+	}
+	rank := func(a etree.Attr) (group int, uri, local string) {
+		switch {
+		case a.Space == "" && a.Key == "xmlns":
+			return 0, "", ""
+		case a.Space == "xmlns":
+			return 1, "", a.Key
+		case a.Space == "":
+			return 2, "", a.Key
+		default:
+			return 2, scope[a.Space], a.Key
+		}
+	}
+	sort.SliceStable(el.Attr, func(i, j int) bool {
+		gi, ui, li := rank(el.Attr[i])
+		gj, uj, lj := rank(el.Attr[j])
+		if gi != gj {
+			return gi < gj
+		}
+		if ui != uj {
+			return ui < uj
+		}
+		return li < lj
+	})
+	for _, t := range el.Child {
+		if c, ok := t.(*etree.Element); ok {
+			sortAttributes(c, scope)
+		}
+	}
 }
 
 // usedPrefixes returns the prefixes of the elements and attributes under el,

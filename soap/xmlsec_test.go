@@ -219,3 +219,22 @@ func TestXMLSec_VerifiesSignedEnvelopeWithInheritedNamespaces(t *testing.T) {
 	out, err := runXMLSec(t, bin, dir, append(args, "msg.xml")...)
 	require.NoError(t, err, "xmlsec1:\n%s\n%s", out, msg)
 }
+
+func TestXMLSec_VerifiesAwkwardBodies(t *testing.T) {
+	bin := xmlsec1(t)
+	p, _ := testPKIs(t)
+	s, err := soap.NewSigner(soap.SignerConfig{Key: p.key, Certificate: p.cert, Now: clock})
+	require.NoError(t, err)
+	for i, body := range awkwardBodies {
+		doc, err := soap.ParseDocument(bytes.NewReader([]byte(body)), soap.Limits{})
+		require.NoError(t, err)
+		root := doc.Root()
+		doc.RemoveChild(root)
+		msg, err := s.Sign(soap.NewEnvelope(root))
+		require.NoError(t, err)
+		dir := writeFiles(t, map[string][]byte{"msg.xml": msg, "cert.pem": p.certPEM})
+		args := append([]string{"--verify", "--pubkey-cert-pem", "cert.pem"}, idAttrs...)
+		out, err := runXMLSec(t, bin, dir, append(args, "msg.xml")...)
+		require.NoError(t, err, "body %d:\n%s\n%s", i, out, msg)
+	}
+}
