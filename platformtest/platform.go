@@ -206,7 +206,7 @@ func Start(cfg Config) (*Platform, error) {
 	p.transport = &http.Transport{
 		TLSClientConfig:     &tls.Config{RootCAs: p.tlsCA.pool(), MinVersion: tls.VersionTLS12},
 		ForceAttemptHTTP2:   false,
-		MaxIdleConnsPerHost: 16,
+		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     30 * time.Second,
 	}
 	p.client = &http.Client{Transport: p.transport, Timeout: 30 * time.Second}

@@ -28,7 +28,7 @@ func TestTarification_DeduplicatesConcurrentRetriesAcrossSites(t *testing.T) {
 	id, err := p.NewIdentity(platformtest.Pharmacy, "Apotheek Dorp")
 	require.NoError(t, err)
 	token := issue(t, p, "ehealth", id)
-	const keys, retries = 4, 50
+	const keys, retries = 2, 50
 
 	// Sign once per key: a retry resends the same message.
 	msgs := make([][]byte, keys)
