@@ -24,6 +24,19 @@ type Limits struct {
 // DefaultLimits are the limits a zero Limits stands for.
 var DefaultLimits = Limits{MaxBytes: 10 << 20, MaxDepth: 64, MaxElements: 100_000}
 
+// Validate names a negative field of l; zero fields are fine (defaults).
+func (l Limits) Validate() error {
+	switch {
+	case l.MaxBytes < 0:
+		return errors.New("soap: Limits.MaxBytes is negative")
+	case l.MaxDepth < 0:
+		return errors.New("soap: Limits.MaxDepth is negative")
+	case l.MaxElements < 0:
+		return errors.New("soap: Limits.MaxElements is negative")
+	}
+	return nil
+}
+
 func (l Limits) withDefaults() Limits {
 	if l.MaxBytes <= 0 {
 		l.MaxBytes = DefaultLimits.MaxBytes
@@ -81,6 +94,9 @@ func Parse(r io.Reader, lim Limits) (*etree.Document, error) {
 // ParseDocument is Parse for any XML document: the same limits and DOCTYPE
 // rejection, without requiring a SOAP envelope.
 func ParseDocument(r io.Reader, lim Limits) (*etree.Document, error) {
+	if err := lim.Validate(); err != nil {
+		return nil, err
+	}
 	lim = lim.withDefaults()
 	data, err := io.ReadAll(io.LimitReader(r, lim.MaxBytes+1))
 	if err != nil {

@@ -160,7 +160,13 @@ func (s *Signer) Sign(env *etree.Document) ([]byte, error) {
 	sec := header.CreateElement("wsse:Security")
 	sec.CreateAttr("xmlns:wsse", NSWSSE)
 	sec.CreateAttr("xmlns:wsu", NSWSU)
-	sec.CreateAttr(prefixed(root.Space, "mustUnderstand"), "1")
+	if root.Space == "" {
+		// The envelope uses a default namespace; the attribute needs a prefix.
+		sec.CreateAttr("xmlns:soapenv", NSEnvelope)
+		sec.CreateAttr("soapenv:mustUnderstand", "1")
+	} else {
+		sec.CreateAttr(root.Space+":mustUnderstand", "1")
+	}
 
 	now := s.now().UTC()
 	ts := sec.CreateElement("wsu:Timestamp")

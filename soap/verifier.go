@@ -62,6 +62,9 @@ func (c VerifierConfig) Validate() error {
 	if c.ClockSkew < 0 {
 		return errors.New("soap: VerifierConfig.ClockSkew is negative")
 	}
+	if err := c.Limits.Validate(); err != nil {
+		return fmt.Errorf("soap: VerifierConfig.Limits: %w", err)
+	}
 	return nil
 }
 

@@ -277,3 +277,29 @@ func TestSignerAndVerifier_AreSafeForConcurrentUse(t *testing.T) {
 		require.NoError(t, err)
 	}
 }
+
+func TestSign_EnvelopeInDefaultNamespace(t *testing.T) {
+	p, _ := testPKIs(t)
+	const src = `<Envelope xmlns="http://schemas.xmlsoap.org/soap/envelope/"><Body><r xmlns="urn:x">ok</r></Body></Envelope>`
+	env, err := soap.Parse(strings.NewReader(src), soap.Limits{})
+	require.NoError(t, err)
+	s, err := soap.NewSigner(soap.SignerConfig{Key: p.key, Certificate: p.cert, Now: clock})
+	require.NoError(t, err)
+	msg, err := s.Sign(env)
+	require.NoError(t, err)
+	got, err := newVerifier(t, p, testNow).Verify(msg)
+	require.NoError(t, err)
+	sec := got.Envelope.FindElement("//wsse:Security")
+	mu := sec.SelectAttr("soapenv:mustUnderstand")
+	require.NotNil(t, mu)
+	require.Equal(t, soap.NSEnvelope, mu.NamespaceURI())
+	require.Equal(t, "Header", soap.HeaderOf(got.Envelope).Tag)
+}
+
+func TestLimits_NegativeFieldsAreNamed(t *testing.T) {
+	_, err := soap.Parse(strings.NewReader(minimal), soap.Limits{MaxDepth: -1})
+	require.ErrorContains(t, err, "MaxDepth")
+	p, _ := testPKIs(t)
+	_, err = soap.NewVerifier(soap.VerifierConfig{Roots: p.roots, Limits: soap.Limits{MaxBytes: -5}})
+	require.ErrorContains(t, err, "Limits.MaxBytes")
+}
