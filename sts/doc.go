@@ -1,4 +1,62 @@
-// Package sts obtains and keeps SAML 1.1 holder-of-key tokens from the eHealth secure token
-// service (STS) for one care provider's identity, and loads the credentials (PKCS#12 or PEM)
-// that identity authenticates and signs with.
+// Package sts obtains SAML 1.1 holder-of-key tokens from the eHealth secure token service (STS)
+// for one care provider and keeps a valid one in memory, renewed in the background before it
+// expires. It also loads the credentials (PKCS#12 keystores or PEM files) the care provider
+// authenticates and signs with.
+//
+// The smallest use:
+//
+//	cred, err := sts.LoadPKCS12("identity.p12", password, sts.LoadOptions{})
+//	provider, err := sts.NewProvider(sts.ProviderConfig{
+//		Identification: cred,
+//		Attributes:     sts.PresetPharmacy,
+//		SSIN:           holderSSIN,
+//		NIHII:          pharmacyNIHII,
+//		STSRoots:       stsRoots,
+//		Router:         engine, // a *bcp.Engine, or sts.FixedEndpoint(url)
+//	})
+//	defer provider.Close()
+//	tok, err := provider.Token(ctx) // from memory in nanoseconds while a token is valid
+//	signer, err := soap.NewSigner(soap.SignerConfig{Key: cred.Key, Assertion: tok.Assertion})
+//
+// # Credentials
+//
+// LoadPKCS12 and LoadPEM check at load time that the key matches the certificate, that the
+// certificate is inside its validity period and that the chain, when one is given, verifies
+// (up to its last element, or up to LoadOptions.Roots). Errors are *CredentialError values that
+// name the file and the problem (ErrBadPassword, ErrKeyMismatch, ErrCertExpired, ...), never
+// the password. The identification credential (which authenticates the request) and the
+// holder-of-key credential (which the token is bound to) may differ.
+//
+// # Token requests
+//
+// The request is the SAML-P 1.1 dialect of specs/sts.md: a samlp:Request with an
+// AttributeQuery whose Subject names the identification certificate, confirmed holder-of-key
+// by the holder-of-key certificate, and whose inner assertion claims the configured attributes;
+// AttributeDesignators name the attributes to certify. The SOAP message is WS-Security signed
+// with the identification credential; when the holder-of-key credential differs, the
+// samlp:Request is also enveloped-signed with it. The attribute set is configuration:
+// PresetPharmacy and PresetGP are the documented sets, filled with ProviderConfig.SSIN and
+// ProviderConfig.NIHII. The WS-Trust 1.3 dialect is not implemented.
+//
+// The answer must have status Success and hold exactly one assertion, signed by a certificate
+// that chains to ProviderConfig.STSRoots, from the expected Issuer, inside its Conditions
+// (with ProviderConfig.ClockSkew on NotBefore) and bound to our holder-of-key certificate.
+// Token.Assertion keeps the assertion's bytes exactly as the STS signed them, cut out of the
+// response (namespace declarations inherited from the response are added to its start tag so
+// that it stands alone; its canonical form, and so its signature, is unchanged).
+//
+// # Renewal
+//
+// The lifetime is the STS's decision: the renewal is scheduled at ProviderConfig.RenewFraction
+// (default 50 %) of the lifetime it actually granted. One request is in flight per Provider
+// however many callers wait. A failed renewal is retried with exponential backoff while the
+// current token stays in use; Token fails only when no valid token is left, with a *TokenError
+// that matches ErrNoToken, and bcp.ErrUnavailable when the STS could not be reached; the cause
+// (*soap.Fault, *bcp.StatusError, *StatusError, *ValidationError) is reachable with errors.As.
+//
+// A TokenStore persists each new token; NewProvider loads the stored one, validated again
+// (signature, holder-of-key, expiry), so that a restart during an STS outage keeps working.
+//
+// Logs never carry the assertion, its attributes or an SSIN; errors name the identity by
+// Provider.Identity, a digest of the certificates and the attribute set.
 package sts
