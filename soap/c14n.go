@@ -1,6 +1,8 @@
 package soap
 
 import (
+	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"maps"
@@ -30,9 +32,18 @@ const (
 // are brought in: exc-c14n outputs no other, and every prefix in scope costs
 // goxmldsig a map entry per element.
 func canonical(el *etree.Element, prefixList string, omit *etree.Element) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := canonicalize(&buf, el, prefixList, omit); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// canonicalize writes canonical(el, prefixList, omit) to w.
+func canonicalize(w etree.Writer, el *etree.Element, prefixList string, omit *etree.Element) error {
 	ctx, err := etreeutils.NSBuildParentContext(el)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	cp := el.Copy()
 	if omit != nil && omit.Parent() == el {
@@ -64,14 +75,15 @@ func canonical(el *etree.Element, prefixList string, omit *etree.Element) ([]byt
 	// goxmldsig only approximates (by local name) and which xmlsec1 and
 	// other verifiers apply.
 	if err := etreeutils.TransformExcC14n(cp, prefixList, false); err != nil {
-		return nil, err
+		return err
 	}
 	sortAttributes(cp, map[string]string{"xml": etreeutils.XMLNamespace})
-	doc := etree.NewDocument()
-	doc.SetRoot(cp)
-	doc.WriteSettings = etree.WriteSettings{CanonicalAttrVal: true, CanonicalEndTags: true, CanonicalText: true}
-	return doc.WriteToBytes()
+	cp.WriteTo(w, &canonicalSettings)
+	return nil
 }
+
+// canonicalSettings are goxmldsig's serialisation settings of canonical XML.
+var canonicalSettings = etree.WriteSettings{CanonicalAttrVal: true, CanonicalEndTags: true, CanonicalText: true}
 
 // sortAttributes orders the attributes of el and its descendants as C14N
 // does: namespace declarations first (the default one, then by prefix),
@@ -149,12 +161,15 @@ func usedPrefixes(el *etree.Element, prefixList string) map[string]bool {
 
 // digestOf returns the SHA-256 of canonical(el, prefixList, omit).
 func digestOf(el *etree.Element, prefixList string, omit *etree.Element) ([]byte, error) {
-	c, err := canonical(el, prefixList, omit)
-	if err != nil {
+	h := sha256.New()
+	w := bufio.NewWriterSize(h, 2048)
+	if err := canonicalize(w, el, prefixList, omit); err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(c)
-	return sum[:], nil
+	if err := w.Flush(); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), nil
 }
 
 // idAttrNames are the attributes treated as XML IDs when resolving a

@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -277,12 +276,11 @@ func addReference(si *etree.Element, uri, typ string, digest []byte, enveloped b
 
 // signSignedInfo signs the canonical SignedInfo and adds ds:SignatureValue after it.
 func signSignedInfo(sig, si *etree.Element, key crypto.Signer) error {
-	c, err := canonical(si, "", nil)
+	sum, err := digestOf(si, "", nil)
 	if err != nil {
 		return fmt.Errorf("soap: sign: canonicalise SignedInfo: %w", err)
 	}
-	sum := sha256.Sum256(c)
-	value, err := key.Sign(rand.Reader, sum[:], crypto.SHA256)
+	value, err := key.Sign(rand.Reader, sum, crypto.SHA256)
 	if err != nil {
 		return fmt.Errorf("soap: sign: %w", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
@@ -532,12 +531,11 @@ func (s *signature) verifyValue(cert *x509.Certificate) error {
 	if !ok {
 		return fail(ErrAlgorithm, "signing key is %T, want RSA", cert.PublicKey)
 	}
-	c, err := canonical(s.signedInfo, s.prefixList, nil)
+	sum, err := digestOf(s.signedInfo, s.prefixList, nil)
 	if err != nil {
 		return fail(ErrMalformed, "canonicalise SignedInfo: %v", err)
 	}
-	sum := sha256.Sum256(c)
-	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], s.value); err != nil {
+	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum, s.value); err != nil {
 		return fail(ErrSignature, "%v", err)
 	}
 	return nil
