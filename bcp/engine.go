@@ -239,7 +239,7 @@ func (e *Engine) SetServiceList(l *ServiceList) {
 				h = e.newHealth(svc.ID, ep)
 				e.health[key] = h
 			} else if h.status == StatusInactive && ep.Status == StatusActive && e.routerCfg.HoldDown > 0 {
-				h.holdDownUntil.Store(now + int64(e.routerCfg.HoldDown))
+				e.startHoldDown(h, now)
 			}
 			h.status = ep.Status
 			epc := ep
@@ -286,7 +286,7 @@ func (e *Engine) breakerChanged(h *endpointHealth, from, to State, at time.Time)
 		kind = EventBreakerHalfOpen
 	}
 	if to == StateClosed && from == StateHalfOpen && e.routerCfg.HoldDown > 0 {
-		h.holdDownUntil.Store(at.UnixNano() + int64(e.routerCfg.HoldDown))
+		e.startHoldDown(h, at.UnixNano())
 	}
 	if to == StateForcedClosed || to == StateForcedOpen {
 		h.holdDownUntil.Store(0)
@@ -554,7 +554,7 @@ func (e *Engine) book(r *route, pk pick, o Outcome, err error) {
 	h.br.Done(pk.permit, o)
 	switch o {
 	case Success:
-		if !pk.probe {
+		if !pk.probe && !pk.permit.IsProbe() {
 			e.served(r, re.ep)
 		}
 	case Failure:
@@ -562,12 +562,19 @@ func (e *Engine) book(r *route, pk pick, o Outcome, err error) {
 			h.heldUntil.Store(e.now() + int64(min(ra, e.routerCfg.MaxRetryAfter)))
 		}
 		if pk.probe && e.routerCfg.HoldDown > 0 {
-			h.holdDownUntil.Store(e.now() + int64(e.routerCfg.HoldDown))
+			e.startHoldDown(h, e.now()) // a flapping endpoint starts its hold-down again
 		}
 	}
 	if pk.probe {
 		h.probing.Store(false)
 	}
+}
+
+// startHoldDown makes h a recovering endpoint: for HoldDown from now it only
+// gets a probe every HoldDownProbeInterval, the first one interval from now.
+func (e *Engine) startHoldDown(h *endpointHealth, now int64) {
+	h.nextProbe.Store(now + int64(e.routerCfg.HoldDownProbeInterval))
+	h.holdDownUntil.Store(now + int64(e.routerCfg.HoldDown))
 }
 
 // served notes that ep answered; a change of endpoint is a failover or a failback.
