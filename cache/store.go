@@ -77,7 +77,8 @@ type memEntry struct {
 type Entry struct {
 	Function string
 	Key      string
-	// Value is the stored answer; the caller owns this copy.
+	// Value is the stored answer. It is shared with the memory cache (so a
+	// hit costs no copy): read it, never modify it (bytes.Clone it first).
 	Value []byte
 	// StoredAt is when the answer was stored (normally when it came from the platform).
 	StoredAt time.Time
@@ -332,7 +333,7 @@ func (s *Store) Get(ctx context.Context, function, key string) (Entry, error) {
 	if raw == nil {
 		return Entry{}, ErrNotFound
 	}
-	me, err := s.openAnswer(f, dk, raw, key)
+	me, _, err := s.openAnswer(f, dk, raw, key)
 	if err != nil {
 		return Entry{}, err
 	}
@@ -346,25 +347,25 @@ func (s *Store) Get(ctx context.Context, function, key string) (Entry, error) {
 
 // openAnswer authenticates and decodes a raw answer record; failures are
 // counted, logged without personal data and reported as ErrNotFound+ErrTampered.
-func (s *Store) openAnswer(f *function, dk, raw []byte, wantKey string) (*memEntry, error) {
+func (s *Store) openAnswer(f *function, dk, raw []byte, wantKey string) (*memEntry, string, error) {
 	if len(raw) > s.cfg.MaxValueBytes+MaxKeyBytes+recordOverhead {
-		return nil, s.tampered(f.name, fmt.Errorf("%w: record of %d bytes exceeds the limit", ErrTampered, len(raw)))
+		return nil, "", s.tampered(f.name, fmt.Errorf("%w: record of %d bytes exceeds the limit", ErrTampered, len(raw)))
 	}
 	h, pt, err := s.keys.open(raw, f.bucket, dk, kindAnswer)
 	if err != nil {
-		return nil, s.tampered(f.name, err)
+		return nil, "", s.tampered(f.name, err)
 	}
 	k, v, err := decodeAnswer(pt, s.cfg.MaxValueBytes)
 	if err != nil {
-		return nil, s.tampered(f.name, fmt.Errorf("%w: %w", ErrTampered, err))
+		return nil, "", s.tampered(f.name, fmt.Errorf("%w: %w", ErrTampered, err))
 	}
 	if wantKey != "" && k != wantKey {
-		return nil, s.tampered(f.name, fmt.Errorf("%w: record holds another key", ErrTampered))
+		return nil, "", s.tampered(f.name, fmt.Errorf("%w: record holds another key", ErrTampered))
 	}
 	if v == nil {
 		v = []byte{}
 	}
-	return &memEntry{value: v, storedAt: h.t1, notAfter: h.t2}, nil
+	return &memEntry{value: v, storedAt: h.t1, notAfter: h.t2}, k, nil
 }
 
 func (s *Store) tampered(fn string, err error) error {
@@ -388,10 +389,8 @@ func makeEntry(f *function, key string, me *memEntry, now time.Time) (Entry, err
 	if !now.Before(until) {
 		return Entry{}, &ExpiredError{Function: f.name, StoredAt: storedAt, Age: age, Until: until, NotAfter: byNotAfter}
 	}
-	v := make([]byte, len(me.value))
-	copy(v, me.value)
 	return Entry{
-		Function: f.name, Key: key, Value: v, StoredAt: storedAt, NotAfter: notAfter,
+		Function: f.name, Key: key, Value: me.value, StoredAt: storedAt, NotAfter: notAfter,
 		Age: age, Fresh: age < f.policy.Fresh, Until: until,
 	}, nil
 }

@@ -1,0 +1,384 @@
+package cache
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ExportFormat is the "format" of an export's header line.
+const ExportFormat = "ehgate-cache-export"
+
+// exportLine is one line of an export. Which fields are set depends on Type.
+type exportLine struct {
+	Type string `json:"type"`
+	// header
+	Format     string     `json:"format,omitempty"`
+	Version    int        `json:"version,omitempty"`
+	Tenant     string     `json:"tenant,omitempty"`
+	ExportedAt *time.Time `json:"exported_at,omitempty"`
+	// answer
+	Function string     `json:"function,omitempty"`
+	Key      string     `json:"key,omitempty"`
+	Value    []byte     `json:"value,omitempty"`
+	StoredAt *time.Time `json:"stored_at,omitempty"`
+	NotAfter *time.Time `json:"not_after,omitempty"`
+	// outbox and dead_letter
+	Seq            uint64     `json:"seq,omitempty"`
+	IdempotencyKey string     `json:"idempotency_key,omitempty"`
+	Partition      *string    `json:"partition,omitempty"`
+	Service        string     `json:"service,omitempty"`
+	Payload        []byte     `json:"payload,omitempty"`
+	EnqueuedAt     *time.Time `json:"enqueued_at,omitempty"`
+	Attempts       int        `json:"attempts,omitempty"`
+	Reason         string     `json:"reason,omitempty"`
+	DeadAt         *time.Time `json:"dead_at,omitempty"`
+	// end
+	Answers     *int `json:"answers,omitempty"`
+	Outbox      *int `json:"outbox,omitempty"`
+	DeadLetters *int `json:"dead_letters,omitempty"`
+	Skipped     *int `json:"skipped,omitempty"`
+}
+
+// ExportResult counts what Export wrote or Import read.
+type ExportResult struct {
+	Answers     int
+	Outbox      int
+	DeadLetters int
+	// Skipped counts records that failed authentication (Export) or answers
+	// older than the one already stored and outbox messages already pending
+	// (Import).
+	Skipped int
+}
+
+// Export writes every record of the store, decrypted, to w as JSON Lines
+// (one JSON object per line, UTF-8), for the data owner (reversibility,
+// audit). It is a consistent snapshot. Records that fail authentication are
+// left out and counted. The lines, by "type":
+//
+//	{"type":"header","format":"ehgate-cache-export","version":1,"tenant":"pharmacy-1","exported_at":"2026-11-23T09:00:00Z"}
+//	{"type":"answer","function":"insurability","key":"85073003328","value":"<base64>","stored_at":"<RFC 3339>","not_after":"<RFC 3339, only if set>"}
+//	{"type":"outbox","seq":7,"idempotency_key":"ref-1","partition":"p","service":"mycarenettarification:v1","payload":"<base64>","enqueued_at":"<RFC 3339>"}
+//	{"type":"dead_letter", the outbox fields, "attempts":1,"reason":"status 400 ...","dead_at":"<RFC 3339>"}
+//	{"type":"end","answers":120,"outbox":3,"dead_letters":1,"skipped":0}
+//
+// value and payload are standard base64 (RFC 4648) of the bytes stored;
+// times are RFC 3339 with nanoseconds; outbox lines come in delivery order.
+// The "end" line lets a reader tell a complete export from a truncated one.
+// Unknown fields must be ignored by readers (later versions may add some).
+func (s *Store) Export(ctx context.Context, w io.Writer) (ExportResult, error) {
+	var res ExportResult
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	now := s.now().UTC()
+	if err := enc.Encode(exportLine{Type: "header", Format: ExportFormat, Version: 1, Tenant: s.cfg.Tenant, ExportedAt: &now}); err != nil {
+		return res, err
+	}
+	err := s.view(func(tx *bolt.Tx) error {
+		var names [][]byte
+		_ = tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			if bytes.HasPrefix(name, []byte(answerPrefix)) {
+				names = append(names, bytes.Clone(name))
+			}
+			return nil
+		})
+		for _, name := range names {
+			fn := string(name[len(answerPrefix):])
+			f := s.funcs[fn]
+			if f == nil {
+				f = &function{name: fn, bucket: name}
+			}
+			err := tx.Bucket(name).ForEach(func(k, v []byte) error {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				me, key, err := s.openAnswer(f, k, v, "")
+				if err != nil {
+					res.Skipped++
+					return nil
+				}
+				line := exportLine{Type: "answer", Function: fn, Key: key, Value: me.value, StoredAt: timePtr(me.storedAt), NotAfter: timePtr(me.notAfter)}
+				res.Answers++
+				return enc.Encode(line)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		for _, dead := range []bool{false, true} {
+			bn := bucketOutbox
+			if dead {
+				bn = bucketDead
+			}
+			b := tx.Bucket(bn)
+			if b == nil {
+				continue
+			}
+			err := b.ForEach(func(k, v []byte) error {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				line := exportLine{Type: "outbox"}
+				var m Message
+				if dead {
+					d, err := s.outbox.openDead(k, v)
+					if err != nil {
+						res.Skipped++
+						return nil
+					}
+					m = d.Message
+					line.Type, line.Reason, line.DeadAt, line.Attempts = "dead_letter", d.Reason, timePtr(d.DeadAt.UnixNano()), d.Attempts
+					res.DeadLetters++
+				} else {
+					var err error
+					if m, err = s.outbox.openMessage(k, v); err != nil {
+						res.Skipped++
+						return nil
+					}
+					res.Outbox++
+				}
+				line.Seq, line.IdempotencyKey, line.Partition, line.Service = m.Seq, m.IdempotencyKey, &m.Partition, m.Service
+				line.Payload, line.EnqueuedAt = m.Payload, timePtr(m.EnqueuedAt.UnixNano())
+				return enc.Encode(line)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	if err := enc.Encode(exportLine{Type: "end", Answers: &res.Answers, Outbox: &res.Outbox, DeadLetters: &res.DeadLetters, Skipped: &res.Skipped}); err != nil {
+		return res, err
+	}
+	return res, bw.Flush()
+}
+
+func timePtr(ns int64) *time.Time {
+	if ns == 0 {
+		return nil
+	}
+	t := time.Unix(0, ns).UTC()
+	return &t
+}
+
+// Import reads an export (see Export) back into the store, re-encrypting
+// under the current key: answers keep their stored_at and not_after (an
+// answer older than the one already stored for the same key is skipped),
+// outbox messages and dead letters are appended in the export's order (an
+// outbox message whose idempotency key is already pending is skipped). A
+// function without a policy is imported too (and kept until it has one).
+// Import stops at the first malformed line, naming it; what came before is
+// imported. An export without its "end" line is reported as truncated
+// (io.ErrUnexpectedEOF) after importing what it held.
+func (s *Store) Import(ctx context.Context, r io.Reader) (ExportResult, error) {
+	var res ExportResult
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), s.cfg.MaxValueBytes/3*4+4*MaxKeyBytes+maxReasonBytes+64<<10)
+	var batch []func(tx *bolt.Tx) error
+	var counts []func()
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		ops, after := batch, counts
+		batch, counts = nil, nil
+		return s.write(ctx, func(tx *bolt.Tx) error {
+			for _, op := range ops {
+				if err := op(tx); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, func() {
+			for _, a := range after {
+				a()
+			}
+		})
+	}
+	lineNo, ended := 0, false
+	for sc.Scan() {
+		lineNo++
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		if ended {
+			return res, fmt.Errorf("%w: import line %d: data after the end line", ErrInvalid, lineNo)
+		}
+		var l exportLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			return res, fmt.Errorf("%w: import line %d: %v", ErrInvalid, lineNo, err)
+		}
+		if lineNo == 1 {
+			if l.Type != "header" || l.Format != ExportFormat || l.Version != 1 {
+				return res, fmt.Errorf("%w: import line 1 is not an %s version 1 header", ErrInvalid, ExportFormat)
+			}
+			continue
+		}
+		op, count, err := s.importOp(l, &res)
+		if err != nil {
+			return res, fmt.Errorf("import line %d: %w", lineNo, err)
+		}
+		if l.Type == "end" {
+			ended = true
+			continue
+		}
+		batch, counts = append(batch, op), append(counts, count)
+		if len(batch) == 256 {
+			if err := flush(); err != nil {
+				return res, err
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return res, fmt.Errorf("%w: import line %d: %v", ErrInvalid, lineNo+1, err)
+	}
+	if err := flush(); err != nil {
+		return res, err
+	}
+	if lineNo == 0 {
+		return res, fmt.Errorf("%w: empty import", ErrInvalid)
+	}
+	if !ended {
+		return res, fmt.Errorf("cache: import has no end line (truncated export): %w", io.ErrUnexpectedEOF)
+	}
+	return res, nil
+}
+
+func (s *Store) importOp(l exportLine, res *ExportResult) (func(tx *bolt.Tx) error, func(), error) {
+	switch l.Type {
+	case "end":
+		return nil, nil, nil
+	case "answer":
+		if !validName(l.Function, true) || l.Key == "" || len(l.Key) > MaxKeyBytes || l.StoredAt == nil {
+			return nil, nil, fmt.Errorf("%w: answer needs a valid function, key and stored_at", ErrInvalid)
+		}
+		if len(l.Value) > s.cfg.MaxValueBytes {
+			return nil, nil, fmt.Errorf("%w: %s value of %d bytes", ErrTooLarge, l.Function, len(l.Value))
+		}
+		bucket := []byte(answerPrefix + l.Function)
+		dk := s.index.sum(l.Function, l.Key)
+		storedAt := l.StoredAt.UnixNano()
+		var notAfter int64
+		if l.NotAfter != nil {
+			notAfter = l.NotAfter.UnixNano()
+		}
+		rec := s.keys.seal(kindAnswer, storedAt, notAfter, bucket, dk, encodeAnswer(l.Key, l.Value))
+		mk := memKey{l.Function, l.Key}
+		wrote := false
+		return func(tx *bolt.Tx) error {
+				wrote = false
+				b, err := tx.CreateBucketIfNotExists(bucket)
+				if err != nil {
+					return err
+				}
+				if old := b.Get(dk); old != nil {
+					if h, _, _, _, err := parseHeader(old); err == nil && h.t1 > storedAt {
+						return nil
+					}
+				}
+				wrote = true
+				return b.Put(dk, rec)
+			}, func() {
+				if !wrote {
+					res.Skipped++
+					return
+				}
+				res.Answers++
+				s.memMu.Lock()
+				s.gen.Add(1)
+				s.mem.Remove(mk)
+				s.memMu.Unlock()
+			}, nil
+	case "outbox", "dead_letter":
+		dead := l.Type == "dead_letter"
+		m := Message{IdempotencyKey: l.IdempotencyKey, Service: l.Service, Payload: l.Payload}
+		if l.Partition != nil {
+			m.Partition = *l.Partition
+		}
+		if m.Payload == nil {
+			m.Payload = []byte{}
+		}
+		if err := s.outbox.validate(&m); err != nil {
+			return nil, nil, err
+		}
+		if l.EnqueuedAt == nil || (dead && l.DeadAt == nil) || l.Attempts < 0 || len(l.Reason) > maxReasonBytes {
+			return nil, nil, fmt.Errorf("%w: %s needs enqueued_at (and dead_at), a bounded reason", ErrInvalid, l.Type)
+		}
+		enq := l.EnqueuedAt.UnixNano()
+		ik := s.index.sum("outbox", m.IdempotencyKey)
+		added := false
+		if dead {
+			m.Attempts = l.Attempts
+			pt := encodeMessage(&m, l.Reason, true)
+			deadAt := l.DeadAt.UnixNano()
+			return func(tx *bolt.Tx) error {
+					added = false
+					ob, err := tx.CreateBucketIfNotExists(bucketOutbox)
+					if err != nil {
+						return err
+					}
+					seq, err := ob.NextSequence()
+					if err != nil {
+						return err
+					}
+					d, err := tx.CreateBucketIfNotExists(bucketDead)
+					if err != nil {
+						return err
+					}
+					k := seqKey(seq)
+					added = true
+					return d.Put(k, s.keys.seal(kindDead, deadAt, enq, bucketDead, k, pt))
+				}, func() {
+					if added {
+						res.DeadLetters++
+						s.outbox.dead.Add(1)
+					}
+				}, nil
+		}
+		pt := encodeMessage(&m, "", false)
+		return func(tx *bolt.Tx) error {
+				added = false
+				idx, err := tx.CreateBucketIfNotExists(bucketOutboxIndex)
+				if err != nil {
+					return err
+				}
+				if idx.Get(ik) != nil {
+					return nil
+				}
+				ob, err := tx.CreateBucketIfNotExists(bucketOutbox)
+				if err != nil {
+					return err
+				}
+				seq, err := ob.NextSequence()
+				if err != nil {
+					return err
+				}
+				k := seqKey(seq)
+				if err := ob.Put(k, s.keys.seal(kindOutbox, enq, 0, bucketOutbox, k, pt)); err != nil {
+					return err
+				}
+				added = true
+				return idx.Put(ik, k)
+			}, func() {
+				if added {
+					res.Outbox++
+					s.outbox.pending.Add(1)
+				} else {
+					res.Skipped++
+				}
+			}, nil
+	case "header":
+		return nil, nil, fmt.Errorf("%w: a second header", ErrInvalid)
+	}
+	return nil, nil, fmt.Errorf("%w: unknown line type %.32q", ErrInvalid, l.Type)
+}
