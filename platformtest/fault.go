@@ -27,7 +27,8 @@ const (
 	FaultDelay
 	// FaultDrip answers normally but sends the body at BytesPerSecond.
 	FaultDrip
-	// FaultHTTPStatus answers Status (default 503) with an HTML body, as a proxy would.
+	// FaultHTTPStatus answers Status (default 503) with an HTML body, as a
+	// proxy would, and a Retry-After header when RetryAfter is set.
 	FaultHTTPStatus
 	// FaultSOAP answers a SOAP fault whose detail code is Code (default
 	// SOA-02001); faultcode soapenv:Client for SOA-01xxx, soapenv:Server otherwise.
@@ -83,6 +84,7 @@ type Fault struct {
 	Delay          time.Duration // FaultDelay
 	BytesPerSecond int           // FaultDrip; 0 = 64
 	Status         int           // FaultHTTPStatus; 0 = 503
+	RetryAfter     time.Duration // FaultHTTPStatus: sent as Retry-After (whole seconds) when > 0
 	Code           string        // FaultSOAP; "" = SOA-02001
 	Size           int64         // FaultHuge; 0 = 64 MiB
 	Skew           time.Duration // FaultClockSkew
@@ -99,6 +101,8 @@ func (f Fault) Validate() error {
 		return fmt.Errorf("platformtest: fault: negative BytesPerSecond %d", f.BytesPerSecond)
 	case f.Status != 0 && (f.Status < 100 || f.Status > 599):
 		return fmt.Errorf("platformtest: fault: Status %d is not an HTTP status", f.Status)
+	case f.RetryAfter < 0:
+		return fmt.Errorf("platformtest: fault: negative RetryAfter %v", f.RetryAfter)
 	case f.Size < 0:
 		return fmt.Errorf("platformtest: fault: negative Size %d", f.Size)
 	}

@@ -86,12 +86,13 @@ func TestFault_EachKindAsAPlainHTTPClientSeesIt(t *testing.T) {
 			require.Less(t, int64(len(got)), resp.ContentLength)
 			require.Greater(t, len(got), 0, "some bytes dripped")
 		}},
-		{"http status with an html page", platformtest.Fault{Kind: platformtest.FaultHTTPStatus, Status: 502}, func(t *testing.T, c *http.Client) {
+		{"http status with an html page", platformtest.Fault{Kind: platformtest.FaultHTTPStatus, Status: 502, RetryAfter: 1500 * time.Millisecond}, func(t *testing.T, c *http.Client) {
 			resp, err := send(c, url, msg)
 			require.NoError(t, err)
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			require.Equal(t, http.StatusBadGateway, resp.StatusCode)
+			require.Equal(t, "2", resp.Header.Get("Retry-After"))
 			require.Equal(t, "text/html", resp.Header.Get("Content-Type"))
 			require.Contains(t, string(b), "<h1>502 Bad Gateway</h1>")
 			_, err = soap.ReadResponse(bytes.NewReader(b), soap.Limits{})

@@ -108,7 +108,7 @@ func tokenRequest(id *platformtest.Identity, hok *x509.Certificate, claims, desi
 
 // signWithCert signs body with WS-Security, the certificate sent as
 // BinarySecurityToken.
-func signWithCert(t *testing.T, key *rsa.PrivateKey, cert *x509.Certificate, body *etree.Element) []byte {
+func signWithCert(t testing.TB, key *rsa.PrivateKey, cert *x509.Certificate, body *etree.Element) []byte {
 	t.Helper()
 	s, err := soap.NewSigner(soap.SignerConfig{Key: key, Certificate: cert})
 	require.NoError(t, err)
@@ -118,7 +118,7 @@ func signWithCert(t *testing.T, key *rsa.PrivateKey, cert *x509.Certificate, bod
 }
 
 // signWithToken signs body as the holder of assertion.
-func signWithToken(t *testing.T, key *rsa.PrivateKey, assertion []byte, body *etree.Element) []byte {
+func signWithToken(t testing.TB, key *rsa.PrivateKey, assertion []byte, body *etree.Element) []byte {
 	t.Helper()
 	s, err := soap.NewSigner(soap.SignerConfig{Key: key, Assertion: assertion})
 	require.NoError(t, err)
@@ -128,7 +128,7 @@ func signWithToken(t *testing.T, key *rsa.PrivateKey, assertion []byte, body *et
 }
 
 // post sends a SOAP request and returns the status and body.
-func post(t *testing.T, c *http.Client, url, action string, msg []byte) (int, []byte) {
+func post(t testing.TB, c *http.Client, url, action string, msg []byte) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, url, bytes.NewReader(msg))
 	require.NoError(t, err)
@@ -143,7 +143,7 @@ func post(t *testing.T, c *http.Client, url, action string, msg []byte) (int, []
 }
 
 // answer parses a SOAP answer: its body's first element or its fault.
-func answer(t *testing.T, b []byte) (*etree.Element, *soap.Fault) {
+func answer(t testing.TB, b []byte) (*etree.Element, *soap.Fault) {
 	t.Helper()
 	el, err := soap.ReadResponse(bytes.NewReader(b), soap.Limits{})
 	var f *soap.Fault
@@ -166,7 +166,7 @@ func requireRejected(t *testing.T, status int, b []byte) {
 
 // issue asks site's STS for a token of id, holder-of-key = id's certificate,
 // and returns the assertion as issued.
-func issue(t *testing.T, p *platformtest.Platform, site string, id *platformtest.Identity) []byte {
+func issue(t testing.TB, p *platformtest.Platform, site string, id *platformtest.Identity) []byte {
 	t.Helper()
 	msg := signWithCert(t, id.Key, id.Certificate, tokenRequest(id, id.Certificate, id.Claims(), id.Certified()))
 	status, b := post(t, p.HTTPClient(), p.URL(platformtest.ServiceSTS, site), platformtest.ActionSTS, msg)
@@ -183,7 +183,7 @@ func issue(t *testing.T, p *platformtest.Platform, site string, id *platformtest
 	return out
 }
 
-func mustParse(t *testing.T, b []byte) *etree.Element {
+func mustParse(t testing.TB, b []byte) *etree.Element {
 	t.Helper()
 	doc := etree.NewDocument()
 	require.NoError(t, doc.ReadFromBytes(b))
@@ -211,7 +211,7 @@ func ssinCheckOK(s string, from2000 bool) bool {
 }
 
 // signWithTokenAt signs as signWithToken with a clock at now.
-func signWithTokenAt(t *testing.T, key *rsa.PrivateKey, assertion []byte, body *etree.Element, now time.Time) []byte {
+func signWithTokenAt(t testing.TB, key *rsa.PrivateKey, assertion []byte, body *etree.Element, now time.Time) []byte {
 	t.Helper()
 	s, err := soap.NewSigner(soap.SignerConfig{Key: key, Assertion: assertion, Now: func() time.Time { return now }})
 	require.NoError(t, err)

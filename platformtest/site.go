@@ -59,7 +59,7 @@ func newSite(p *Platform, name, provider string, routes map[string]route, servic
 		conns:    make(map[net.Conn]struct{}),
 	}
 	s.srv = &http.Server{
-		Handler:           s,
+		Handler:           http.HandlerFunc(s.serveHTTP),
 		ReadHeaderTimeout: 30 * time.Second,
 		ConnState:         s.trackConn,
 		ErrorLog:          log.New(io.Discard, "", 0), // clients that hang up mid-handshake are expected
@@ -273,8 +273,8 @@ type reply struct {
 	outcome     Outcome
 }
 
-// ServeHTTP applies the service's fault and serves the request.
-func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// serveHTTP applies the service's fault and serves the request.
+func (s *Site) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -333,6 +333,9 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case FaultHTTPStatus:
 		s.p.count(s.name, svc, OutcomeInjected)
+		if f.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((f.RetryAfter+time.Second-1)/time.Second)))
+		}
 		writeHTMLStatus(w, f.Status)
 		return
 	case FaultSOAP:

@@ -100,7 +100,7 @@ func (s *sim) close() error {
 }
 
 const usage = `platformsim control endpoint
-POST /fault?site=S[&service=SVC]&kind=K[&delay=D&bps=N&status=N&code=C&size=N&skew=D]
+POST /fault?site=S[&service=SVC]&kind=K[&delay=D&bps=N&status=N&retry-after=D&code=C&size=N&skew=D]
      kinds: refuse hang delay drip http-status soap-fault malformed huge bad-sts-signature expired-token clock-skew
      services: sts insurability genericinsurability etk tarification (none = every service); site "control" for servicelist, statusfeed
 POST /clear?site=S[&service=SVC]
@@ -163,7 +163,7 @@ func parseFault(r *http.Request) (platformtest.Fault, error) {
 		return platformtest.Fault{}, err
 	}
 	f := platformtest.Fault{Kind: kind, Code: r.FormValue("code")}
-	durations := map[string]*time.Duration{"delay": &f.Delay, "skew": &f.Skew}
+	durations := map[string]*time.Duration{"delay": &f.Delay, "skew": &f.Skew, "retry-after": &f.RetryAfter}
 	for name, dst := range durations {
 		if v := r.FormValue(name); v != "" {
 			if *dst, err = time.ParseDuration(v); err != nil {

@@ -1,0 +1,88 @@
+package platformtest
+
+import (
+	"bytes"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/beevik/etree"
+
+	"github.com/ehgate/ehgate/soap"
+)
+
+// FuzzServiceRequests feeds arbitrary bodies, correctly signed where the
+// service needs it, to every service's handler: the answer is always a
+// well-formed SOAP envelope (an answer or a fault), never a panic.
+func FuzzServiceRequests(f *testing.F) {
+	p, err := Start(Config{Patients: 50})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(p.Close)
+	id, err := p.NewIdentity(Pharmacy, "fuzz pharmacy")
+	if err != nil {
+		f.Fatal(err)
+	}
+	site := p.sites[0]
+	a, _, err := p.issueAssertion(&exchange{site: site, now: p.now}, id, id.Certificate, append(id.Claims(), id.Certified()...))
+	if err != nil {
+		f.Fatal(err)
+	}
+	doc := etree.NewDocument()
+	doc.SetRoot(a)
+	token, err := doc.WriteToBytes()
+	if err != nil {
+		f.Fatal(err)
+	}
+	certSigner, err := soap.NewSigner(soap.SignerConfig{Key: id.Key, Certificate: id.Certificate})
+	if err != nil {
+		f.Fatal(err)
+	}
+	tokenSigner, err := soap.NewSigner(soap.SignerConfig{Key: id.Key, Assertion: token})
+	if err != nil {
+		f.Fatal(err)
+	}
+	ssin := p.patients[0].SSIN
+	f.Add(uint8(0), []byte(`<samlp:Request xmlns:samlp="urn:oasis:names:tc:SAML:1.0:protocol" RequestID="_1"><samlp:AttributeQuery><saml:Subject xmlns:saml="urn:oasis:names:tc:SAML:1.0:assertion"><saml:SubjectConfirmation><saml:ConfirmationMethod>urn:oasis:names:tc:SAML:1.0:cm:holder-of-key</saml:ConfirmationMethod><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>AAAA</ds:X509Certificate></ds:X509Data></ds:KeyInfo></saml:SubjectConfirmation></saml:Subject><saml:AttributeDesignator xmlns:saml="urn:oasis:names:tc:SAML:1.0:assertion" AttributeNamespace="x" AttributeName="y"/></samlp:AttributeQuery></samlp:Request>`))
+	f.Add(uint8(1), []byte(`<ins:GetInsurabilityForPharmacistRequest xmlns:ins="urn:be:fgov:ehealth:insurability:protocol:v2"><InsurabilityRequest><Date>2024-02-30</Date><CareReceiver><Ssin>`+ssin+`</Ssin></CareReceiver></InsurabilityRequest></ins:GetInsurabilityForPharmacistRequest>`))
+	f.Add(uint8(2), []byte(`<gi:GetInsurabilityRequest xmlns:gi="urn:be:fgov:ehealth:genericinsurability:protocol:v1"><Request><CareReceiverId><RegNrWithMut>1</RegNrWithMut><Mutuality>100</Mutuality></CareReceiverId><InsurabilityRequestDetail><Period><PeriodStart>2030-01-01</PeriodStart><PeriodEnd>2020-01-01</PeriodEnd></Period></InsurabilityRequestDetail></Request></gi:GetInsurabilityRequest>`))
+	f.Add(uint8(3), []byte(`<tar:SendTarificationRequest xmlns:tar="urn:be:fgov:ehealth:mycarenet:tarification:protocol:v1"><CommonInput><InputReference>k</InputReference></CommonInput><Partition>p</Partition><Detail>!!</Detail></tar:SendTarificationRequest>`))
+	f.Add(uint8(4), []byte(`<etk:GetEtkRequest xmlns:etk="urn:be:fgov:ehealth:etkdepot:1_0:protocol"><SearchCriteria><Identifier><Type>cbe</Type><Value>0809394427</Value></Identifier></SearchCriteria></etk:GetEtkRequest>`))
+	f.Add(uint8(4), []byte(`<GetEtkRequest/>`))
+
+	services := []struct {
+		name   string
+		handle func(*exchange) reply
+		signer *soap.Signer
+	}{
+		{ServiceSTS, p.serveSTS, certSigner},
+		{ServiceInsurability, p.serveInsurability, tokenSigner},
+		{ServiceGenericInsurability, p.serveGenericInsurability, tokenSigner},
+		{ServiceTarification, p.serveTarification, tokenSigner},
+		{ServiceETK, p.serveETK, nil},
+	}
+	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
+		svc := services[int(which)%len(services)]
+		in := etree.NewDocument()
+		if err := in.ReadFromBytes(body); err != nil || in.Root() == nil {
+			t.Skip()
+		}
+		env := soap.NewEnvelope(in.Root())
+		var msg []byte
+		if svc.signer != nil {
+			if msg, err = svc.signer.Sign(env); err != nil {
+				t.Skip()
+			}
+		} else if msg, err = soap.Marshal(env); err != nil {
+			t.Skip()
+		}
+		x := &exchange{site: site, service: svc.name, r: httptest.NewRequest("POST", "/", nil), body: msg, now: p.now}
+		rep := svc.handle(x)
+		if rep.status != 200 && rep.status != 500 {
+			t.Fatalf("status %d", rep.status)
+		}
+		if _, err := soap.Parse(bytes.NewReader(rep.body), soap.Limits{}); err != nil {
+			t.Fatalf("answer is not an envelope: %v\n%s", err, rep.body)
+		}
+	})
+}
