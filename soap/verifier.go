@@ -122,7 +122,9 @@ type Verified struct {
 // header: the signature must reference this envelope's soapenv:Body and the
 // wsu:Timestamp of its wsse:Security, IDs must be unique, digests and the
 // RSA-SHA256 value must hold, the key must come from a trusted token, and the
-// timestamp must be current. Each failure is one of the Err* sentinels.
+// timestamp (Created and Expires, both required) must be current within
+// ClockSkew. Each failure is one of the Err* sentinels, wrapped with detail.
+// Comments, which signatures do not cover, are removed from the returned Body.
 func (v *Verifier) Verify(msg []byte) (*Verified, error) {
 	if int64(len(msg)) > v.lim.MaxBytes {
 		return nil, &LimitError{Limit: "bytes", Max: v.lim.MaxBytes}
@@ -400,13 +402,16 @@ func (v *Verifier) checkTimestamp(ts *etree.Element) (created, expires time.Time
 	if created.After(now.Add(v.skew)) {
 		return created, expires, fail(ErrTimestampFuture, "created %s, now %s", created.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
-	if x, _ := child(ts, NSWSU, "Expires"); x != nil {
-		if expires, err = time.Parse(time.RFC3339Nano, strings.TrimSpace(x.Text())); err != nil {
-			return created, expires, fail(ErrMalformed, "wsu:Expires: %v", err)
-		}
-		if !now.Add(-v.skew).Before(expires) {
-			return created, expires, fail(ErrTimestampExpired, "expired %s, now %s", expires.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
-		}
+	// Without Expires a captured message would stay fresh forever.
+	x, _ := child(ts, NSWSU, "Expires")
+	if x == nil {
+		return created, expires, fail(ErrMalformed, "wsu:Timestamp without Expires")
+	}
+	if expires, err = time.Parse(time.RFC3339Nano, strings.TrimSpace(x.Text())); err != nil {
+		return created, expires, fail(ErrMalformed, "wsu:Expires: %v", err)
+	}
+	if !now.Add(-v.skew).Before(expires) {
+		return created, expires, fail(ErrTimestampExpired, "expired %s, now %s", expires.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
 	return created, expires, nil
 }
