@@ -338,3 +338,30 @@ func (f stsFault) service() string {
 	}
 	return platformtest.ServiceSTS
 }
+
+func TestPlatform_STSClockSkew(t *testing.T) {
+	// The STS's clock is 3 minutes ahead: its NotBefore is in our future.
+	for _, tt := range []struct {
+		name string
+		skew time.Duration // our tolerance
+		want error
+	}{
+		{"within the tolerance", 0, nil},
+		{"beyond the tolerance", time.Minute, ErrNotYetValid},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := newOnPlatform(t, 0, 0)
+			o.cfg.ClockSkew = tt.skew
+			o.sts().Inject(platformtest.ServiceSTS, platformtest.Fault{Kind: platformtest.FaultClockSkew, Skew: 3 * time.Minute})
+			p := o.start(t)
+			tok, err := p.Token(context.Background())
+			if tt.want != nil {
+				require.ErrorIs(t, err, tt.want)
+				require.ErrorIs(t, err, ErrNoToken)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, o.clock.Now().Add(3*time.Minute), tok.NotBefore)
+		})
+	}
+}

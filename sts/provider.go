@@ -97,8 +97,12 @@ func (c ProviderConfig) Validate() error {
 	switch {
 	case c.Identification == nil || c.Identification.Certificate == nil || c.Identification.Key == nil:
 		return errors.New("sts: ProviderConfig.Identification is required")
+	case !keyMatches(c.Identification.Key, c.Identification.Certificate):
+		return errors.New("sts: ProviderConfig.Identification: key does not match the certificate")
 	case c.HolderOfKey != nil && (c.HolderOfKey.Certificate == nil || c.HolderOfKey.Key == nil):
 		return errors.New("sts: ProviderConfig.HolderOfKey has no certificate or key")
+	case c.HolderOfKey != nil && !keyMatches(c.HolderOfKey.Key, c.HolderOfKey.Certificate):
+		return errors.New("sts: ProviderConfig.HolderOfKey: key does not match the certificate")
 	case c.STSRoots == nil:
 		return errors.New("sts: ProviderConfig.STSRoots is required")
 	case c.Router == nil:
@@ -406,7 +410,7 @@ func (p *Provider) obtain() (*Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.install(tok)
+	p.install(tok, true)
 	p.log.Info("sts token obtained",
 		zap.String("assertion_id", tok.ID),
 		zap.Time("not_on_or_after", tok.NotOnOrAfter),
@@ -478,8 +482,9 @@ func (p *Provider) message(now time.Time) ([]byte, error) {
 	return msg, nil
 }
 
-// install makes tok the current token.
-func (p *Provider) install(tok *Token) {
+// install makes tok the current token; fresh says it was just issued.
+func (p *Provider) install(tok *Token, fresh bool) {
+	now := p.clock.Now()
 	life := tok.Lifetime()
 	margin := min(p.cfg.ExpiryMargin, life/10)
 	c := &current{
@@ -487,7 +492,12 @@ func (p *Provider) install(tok *Token) {
 		useUntil: tok.NotOnOrAfter.Add(-margin),
 		renewAt:  tok.NotBefore.Add(time.Duration(float64(life) * p.cfg.RenewFraction)),
 	}
-	if left := c.useUntil.Sub(p.clock.Now()); left > 0 {
+	if fresh && !c.renewAt.After(now) {
+		// A token just issued yet already due (its NotBefore far in the past: a skewed STS
+		// clock) would be renewed in a tight loop: renew at the fraction of what is left.
+		c.renewAt = now.Add(time.Duration(float64(tok.NotOnOrAfter.Sub(now)) * p.cfg.RenewFraction))
+	}
+	if left := c.useUntil.Sub(now); left > 0 {
 		c.timer = p.clock.AfterFunc(left, func() { p.expire(c) })
 	} else {
 		c.expired.Store(true)
@@ -526,7 +536,7 @@ func (p *Provider) loadStored() {
 		p.log.Info("sts stored token too close to expiry", zap.String("assertion_id", tok.ID))
 		return
 	}
-	p.install(tok)
+	p.install(tok, false)
 	p.log.Info("sts stored token loaded", zap.String("assertion_id", tok.ID), zap.Time("not_on_or_after", tok.NotOnOrAfter))
 }
 

@@ -550,3 +550,27 @@ func TestProviderConfig_Validate(t *testing.T) {
 	}
 	require.NoError(t, h.cfg.Validate())
 }
+
+func TestProvider_TokenIssuedLongBeforeIsNotRenewedInALoop(t *testing.T) {
+	// A skewed STS issues a 4 h token whose NotBefore is 3 h ago: by the granted lifetime it
+	// is already due, so the renewal is set at half of the hour that is left.
+	h := newHarness(t, 4*time.Hour)
+	h.sts.setAnswer(func(int64) (issue, http.HandlerFunc) { return issue{notBefore: -3 * time.Hour}, nil })
+	p := h.start(t)
+	_, err := p.Token(context.Background())
+	require.NoError(t, err)
+	h.settle(t, fixedNow().Add(30*time.Minute))
+	require.Equal(t, int64(1), h.sts.requests.Load())
+}
+
+func TestProviderConfig_ValidateChecksHandBuiltCredentials(t *testing.T) {
+	h := newHarness(t, time.Hour)
+	p := getPKI(t)
+	bad := &Credential{Certificate: h.cfg.Identification.Certificate, Key: p.keys[2]}
+	c := h.cfg
+	c.Identification = bad
+	require.ErrorContains(t, c.Validate(), "ProviderConfig.Identification")
+	c = h.cfg
+	c.HolderOfKey = bad
+	require.ErrorContains(t, c.Validate(), "ProviderConfig.HolderOfKey")
+}
