@@ -7,8 +7,12 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/ehgate/ehgate/bcp"
 	"github.com/ehgate/ehgate/sts"
 )
+
+// ServiceSTS is the short service-list name of the STS.
+const ServiceSTS = "iamsaml11tokenservice:v1"
 
 // Environment selects the platform's service list (specs/servicelist.md).
 type Environment int
@@ -87,6 +91,8 @@ type Identity struct {
 	NIHII string
 	// SSIN is the certificate holder's national number; required by both presets.
 	SSIN string
+	// Attributes replaces the preset's attribute set (another profession); nil = the preset's.
+	Attributes *sts.AttributeSet
 }
 
 // Policy is how the local store serves one priority function.
@@ -163,6 +169,11 @@ type Config struct {
 	// FaultCodes are the SOAP fault codes that move a call to the next endpoint.
 	// nil = SOA-01001, SOA-01002, SOA-02001, SOA-02002 (specs/switching.md).
 	FaultCodes []string
+	// BCP tunes the breakers, endpoint choice, retry budget and per-service call policies
+	// (bcp.Config; its zero value = bcp's defaults). The connector sets its Classifier and
+	// ServiceList, and per-service attempt timeouts from Policies unless BCP.Services names
+	// the service.
+	BCP bcp.Config
 
 	// StatusFeedURL is the status page's JSON feed. "" = not polled (use
 	// ProductionStatusFeedURL for the real platform).

@@ -1,15 +1,21 @@
 package connector
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/beevik/etree"
+	"go.uber.org/zap"
+
+	"github.com/ehgate/ehgate/bcp"
+	"github.com/ehgate/ehgate/cache"
 )
 
 // The ETK depot, specs/etk.md.
@@ -294,4 +300,190 @@ func truncateText(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
+}
+
+// etkRecord is one ETK as the local store keeps it.
+type etkRecord struct {
+	Identifier Identifier
+	DER        []byte
+}
+
+// ETK returns the encryption token keys of a party, as specs/etk.md asks: kept durably per
+// (Type, Value, ApplicationID); a stored ETK younger than Policies.ETK.RefreshAfter (8 h) is
+// served without calling the depot, an older one is served and refreshed in the background;
+// when the depot is unreachable a stored ETK is served while its certificate is valid
+// (Degraded=true); an expired certificate is never served. MatchingEtk answers are followed
+// (each identifier asked again); only ETKs whose certificate subject matches the identifier
+// asked are kept. An Error answer is a *BusinessError.
+func (c *Client) ETK(ctx context.Context, id Identifier) (ETKResult, error) {
+	id, err := id.validate()
+	if err != nil {
+		return ETKResult{}, err
+	}
+	if c.ctx.Err() != nil {
+		return ETKResult{}, ErrClosed
+	}
+	key := id.cacheKey()
+	pol := c.cfg.Policies.ETK
+	forced := c.modes.forced(ServiceETK)
+	var cached ETKResult
+	var cerr error = cache.ErrNotFound
+	fresh := false
+	if !pol.NoStore {
+		cached, fresh, cerr = c.storedETK(ctx, key)
+	}
+	switch {
+	case forced && cerr == nil:
+		cached.Degraded = true
+		return cached, nil
+	case forced:
+		return ETKResult{}, &FallbackError{Service: ServiceETK, Err: ErrFallback, Cache: cerr}
+	case cerr == nil && fresh:
+		return cached, nil
+	case cerr == nil:
+		c.refreshETK(id, key)
+		return cached, nil
+	}
+	res, err := c.liveETK(ctx, id, key)
+	if err == nil {
+		c.noteLive(ServiceETK)
+		return res, nil
+	}
+	if !platformDown(err) || errors.Is(err, ErrETK) {
+		return ETKResult{}, err
+	}
+	c.noteFailure(ServiceETK, err)
+	return ETKResult{}, &FallbackError{Service: ServiceETK, Err: err, Cache: cerr}
+}
+
+// storedETK returns the stored ETKs of key whose certificates are valid now, and whether they
+// are fresh (younger than RefreshAfter).
+func (c *Client) storedETK(ctx context.Context, key string) (ETKResult, bool, error) {
+	s, e, err := lookup[[]etkRecord, Identifier](c, ctx, functionETK, key, 0)
+	if err != nil {
+		return ETKResult{}, false, err
+	}
+	now := c.clock.Now()
+	res := ETKResult{Source: SourceCache, AsOf: s.AsOf}
+	for _, r := range s.Answer {
+		etk, err := checkETK(r.DER, r.Identifier, now)
+		if err != nil {
+			continue // expired since it was stored: never served
+		}
+		res.ETKs = append(res.ETKs, etk)
+	}
+	if len(res.ETKs) == 0 {
+		return ETKResult{}, false, &cache.ExpiredError{Function: functionETK, StoredAt: e.StoredAt, Age: e.Age, Until: now, NotAfter: true}
+	}
+	return res, e.Age < c.cfg.Policies.ETK.RefreshAfter, nil
+}
+
+// refreshETK asks the depot again in the background (one refresh per key at a time).
+func (c *Client) refreshETK(id Identifier, key string) {
+	if _, busy := c.etkFlight.LoadOrStore(key, struct{}{}); busy {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer c.etkFlight.Delete(key)
+		ctx, cancel := context.WithTimeout(c.ctx, 2*c.cfg.Policies.ETK.AttemptTimeout)
+		defer cancel()
+		if _, err := c.liveETK(ctx, id, key); err != nil {
+			c.log.Debug("connector: background etk refresh failed", zap.String("type", id.Type), zap.Error(err))
+		}
+	}()
+}
+
+// liveETK asks the depot for id (following MatchingEtk) and stores the result.
+func (c *Client) liveETK(ctx context.Context, id Identifier, key string) (ETKResult, error) {
+	r, endpoint, err := c.askETK(ctx, id)
+	if err != nil {
+		return ETKResult{}, err
+	}
+	now := c.clock.Now()
+	res := ETKResult{Source: SourceLive, AsOf: now, Endpoint: endpoint}
+	var records []etkRecord
+	if r.etk != nil {
+		etk, err := checkETK(r.etk, id, now)
+		if err != nil {
+			return ETKResult{}, err
+		}
+		res.ETKs = append(res.ETKs, etk)
+		records = append(records, etkRecord{Identifier: id, DER: r.etk})
+	}
+	var firstErr error
+	for _, ids := range r.matching {
+		for _, mid := range ids {
+			mid, err := mid.validate()
+			if err != nil || mid.Type != id.Type || mid.Value != id.Value {
+				continue // a match must be the party asked for
+			}
+			sub, ep, err := c.askETK(ctx, mid)
+			if err == nil && sub.etk == nil {
+				err = &ResponseError{Service: ServiceETK, Endpoint: ep, Reason: "MatchingEtk answered with MatchingEtk again"}
+			}
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				continue
+			}
+			etk, err := checkETK(sub.etk, mid, now)
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				continue
+			}
+			res.ETKs = append(res.ETKs, etk)
+			records = append(records, etkRecord{Identifier: mid, DER: sub.etk})
+		}
+	}
+	if len(res.ETKs) == 0 {
+		if firstErr != nil {
+			return ETKResult{}, firstErr
+		}
+		return ETKResult{}, &ETKError{Reason: "no matching etk"}
+	}
+	if !c.cfg.Policies.ETK.NoStore {
+		notAfter := res.ETKs[0].Certificate.NotAfter
+		for _, e := range res.ETKs[1:] {
+			if e.Certificate.NotAfter.Before(notAfter) {
+				notAfter = e.Certificate.NotAfter
+			}
+		}
+		put(c, ctx, functionETK, key, stored[[]etkRecord, Identifier]{Request: id, Answer: records, Endpoint: endpoint, AsOf: now}, notAfter)
+	}
+	return res, nil
+}
+
+// askETK sends one GetEtkRequest (unsigned: the depot needs no authentication).
+func (c *Client) askETK(ctx context.Context, id Identifier) (etkResponse, string, error) {
+	var (
+		mu       sync.Mutex
+		out      etkResponse
+		endpoint string
+		business error
+	)
+	err := c.do(ctx, ServiceETK, ActionETK, buildETKRequest(id), false, func(ep bcp.Endpoint, el *etree.Element) error {
+		r, err := parseETKResponse(el)
+		if err != nil && !errors.Is(err, ErrBusiness) {
+			var re *ResponseError
+			if errors.As(err, &re) {
+				re.Endpoint = ep.URL
+			}
+			return err
+		}
+		mu.Lock()
+		out, endpoint, business = r, ep.URL, err
+		mu.Unlock()
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if err != nil {
+		return etkResponse{}, "", err
+	}
+	return out, endpoint, business
 }

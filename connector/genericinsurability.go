@@ -1,9 +1,14 @@
 package connector
 
 import (
+	"context"
+	"errors"
+	"sync"
 	"time"
 
 	"github.com/beevik/etree"
+
+	"github.com/ehgate/ehgate/bcp"
 )
 
 // GenericInsurability v1 (care providers other than pharmacists), specs/insurability.md.
@@ -46,8 +51,8 @@ type InsurabilityItem struct {
 // GenericInsurabilityAnswer is the content of a successful GetInsurabilityResponse.
 type GenericInsurabilityAnswer struct {
 	CareReceiver CareReceiver
-	// Payment is InsurabilityResponseDetail/Payment's text content when it has no children,
-	// else the text of its PaymentByIo child.
+	// Payment is InsurabilityResponseDetail/Payment/ByIO ("true": the insurer pays the
+	// provider directly), or Payment's own text when it has no such child.
 	Payment string
 	Items   []InsurabilityItem
 }
@@ -145,9 +150,9 @@ func parseGenericInsurabilityResponse(el *etree.Element) (GenericInsurabilityAns
 		if code == "" {
 			return bad("MessageFault without FaultCode")
 		}
-		msg := textAt(mf, "Message")
+		msg := textAt(mf, "Details", "Detail")
 		if msg == "" {
-			msg = textAt(mf, "FaultSource")
+			msg = textAt(mf, "Message")
 		}
 		return a, &BusinessError{Service: ServiceGenericInsurability, Code: code, Message: msg}
 	}
@@ -158,10 +163,13 @@ func parseGenericInsurabilityResponse(el *etree.Element) (GenericInsurabilityAns
 	}
 	var err error
 	a.CareReceiver = CareReceiver{
-		SSIN:      textAt(resp, "CareReceiverId", "Inss"),
-		FirstName: textAt(detail, "FirstName"),
-		LastName:  textAt(detail, "LastName"),
-		Sex:       textAt(detail, "Sex"),
+		SSIN:         textAt(resp, "CareReceiverId", "Inss"),
+		RegNrWithMut: textAt(detail, "RegNrWithMut"),
+		Mutuality:    textAt(detail, "Mutuality"),
+		FirstName:    textAt(detail, "FirstName"),
+		LastName:     textAt(detail, "LastName"),
+		Sex:          textAt(detail, "Sex"),
+		Deceased:     textAt(detail, "Deceased") == "true",
 	}
 	if a.CareReceiver.SSIN == "" {
 		a.CareReceiver.SSIN = textAt(detail, "Inss")
@@ -175,9 +183,12 @@ func parseGenericInsurabilityResponse(el *etree.Element) (GenericInsurabilityAns
 		}
 	}
 	if pay := child(rd, "Payment"); pay != nil {
-		if v := textAt(pay, "PaymentByIo"); v != "" {
-			a.Payment = v
-		} else {
+		switch {
+		case child(pay, "ByIO") != nil:
+			a.Payment = textAt(pay, "ByIO")
+		case child(pay, "PaymentByIo") != nil:
+			a.Payment = textAt(pay, "PaymentByIo")
+		default:
 			a.Payment = textAt(rd, "Payment")
 		}
 	}
@@ -197,8 +208,67 @@ func parseGenericInsurabilityResponse(el *etree.Element) (GenericInsurabilityAns
 		}
 		a.Items = append(a.Items, item)
 	}
-	if len(a.Items) > 0 {
+	if len(a.Items) > 0 && a.CareReceiver.RegNrWithMut == "" {
 		a.CareReceiver.RegNrWithMut, a.CareReceiver.Mutuality = a.Items[0].RegNrWithMut, a.Items[0].Mutuality
 	}
 	return a, nil
+}
+
+func (r GenericInsurabilityRequest) cacheKey() string {
+	id := "ssin\x1f" + r.SSIN
+	if r.SSIN == "" {
+		id = "mut\x1f" + r.Mutuality + "\x1f" + r.RegNrWithMut
+	}
+	return "g1\x1f" + id + "\x1f" + r.RequestType + "\x1f" + r.ContactType
+}
+
+// GenericInsurability asks GenericInsurability v1 (care providers other than pharmacists)
+// for a patient's insurability, with the same validation, storage and fallback as
+// Insurability (Policies.GenericInsurability). A MessageFault is a *BusinessError.
+func (c *Client) GenericInsurability(ctx context.Context, req GenericInsurabilityRequest) (GenericInsurabilityResult, error) {
+	req, err := req.normalize(c.clock.Now())
+	if err != nil {
+		return GenericInsurabilityResult{}, err
+	}
+	out, err := run(c, ctx, priority[GenericInsurabilityAnswer, GenericInsurabilityRequest]{
+		service:  ServiceGenericInsurability,
+		function: functionGenericInsurability,
+		policy:   c.cfg.Policies.GenericInsurability,
+		key:      req.cacheKey(),
+		request:  req,
+		live: func(ctx context.Context) (GenericInsurabilityAnswer, string, error) {
+			return c.liveGenericInsurability(ctx, req)
+		},
+	})
+	return GenericInsurabilityResult{Answer: out.Answer, Source: out.Source, AsOf: out.AsOf, Degraded: out.Degraded, Endpoint: out.Endpoint}, err
+}
+
+func (c *Client) liveGenericInsurability(ctx context.Context, req GenericInsurabilityRequest) (GenericInsurabilityAnswer, string, error) {
+	body := buildGenericInsurabilityRequest(req, c.origin, newReference())
+	var (
+		mu       sync.Mutex
+		ans      GenericInsurabilityAnswer
+		endpoint string
+		business error
+	)
+	err := c.do(ctx, ServiceGenericInsurability, ActionGenericInsurability, body, true, func(ep bcp.Endpoint, el *etree.Element) error {
+		a, err := parseGenericInsurabilityResponse(el)
+		if err != nil && !errors.Is(err, ErrBusiness) {
+			var re *ResponseError
+			if errors.As(err, &re) {
+				re.Endpoint = ep.URL
+			}
+			return err
+		}
+		mu.Lock()
+		ans, endpoint, business = a, ep.URL, err
+		mu.Unlock()
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if err != nil {
+		return GenericInsurabilityAnswer{}, "", err
+	}
+	return ans, endpoint, business
 }

@@ -1,12 +1,16 @@
 package connector
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/beevik/etree"
+
+	"github.com/ehgate/ehgate/bcp"
 )
 
 // Insurability v2 (pharmacists), specs/insurability.md.
@@ -314,4 +318,67 @@ func parseInsurabilityResponse(el *etree.Element) (InsurabilityAnswer, error) {
 		a.PaymentApproval = textAt(el, "Verification", "PaymentApproval")
 	}
 	return a, nil
+}
+
+// cacheKey is the request's key in the local store: one answer per patient and request
+// type, whatever the date asked (the platform's 30-day rule is about the patient).
+func (r InsurabilityRequest) cacheKey() string {
+	if r.SSIN != "" {
+		return "v2\x1fssin\x1f" + r.SSIN + "\x1f" + r.RequestType
+	}
+	return "v2\x1fmut\x1f" + r.Mutuality + "\x1f" + r.RegNrWithMut + "\x1f" + r.RequestType
+}
+
+// Insurability asks Insurability v2 (pharmacists) whether a patient is insured. The SSIN is
+// validated first (ErrInvalidSSIN). A live answer is stored; when the platform cannot answer
+// (every endpoint failed, no token, or the service is in fallback mode) the last answer for
+// the patient, up to Policies.Insurability.MaxAge old (30 days), is returned with
+// Source=SourceCache, its AsOf and Degraded=true. A business answer (ReturnCode Major other
+// than 0, such as an unknown patient) is returned with a *BusinessError. When neither the
+// platform nor the store can answer, the error is a *FallbackError.
+func (c *Client) Insurability(ctx context.Context, req InsurabilityRequest) (InsurabilityResult, error) {
+	req, err := req.normalize(c.clock.Now())
+	if err != nil {
+		return InsurabilityResult{}, err
+	}
+	out, err := run(c, ctx, priority[InsurabilityAnswer, InsurabilityRequest]{
+		service:  ServiceInsurability,
+		function: functionInsurability,
+		policy:   c.cfg.Policies.Insurability,
+		key:      req.cacheKey(),
+		request:  req,
+		live:     func(ctx context.Context) (InsurabilityAnswer, string, error) { return c.liveInsurability(ctx, req) },
+	})
+	return InsurabilityResult{Answer: out.Answer, Source: out.Source, AsOf: out.AsOf, Degraded: out.Degraded, Endpoint: out.Endpoint}, err
+}
+
+// liveInsurability asks the platform.
+func (c *Client) liveInsurability(ctx context.Context, req InsurabilityRequest) (InsurabilityAnswer, string, error) {
+	body := buildInsurabilityRequest(req, c.origin, newReference())
+	var (
+		mu       sync.Mutex
+		ans      InsurabilityAnswer
+		endpoint string
+		business error
+	)
+	err := c.do(ctx, ServiceInsurability, ActionInsurability, body, true, func(ep bcp.Endpoint, el *etree.Element) error {
+		a, err := parseInsurabilityResponse(el)
+		if err != nil && !errors.Is(err, ErrBusiness) {
+			var re *ResponseError
+			if errors.As(err, &re) {
+				re.Endpoint = ep.URL
+			}
+			return err
+		}
+		mu.Lock()
+		ans, endpoint, business = a, ep.URL, err
+		mu.Unlock()
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if err != nil {
+		return InsurabilityAnswer{}, "", err
+	}
+	return ans, endpoint, business
 }

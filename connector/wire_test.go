@@ -124,7 +124,7 @@ const genericOK = `<gi:GetInsurabilityResponse xmlns:gi="urn:be:fgov:ehealth:gen
   <c:CareReceiverId><c:Inss>93051822361</c:Inss></c:CareReceiverId>
   <c:CareReceiverDetail><c:FirstName>Lotte</c:FirstName><c:LastName>Peeters</c:LastName><c:BirthDate>1993-05-18</c:BirthDate><c:Sex>female</c:Sex></c:CareReceiverDetail>
   <c:InsurabilityResponseDetail>
-   <c:Payment><c:PaymentByIo>true</c:PaymentByIo></c:Payment>
+   <c:Payment><c:ByIO>true</c:ByIO></c:Payment>
    <c:InsurabilityList><c:InsurabilityItem><c:RegNrWithMut>1234</c:RegNrWithMut><c:Mutuality>300</c:Mutuality>
     <c:Period><c:PeriodStart>2015-01-01</c:PeriodStart><c:PeriodEnd>2099-12-31</c:PeriodEnd></c:Period>
     <c:CT1>110</c:CT1><c:CT2>110</c:CT2><c:PaymentApproval>PA1</c:PaymentApproval></c:InsurabilityItem></c:InsurabilityList>

@@ -1,12 +1,21 @@
 package connector
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/beevik/etree"
+	"go.uber.org/zap"
+
+	"github.com/ehgate/ehgate/bcp"
+	"github.com/ehgate/ehgate/cache"
 )
 
 // The write service (MyCareNet tarification), API.md wire rules.
@@ -29,7 +38,8 @@ type Write struct {
 	// 1 to 64 characters of [A-Za-z0-9-_.:].
 	IdempotencyKey string
 	// Partition groups writes that must be delivered in order (for example one patient's SSIN).
-	// It is hashed before it leaves the process or reaches the disk. "" = no ordering.
+	// It is hashed before it leaves the process or reaches the disk. "" = a partition of its
+	// own (no ordering with other writes).
 	Partition string
 	// Payload is the message (sent base64 in Detail), at most MaxWritePayload bytes.
 	Payload []byte
@@ -121,4 +131,165 @@ func parseWriteResponse(el *etree.Element, key string) (string, error) {
 	default:
 		return "", &BusinessError{Service: ServiceTarification, Code: truncateText(code, 16), Message: truncateText(textAt(el, "Status", "Message"), 256)}
 	}
+}
+
+// Submit delivers a write: live when the platform answers, otherwise durably queued in the
+// encrypted outbox and replayed, exactly once thanks to its idempotency key, when the service
+// is back. The Receipt says which. A business rejection (Status/Code 400) is a *BusinessError
+// and nothing is queued. While writes of the service wait in the outbox, new ones queue
+// behind them so a partition's order is kept.
+func (c *Client) Submit(ctx context.Context, w Write) (Receipt, error) {
+	w, err := w.normalize()
+	if err != nil {
+		return Receipt{}, err
+	}
+	if c.ctx.Err() != nil {
+		return Receipt{Key: w.IdempotencyKey}, ErrClosed
+	}
+	hashed := partitionHash(w.Partition)
+	if hashed == "" {
+		hashed = partitionHash("\x00key\x00" + w.IdempotencyKey) // its own partition: no ordering
+	}
+	m := cache.Message{IdempotencyKey: w.IdempotencyKey, Partition: hashed, Service: w.Service, Payload: w.Payload}
+	if c.modes.forced(w.Service) || c.modes.isFallback(w.Service) || c.outbox.Pending() > 0 {
+		return c.enqueue(ctx, m, nil)
+	}
+	ep, err := c.send(ctx, m)
+	if err == nil {
+		c.noteLive(w.Service)
+		return Receipt{Key: w.IdempotencyKey, Delivered: true, Reference: w.IdempotencyKey, Endpoint: ep, At: c.clock.Now()}, nil
+	}
+	if !platformDown(err) {
+		return Receipt{Key: w.IdempotencyKey}, err
+	}
+	c.noteFailure(w.Service, err)
+	return c.enqueue(ctx, m, err)
+}
+
+// enqueue queues m durably; cause is the live failure that led here (nil in fallback mode).
+func (c *Client) enqueue(ctx context.Context, m cache.Message, cause error) (Receipt, error) {
+	if err := c.outbox.Enqueue(context.WithoutCancel(ctx), m); err != nil {
+		c.log.Error("connector: write could not be queued", zap.String("service", m.Service), zap.Error(err))
+		if cause != nil {
+			return Receipt{Key: m.IdempotencyKey}, fmt.Errorf("connector: %s: write neither delivered (%w) nor queued: %w", m.Service, cause, err)
+		}
+		return Receipt{Key: m.IdempotencyKey}, fmt.Errorf("connector: %s: write not queued: %w", m.Service, err)
+	}
+	c.log.Debug("connector: write queued", zap.String("service", m.Service))
+	c.kickReplay()
+	return Receipt{Key: m.IdempotencyKey, Queued: true, At: c.clock.Now()}, nil
+}
+
+// send delivers one write live and returns the endpoint that accepted it.
+func (c *Client) send(ctx context.Context, m cache.Message) (string, error) {
+	w := Write{Service: m.Service, IdempotencyKey: m.IdempotencyKey, Payload: m.Payload}
+	body := buildWriteRequest(w, m.Partition, c.origin)
+	var endpoint string
+	var mu sync.Mutex
+	err := c.do(ctx, m.Service, ActionTarification, body, true, func(ep bcp.Endpoint, el *etree.Element) error {
+		if _, err := parseWriteResponse(el, m.IdempotencyKey); err != nil {
+			var re *ResponseError
+			if errors.As(err, &re) {
+				re.Endpoint = ep.URL
+			}
+			return err
+		}
+		mu.Lock()
+		endpoint = ep.URL
+		mu.Unlock()
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	return endpoint, err
+}
+
+// kickReplay asks the replay loop to look at the outbox.
+func (c *Client) kickReplay() {
+	select {
+	case c.replayKick <- struct{}{}:
+	default:
+	}
+}
+
+// replayInterval is how often a non-empty outbox is tried again when nothing else kicks it.
+const replayInterval = 5 * time.Second
+
+// replayLoop replays the outbox when kicked (a service recovered, a write was queued) and
+// every replayInterval while it holds writes, unless their service is in fallback mode.
+func (c *Client) replayLoop() {
+	c.kickReplay() // writes left by a previous run
+	for {
+		var tick <-chan struct{}
+		var t bcp.Timer
+		if c.outbox.Pending() > 0 {
+			ch := make(chan struct{})
+			t = c.clock.AfterFunc(replayInterval, func() { close(ch) })
+			tick = ch
+		}
+		select {
+		case <-c.ctx.Done():
+		case <-c.replayKick:
+		case <-tick:
+		}
+		if t != nil {
+			t.Stop()
+		}
+		if c.ctx.Err() != nil {
+			return
+		}
+		if c.modes.forced(ServiceTarification) {
+			continue // the network must not be tried; EndFallback or the feed kicks again
+		}
+		c.replay()
+	}
+}
+
+// replay delivers the outbox now (one replay at a time) and publishes its progress.
+func (c *Client) replay() {
+	c.replayRun.Lock() // one replay at a time; a recovery waits for the one running
+	defer c.replayRun.Unlock()
+	if c.outbox.Pending() == 0 {
+		return
+	}
+	c.replayMu.Lock()
+	c.replaying = true
+	c.replayMu.Unlock()
+	defer func() {
+		c.replayMu.Lock()
+		c.replaying = false
+		c.replayMu.Unlock()
+	}()
+	var delivered, rejected atomic.Int64
+	progress := func(done bool) {
+		p := ReplayProgress{Delivered: int(delivered.Load()), Rejected: int(rejected.Load()), Pending: c.outbox.Pending(), Done: done}
+		c.replayMu.Lock()
+		c.lastReplay = p
+		c.replayMu.Unlock()
+		c.events.publish(Event{Kind: EventReplay, Service: ServiceTarification, Cause: "replay", At: c.clock.Now(), Replay: &p})
+	}
+	progress(false)
+	res, err := c.outbox.Replay(c.ctx, func(ctx context.Context, m cache.Message) error {
+		if c.modes.forced(m.Service) {
+			return fmt.Errorf("connector: %s: %w", m.Service, ErrFallback)
+		}
+		_, err := c.send(ctx, m)
+		switch {
+		case err == nil:
+			delivered.Add(1)
+			c.noteLive(m.Service)
+			progress(false)
+			return nil
+		case errors.Is(err, ErrBusiness) || errors.Is(err, ErrRequest):
+			rejected.Add(1)
+			c.log.Error("connector: queued write rejected by the platform, set aside", zap.String("service", m.Service), zap.Error(err))
+			return cache.Permanent(err)
+		default:
+			c.noteFailure(m.Service, err)
+			return err
+		}
+	})
+	progress(true)
+	c.log.Info("connector: outbox replayed", zap.Int("delivered", res.Delivered), zap.Int("dead_lettered", res.DeadLettered),
+		zap.Int("retries", res.Retries), zap.Int("pending", c.outbox.Pending()), zap.Error(err))
 }

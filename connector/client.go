@@ -1,0 +1,662 @@
+package connector
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/beevik/etree"
+	"go.uber.org/zap"
+
+	"github.com/ehgate/ehgate/bcp"
+	"github.com/ehgate/ehgate/cache"
+	"github.com/ehgate/ehgate/soap"
+	"github.com/ehgate/ehgate/sts"
+)
+
+// cache function names of the connector (insurability and etk are cache's own).
+const (
+	functionInsurability        = cache.FunctionInsurability
+	functionGenericInsurability = "genericinsurability"
+	functionETK                 = cache.FunctionETK
+	functionToken               = cache.FunctionToken
+)
+
+// Option injects a dependency into New.
+type Option func(*options)
+
+type options struct {
+	logger    *zap.Logger
+	clock     bcp.Clock
+	client    *http.Client
+	transport http.RoundTripper
+}
+
+// WithLogger sets the logger (default zap.NewNop()). The client logs mode changes at info,
+// failovers at warn, data at risk at error, and never a patient identifier or answer at info
+// or above.
+func WithLogger(l *zap.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithClock sets the clock of every layer (tests); default the system clock.
+func WithClock(c bcp.Clock) Option { return func(o *options) { o.clock = c } }
+
+// WithHTTPClient makes every request go through the vendor's client (its transport, proxy
+// and TLS roots; Config.TLSRoots and Timeouts.Connect are then the vendor's business).
+func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.client = c } }
+
+// WithTransport wraps the vendor's RoundTripper (for metrics, tracing, a proxy) in the
+// client's own http.Client; Config.TLSRoots and Timeouts.Connect are then the vendor's business.
+func WithTransport(rt http.RoundTripper) Option { return func(o *options) { o.transport = rt } }
+
+// NewTransport returns the transport the client builds when given neither WithHTTPClient nor
+// WithTransport: TLS 1.2 or later verified against roots (nil = system roots), connect
+// timeout, keep-alive pools sized for a pharmacy's counters. Vendors may wrap it and give it
+// back with WithTransport.
+func NewTransport(roots *x509.CertPool, connectTimeout time.Duration) *http.Transport {
+	if connectTimeout <= 0 {
+		connectTimeout = 2 * time.Second
+	}
+	d := &net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		DialContext:           d.DialContext,
+		TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:   connectTimeout,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   128,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// Client is the vendor's entry point: priority functions (Insurability,
+// GenericInsurability, ETK), writes (Submit), any other service (Call), the state of every
+// service (Status, Subscribe) and the operator's controls (ActivateFallback, EndFallback,
+// Drill). Safe for concurrent use. Close stops every background task and waits for them.
+type Client struct {
+	cfg    Config
+	log    *zap.Logger
+	clock  bcp.Clock
+	http   *http.Client
+	origin requestOrigin
+	limits soap.Limits
+
+	hok     *sts.Credential
+	engine  *bcp.Engine
+	loader  *bcp.Loader
+	tokens  *sts.Provider
+	store   *cache.Store
+	outbox  *cache.Outbox
+	feed    *feedWatcher
+	modes   *modeTable
+	events  hub
+	memo    *memo
+	pseudo  []byte // key of the pseudonyms in drill reports
+	signer  atomic.Pointer[tokenSigner]
+	regular *regulariser
+	drills  *drillState
+
+	replayKick chan struct{}
+	replayRun  sync.Mutex
+	replayMu   sync.Mutex
+	replaying  bool
+	lastReplay ReplayProgress
+	token      atomic.Pointer[sts.Token]
+	etkFlight  sync.Map // cache key → struct{}: background refreshes in flight
+	ctx        context.Context
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	closeOnce  sync.Once
+}
+
+// tokenSigner is the signer of one token.
+type tokenSigner struct {
+	id     string
+	signer *soap.Signer
+}
+
+// New validates cfg, opens the encrypted store, loads the service list (stored, then from
+// the network), and starts the token provider, the status-feed poller and the outbox replay.
+// It does not fail when the platform is unreachable: priority functions then answer from the
+// store.
+func New(cfg Config, opts ...Option) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	o := options{logger: zap.NewNop(), clock: bcp.SystemClock()}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	if o.logger == nil {
+		o.logger = zap.NewNop()
+	}
+	if o.clock == nil {
+		o.clock = bcp.SystemClock()
+	}
+	hc := o.client
+	if hc == nil {
+		rt := o.transport
+		if rt == nil {
+			rt = NewTransport(cfg.TLSRoots, cfg.Timeouts.Connect)
+		}
+		hc = &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	c := &Client{
+		cfg:        cfg,
+		log:        o.logger,
+		clock:      o.clock,
+		http:       hc,
+		origin:     requestOrigin{IsTest: cfg.IsTest, Package: cfg.Package, NIHII: cfg.Identity.NIHII},
+		limits:     soap.DefaultLimits,
+		replayKick: make(chan struct{}, 1),
+		memo:       newMemo(4096),
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.modes = newModeTable(c.clock.Now, c.log, c.events.publish)
+	c.modes.onChange = c.modeChanged
+	c.regular = newRegulariser(c)
+	c.drills = &drillState{}
+	ok := false
+	defer func() {
+		if !ok {
+			c.Close()
+		}
+	}()
+
+	ident, hok, err := loadCredentials(cfg.Credentials, c.clock.Now)
+	if err != nil {
+		return nil, err
+	}
+	c.hok = hok
+
+	keys := make([]cache.Key, len(cfg.CacheKeys))
+	for i, k := range cfg.CacheKeys {
+		sum := sha256.Sum256(append([]byte("ehgate-key-id\x00"), k...))
+		keys[i] = cache.Key{ID: "k-" + hex.EncodeToString(sum[:6]), Secret: k}
+	}
+	ps := sha256.Sum256(append([]byte("ehgate-pseudonym\x00"), cfg.CacheKeys[0]...))
+	c.pseudo = ps[:]
+	c.store, err = cache.Open(cache.Config{
+		Dir:  cfg.CacheDir,
+		Keys: keys,
+		Functions: map[string]cache.Policy{
+			functionInsurability:        {Fresh: time.Hour, ServeStale: cfg.Policies.Insurability.MaxAge, Retention: cfg.Policies.Insurability.MaxAge + 24*time.Hour},
+			functionGenericInsurability: {Fresh: time.Hour, ServeStale: cfg.Policies.GenericInsurability.MaxAge, Retention: cfg.Policies.GenericInsurability.MaxAge + 24*time.Hour},
+			functionETK:                 {Fresh: cfg.Policies.ETK.RefreshAfter, ServeStale: 5 * 365 * 24 * time.Hour, Retention: 5 * 365 * 24 * time.Hour},
+		},
+		Outbox: cache.OutboxConfig{MaxElapsed: 30 * time.Second, InitialBackoff: 200 * time.Millisecond, MaxBackoff: 5 * time.Second},
+	}, cache.WithClock(c.clock.Now), cache.WithLogger(c.log))
+	if err != nil {
+		return nil, fmt.Errorf("connector: opening the local store in %s: %w", cfg.CacheDir, err)
+	}
+	c.outbox = c.store.Outbox()
+
+	c.loader, err = bcp.NewLoader(bcp.LoaderConfig{
+		BaseURL:  cfg.ServiceListURL,
+		Verify:   ServiceListVerifier(cfg.ServiceListRoots),
+		Store:    bcp.NewFileListStore(filepath.Join(cfg.CacheDir, "servicelist.xml")),
+		Interval: cfg.ServiceListPoll,
+		Timeout:  cfg.Timeouts.Attempt,
+	}, bcp.WithHTTPClient(hc), bcp.WithClock(c.clock), bcp.WithLogger(c.log))
+	if err != nil {
+		return nil, fmt.Errorf("connector: service list: %w", err)
+	}
+	if c.loader.Current() == nil {
+		ctx, cancel := context.WithTimeout(c.ctx, 2*cfg.Timeouts.Attempt)
+		_, err := c.loader.Refresh(ctx)
+		cancel()
+		if err != nil {
+			c.log.Warn("connector: no service list yet; answering from the local store until one loads", zap.Error(err))
+		}
+	}
+
+	bc := cfg.BCP
+	bc.Classifier = classifier{codes: cfg.FaultCodes}
+	if bc.FaultCodes == nil {
+		bc.FaultCodes = cfg.FaultCodes
+	}
+	bc.ServiceList = c.loader.Current()
+	if bc.Services == nil {
+		bc.Services = map[string]bcp.ServicePolicy{}
+	}
+	for svc, p := range map[string]bcp.ServicePolicy{
+		ServiceInsurability:        {AttemptTimeout: cfg.Policies.Insurability.AttemptTimeout, Idempotent: true},
+		ServiceGenericInsurability: {AttemptTimeout: cfg.Policies.GenericInsurability.AttemptTimeout, Idempotent: true},
+		ServiceETK:                 {AttemptTimeout: cfg.Policies.ETK.AttemptTimeout, Idempotent: true},
+		ServiceTarification:        {AttemptTimeout: cfg.Timeouts.Attempt},
+		ServiceSTS:                 {AttemptTimeout: cfg.Timeouts.Attempt, Idempotent: true},
+	} {
+		if _, set := bc.Services[svc]; !set {
+			bc.Services[svc] = p
+		}
+	}
+	c.engine, err = bcp.New(bc, bcp.WithClock(c.clock), bcp.WithLogger(c.log))
+	if err != nil {
+		return nil, &ConfigError{Field: "BCP", Reason: err.Error()}
+	}
+	if l := c.loader.Current(); l != nil {
+		c.listChanged(l)
+	}
+	cancelList := c.loader.OnChange(c.listChanged)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		<-c.ctx.Done()
+		cancelList()
+	}()
+
+	attrs := sts.PresetPharmacy
+	if cfg.Identity.Preset == PresetGP {
+		attrs = sts.PresetGP
+	}
+	if cfg.Identity.Attributes != nil {
+		attrs = *cfg.Identity.Attributes
+	}
+	c.tokens, err = sts.NewProvider(sts.ProviderConfig{
+		Identification:    ident,
+		HolderOfKey:       hok,
+		Attributes:        attrs,
+		SSIN:              cfg.Identity.SSIN,
+		NIHII:             cfg.Identity.NIHII,
+		STSRoots:          cfg.STSRoots,
+		Service:           ServiceSTS,
+		Router:            c.engine,
+		Store:             tokenStore{c.store},
+		RequestedLifetime: cfg.TokenLifetime,
+		RequestTimeout:    2 * cfg.Timeouts.Attempt,
+	}, sts.WithClock(c.clock), sts.WithLogger(c.log), sts.WithHTTPClient(hc))
+	if err != nil {
+		return nil, fmt.Errorf("connector: token provider: %w", err)
+	}
+
+	events, unsubscribe := c.engine.Subscribe(256)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer unsubscribe()
+		c.watchEngine(events)
+	}()
+
+	if cfg.StatusFeedURL != "" {
+		if c.feed, err = newFeedWatcher(c, hc); err != nil {
+			return nil, &ConfigError{Field: "StatusFeedURL", Reason: err.Error()}
+		}
+		stop := c.feed.start()
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			<-c.ctx.Done()
+			stop()
+		}()
+	}
+
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.replayLoop()
+	}()
+	ok = true
+	return c, nil
+}
+
+// Close stops every background task (list and feed polling, token renewal, replay, shadow
+// calls) and waits for them, then closes the store. Calls after Close fail.
+func (c *Client) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		c.cancel()
+		if c.tokens != nil {
+			c.tokens.Close()
+		}
+		if c.loader != nil {
+			c.loader.Close()
+		}
+		c.wg.Wait()
+		if c.engine != nil {
+			c.engine.Close()
+		}
+		if c.store != nil {
+			err = c.store.Close()
+		}
+		c.events.close()
+	})
+	return err
+}
+
+// loadCredentials returns the identification and holder-of-key credentials.
+func loadCredentials(cr Credentials, now func() time.Time) (ident, hok *sts.Credential, err error) {
+	lo := sts.LoadOptions{Now: now}
+	switch {
+	case cr.Identification != nil:
+		ident = cr.Identification
+	case cr.PKCS12File != "":
+		ident, err = sts.LoadPKCS12(cr.PKCS12File, cr.Password, lo)
+	default:
+		ident, err = sts.LoadPEM(cr.CertFile, cr.KeyFile, cr.ChainFile, lo)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("connector: config: Credentials: %w", err)
+	}
+	hok = cr.HolderOfKey
+	if hok == nil {
+		hok = ident
+	}
+	return ident, hok, nil
+}
+
+// ServiceListVerifier returns the check of a service list's enveloped signature against the
+// pinned roots (bcp.LoaderConfig.Verify): the signature must reference the whole ServiceList
+// (URI "" or its Id) and chain to roots.
+func ServiceListVerifier(roots *x509.CertPool) func(raw []byte) error {
+	return func(raw []byte) error {
+		doc, err := soap.ParseDocument(bytes.NewReader(raw), soap.Limits{MaxBytes: 16 << 20})
+		if err != nil {
+			return err
+		}
+		root := doc.Root()
+		if root == nil {
+			return soap.ErrMalformed
+		}
+		_, err = soap.VerifyEnveloped(root, roots, soap.VerifyEnvelopedOptions{IDAttr: "Id"})
+		return err
+	}
+}
+
+// classifier is bcp's default classifier, plus: an answer an endpoint garbled (not
+// well-formed, over the limits, not an envelope, a DTD) is that endpoint's failure.
+type classifier struct{ codes []string }
+
+func (c classifier) Classify(err error) bcp.Outcome {
+	var fault *soap.Fault
+	if !errors.As(err, &fault) && (errors.Is(err, soap.ErrMalformed) || errors.Is(err, soap.ErrLimit) ||
+		errors.Is(err, soap.ErrNotEnvelope) || errors.Is(err, soap.ErrDoctype)) {
+		return bcp.Failure
+	}
+	return bcp.DefaultClassifier{FaultCodes: c.codes}.Classify(err)
+}
+
+// tokenStore adapts the encrypted store to sts.TokenStore.
+type tokenStore struct{ s *cache.Store }
+
+func (t tokenStore) LoadToken(ctx context.Context, identity string) ([]byte, error) {
+	e, err := t.s.Get(ctx, functionToken, identity)
+	if errors.Is(err, cache.ErrNotFound) || errors.Is(err, cache.ErrExpired) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return e.Value, nil
+}
+
+func (t tokenStore) SaveToken(ctx context.Context, identity string, assertion []byte, notOnOrAfter time.Time) error {
+	return t.s.Put(ctx, functionToken, identity, assertion, cache.NotAfter(notOnOrAfter))
+}
+
+// signerFor returns the WS-Security signer of the current token.
+func (c *Client) signerFor(ctx context.Context, renew bool) (*soap.Signer, error) {
+	var tok *sts.Token
+	var err error
+	if renew {
+		tok, err = c.tokens.Renew(ctx)
+	} else {
+		tok, err = c.tokens.Token(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.token.Store(tok)
+	if s := c.signer.Load(); s != nil && s.id == tok.ID {
+		return s.signer, nil
+	}
+	s, err := soap.NewSigner(soap.SignerConfig{Key: c.hok.Key, Assertion: tok.Assertion, Now: c.clock.Now})
+	if err != nil {
+		return nil, fmt.Errorf("connector: signer for token %s: %w", tok.ID, err)
+	}
+	c.signer.Store(&tokenSigner{id: tok.ID, signer: s})
+	return s, nil
+}
+
+// currentToken is the last token used (nil before the first signed call).
+func (c *Client) currentToken() *sts.Token { return c.token.Load() }
+
+// ErrClosed is returned by calls made after Close.
+var ErrClosed = errors.New("connector: client closed")
+
+// exchange sends one SOAP message to one endpoint and returns the Body's first child.
+// Non-SOAP HTTP errors are *bcp.StatusError, faults *soap.Fault.
+func (c *Client) exchange(ctx context.Context, ep bcp.Endpoint, action string, msg []byte) (*etree.Element, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(msg))
+	if err != nil {
+		return nil, fmt.Errorf("connector: request to %s: %w", ep.URL, err)
+	}
+	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+	req.Header.Set("SOAPAction", `"`+action+`"`)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+	}()
+	el, err := soap.ReadResponse(resp.Body, c.limits)
+	if resp.StatusCode != http.StatusOK {
+		var fault *soap.Fault
+		if errors.As(err, &fault) {
+			return nil, fault
+		}
+		return nil, &bcp.StatusError{Endpoint: ep.URL, StatusCode: resp.StatusCode,
+			RetryAfter: bcp.ParseRetryAfter(resp.Header.Get("Retry-After"), c.clock.Now()), ContentType: resp.Header.Get("Content-Type")}
+	}
+	if err != nil {
+		var fault *soap.Fault
+		if errors.As(err, &fault) {
+			return nil, fault
+		}
+		return nil, fmt.Errorf("connector: answer of %s: %w", ep.URL, err)
+	}
+	return el, nil
+}
+
+// do runs one operation of service through the engine: body is put in an envelope (signed
+// with the token when signed), sent with action, and handle reads the answer. A fault saying
+// the token is not accepted (SOA-01001) renews the token and tries once more.
+func (c *Client) do(ctx context.Context, service, action string, body *etree.Element, signed bool,
+	handle func(ep bcp.Endpoint, el *etree.Element) error) error {
+	if c.ctx.Err() != nil {
+		return ErrClosed
+	}
+	for try := 0; ; try++ {
+		var signer *soap.Signer
+		if signed {
+			var err error
+			if signer, err = c.signerFor(ctx, try > 0); err != nil {
+				return err
+			}
+		}
+		err := c.engine.Do(ctx, service, func(ctx context.Context, ep bcp.Endpoint) error {
+			env := soap.NewEnvelope(body.Copy())
+			var msg []byte
+			var err error
+			if signer != nil {
+				msg, err = signer.Sign(env)
+			} else {
+				msg, err = soap.Marshal(env)
+			}
+			if err != nil {
+				return fmt.Errorf("connector: building the %s request: %w", service, err)
+			}
+			el, err := c.exchange(ctx, ep, action, msg)
+			if err != nil {
+				return err
+			}
+			return handle(ep, el)
+		})
+		var fault *soap.Fault
+		if err != nil && signed && try == 0 && errors.As(err, &fault) && fault.HasCode("SOA-01001") {
+			c.log.Info("connector: token refused by the platform, renewing", zap.String("service", service))
+			continue
+		}
+		return err
+	}
+}
+
+// Call sends body (the element to put in the SOAP Body) to service with the SOAPAction
+// action, signed with the token, through the service list's endpoints with failover, and
+// returns the first element of the answer's Body. Non-SOAP HTTP errors are *bcp.StatusError,
+// SOAP faults *soap.Fault, and an answer from no endpoint a *bcp.UnavailableError. Call has
+// no local fallback: only priority functions have one.
+func (c *Client) Call(ctx context.Context, service, action string, body *etree.Element) (*etree.Element, error) {
+	if body == nil {
+		return nil, &RequestError{Field: "body", Reason: "required"}
+	}
+	var out *etree.Element
+	var mu sync.Mutex
+	err := c.do(ctx, service, action, body, true, func(_ bcp.Endpoint, el *etree.Element) error {
+		mu.Lock()
+		out = el
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		c.noteFailure(service, err)
+		return nil, err
+	}
+	c.noteLive(service)
+	mu.Lock()
+	defer mu.Unlock()
+	return out, nil
+}
+
+// platformDown reports whether err means the platform could not give an answer (as opposed to
+// an answer saying no, or the caller's mistake).
+func platformDown(err error) bool {
+	return err != nil && !errors.Is(err, ErrBusiness) && !errors.Is(err, ErrRequest) && !errors.Is(err, ErrInvalidSSIN)
+}
+
+// noteFailure records a failed live call: when every endpoint failed (or no token could be
+// had), the service goes into fallback.
+func (c *Client) noteFailure(service string, err error) {
+	if errors.Is(err, bcp.ErrUnavailable) || errors.Is(err, sts.ErrNoToken) || errors.Is(err, bcp.ErrUnknownService) {
+		c.modes.update(service, CauseUnavailable, func(s *serviceState) { s.unavailable = true })
+	}
+}
+
+// noteLive records a live answer: a service in (automatic) fallback leaves it.
+func (c *Client) noteLive(service string) {
+	if c.modes.needsLive(service) {
+		c.modes.update(service, CauseLiveAgain, func(s *serviceState) { s.unavailable = false })
+	}
+}
+
+// watchEngine turns the engine's events into the client's modes and events.
+func (c *Client) watchEngine(events <-chan bcp.Event) {
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			svc := bcp.ShortServiceName(ev.Service)
+			if svc == "" {
+				svc = ev.Service
+			}
+			switch ev.Kind {
+			case bcp.EventFailedOver:
+				c.log.Warn("connector: failed over", zap.String("service", svc), zap.String("endpoint", ev.Endpoint.URL), zap.String("from", ev.Previous.URL))
+				c.events.publish(Event{Kind: EventFailedOver, Service: svc, Endpoint: ev.Endpoint.URL, Cause: CauseFailover, At: ev.At})
+				c.modes.update(svc, CauseFailover, func(s *serviceState) { s.failedOver = !c.isDefault(svc, ev.Endpoint) })
+			case bcp.EventFailedBack:
+				c.log.Warn("connector: failed back", zap.String("service", svc), zap.String("endpoint", ev.Endpoint.URL))
+				c.events.publish(Event{Kind: EventFailedBack, Service: svc, Endpoint: ev.Endpoint.URL, Cause: CauseFailback, At: ev.At})
+				c.modes.update(svc, CauseFailback, func(s *serviceState) { s.failedOver = !c.isDefault(svc, ev.Endpoint) })
+			default:
+				c.events.publish(Event{Kind: EventBreaker, Service: svc, Endpoint: ev.Endpoint.URL, Cause: ev.From.String() + " → " + ev.To.String(), At: ev.At})
+			}
+		}
+	}
+}
+
+// isDefault reports whether ep is the service's default endpoint (Order 0, or the lowest).
+func (c *Client) isDefault(service string, ep bcp.Endpoint) bool {
+	l := c.loader.Current()
+	if l == nil {
+		return ep.Order == 0
+	}
+	svc, ok := l.Lookup(service)
+	if !ok || len(svc.Endpoints) == 0 {
+		return ep.Order == 0
+	}
+	lowest := svc.Endpoints[0].Order
+	for _, e := range svc.Endpoints {
+		lowest = min(lowest, e.Order)
+	}
+	return ep.Order == lowest
+}
+
+// listChanged hands a new list to the engine and marks the services it puts in BCP mode
+// (their active endpoint is not their default).
+func (c *Client) listChanged(l *bcp.ServiceList) {
+	if c.engine == nil || l == nil {
+		return
+	}
+	c.engine.SetServiceList(l)
+	c.events.publish(Event{Kind: EventServiceList, Cause: l.IssueInstant.UTC().Format(time.RFC3339), At: c.clock.Now()})
+	for _, svc := range l.Services {
+		name := svc.ShortName()
+		if name == "" {
+			continue
+		}
+		bcpMode := false
+		for _, ep := range svc.Endpoints {
+			if ep.Order == 0 {
+				bcpMode = ep.Status != bcp.StatusActive
+			}
+		}
+		cause := CauseServiceListEnd
+		if bcpMode {
+			cause = CauseServiceList
+		}
+		c.modes.update(name, cause, func(s *serviceState) { s.listBCP = bcpMode })
+	}
+}
+
+// modeChanged reacts to a service leaving fallback: writes are replayed and answers served
+// from the cache are checked again.
+func (c *Client) modeChanged(service string, from, to Mode, cause string) {
+	if to != ModeRecovering {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.recover(service)
+	}()
+}
+
+// recover runs the recovery of a service, then ends its recovering mode.
+func (c *Client) recover(service string) {
+	if service == ServiceTarification {
+		c.replay()
+	}
+	c.regular.run(c.ctx, service)
+	c.modes.update(service, CauseReplayed, func(s *serviceState) { s.recovering = false })
+}

@@ -1,0 +1,239 @@
+package connector
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"go.uber.org/zap"
+
+	"github.com/ehgate/ehgate/bcp"
+	"github.com/ehgate/ehgate/cache"
+)
+
+// ErrFallback is the cause given when a service is in forced fallback (status feed, operator,
+// drill): the network was not tried.
+var ErrFallback = errors.New("connector: service in fallback mode")
+
+// ErrNotCached says the platform could not answer and the local store held no usable answer.
+var ErrNotCached = errors.New("connector: no usable cached answer")
+
+// FallbackError says that neither the platform nor the local store could answer. Err is the
+// platform's failure (a *bcp.UnavailableError naming every endpoint tried, a token error, or
+// ErrFallback when the network was not tried); Cache why the store could not answer
+// (cache.ErrNotFound, cache.ErrExpired). It names the service, never the patient.
+type FallbackError struct {
+	Service string
+	Err     error
+	Cache   error
+}
+
+func (e *FallbackError) Error() string {
+	return fmt.Sprintf("connector: %s: no answer: %v; local store: %v", e.Service, e.Err, e.Cache)
+}
+
+// Unwrap returns ErrNotCached, the platform's error and the store's.
+func (e *FallbackError) Unwrap() []error { return []error{ErrNotCached, e.Err, e.Cache} }
+
+// stored is what the local store keeps for one answer of a priority function.
+type stored[A, Q any] struct {
+	Request  Q
+	Answer   A
+	Endpoint string
+	AsOf     time.Time
+}
+
+// outcome is an answer with its origin.
+type outcome[A any] struct {
+	Answer   A
+	Source   Source
+	AsOf     time.Time
+	Degraded bool
+	Endpoint string
+}
+
+// memo keeps decoded answers in front of the store, so that fallback answers cost no
+// decryption nor decoding (the store's own LRU holds bytes).
+type memo struct{ c *lru.Cache[string, memoEntry] }
+
+type memoEntry struct {
+	value    any
+	storedAt time.Time
+	notAfter time.Time
+}
+
+func newMemo(size int) *memo {
+	c, _ := lru.New[string, memoEntry](size) // size > 0: cannot fail
+	return &memo{c: c}
+}
+
+func memoKey(function, key string) string { return function + "\x00" + key }
+
+// priority describes one priority function.
+type priority[A, Q any] struct {
+	service, function string
+	policy            Policy
+	key               string
+	request           Q
+	live              func(ctx context.Context) (A, string, error)
+}
+
+// lookup returns the stored answer of p if it may still be served (age within the policy,
+// not past its own NotAfter).
+func lookup[A, Q any](c *Client, ctx context.Context, function, key string, maxAge time.Duration) (stored[A, Q], cache.Entry, error) {
+	now := c.clock.Now()
+	mk := memoKey(function, key)
+	if m, ok := c.memo.c.Get(mk); ok {
+		if (maxAge <= 0 || now.Sub(m.storedAt) < maxAge) && (m.notAfter.IsZero() || now.Before(m.notAfter)) {
+			return m.value.(stored[A, Q]), cache.Entry{StoredAt: m.storedAt, NotAfter: m.notAfter, Age: now.Sub(m.storedAt)}, nil
+		}
+		c.memo.c.Remove(mk)
+	}
+	e, err := c.store.Get(ctx, function, key)
+	if err != nil {
+		return stored[A, Q]{}, e, err
+	}
+	if maxAge > 0 && e.Age >= maxAge {
+		return stored[A, Q]{}, e, &cache.ExpiredError{Function: function, StoredAt: e.StoredAt, Age: e.Age, Until: e.StoredAt.Add(maxAge)}
+	}
+	var s stored[A, Q]
+	if err := json.Unmarshal(e.Value, &s); err != nil {
+		c.log.Error("connector: stored answer unreadable, ignored", zap.String("function", function), zap.Error(err))
+		return s, e, fmt.Errorf("%w: stored answer unreadable", cache.ErrNotFound)
+	}
+	c.memo.c.Add(mk, memoEntry{value: s, storedAt: e.StoredAt, notAfter: e.NotAfter})
+	return s, e, nil
+}
+
+// put stores a live answer (in the background when the caller's context is done).
+func put[A, Q any](c *Client, ctx context.Context, function, key string, s stored[A, Q], notAfter time.Time) {
+	raw, err := json.Marshal(s)
+	if err != nil {
+		c.log.Error("connector: answer not stored", zap.String("function", function), zap.Error(err))
+		return
+	}
+	opts := []cache.PutOption{cache.StoredAt(s.AsOf)}
+	if !notAfter.IsZero() {
+		opts = append(opts, cache.NotAfter(notAfter))
+	}
+	if err := c.store.Put(context.WithoutCancel(ctx), function, key, raw, opts...); err != nil {
+		c.log.Error("connector: answer not stored", zap.String("function", function), zap.Error(err))
+		return
+	}
+	c.memo.c.Add(memoKey(function, key), memoEntry{value: s, storedAt: s.AsOf, notAfter: notAfter})
+}
+
+// fromStore serves p from the local store.
+func fromStore[A, Q any](c *Client, ctx context.Context, p priority[A, Q], degraded bool) (outcome[A], error) {
+	if p.policy.NoStore {
+		return outcome[A]{}, fmt.Errorf("%w: the policy of %s stores nothing", cache.ErrNotFound, p.service)
+	}
+	s, _, err := lookup[A, Q](c, ctx, p.function, p.key, p.policy.MaxAge)
+	if err != nil {
+		return outcome[A]{}, err
+	}
+	return outcome[A]{Answer: s.Answer, Source: SourceCache, AsOf: s.AsOf, Degraded: degraded}, nil
+}
+
+// run is the way a priority call travels: mode of the service (forced fallback answers from
+// the store without a network attempt), the service list's cache strategy, the live call,
+// storing a live answer, and the store when every endpoint failed.
+func run[A, Q any](c *Client, ctx context.Context, p priority[A, Q]) (outcome[A], error) {
+	if c.ctx.Err() != nil {
+		return outcome[A]{}, ErrClosed
+	}
+	if c.modes.forced(p.service) {
+		out, err := fromStore(c, ctx, p, true)
+		if c.drills.active(p.service) {
+			shadow(c, p, out, err)
+		} else if err == nil {
+			c.regular.record(p.service, p.key, recheck(c, p, out))
+		}
+		if err != nil {
+			return out, &FallbackError{Service: p.service, Err: ErrFallback, Cache: err}
+		}
+		return out, nil
+	}
+	if c.cacheFirst(p.service) {
+		if s, e, err := lookup[A, Q](c, ctx, p.function, p.key, p.policy.MaxAge); err == nil && e.Age < time.Hour {
+			return outcome[A]{Answer: s.Answer, Source: SourceCache, AsOf: s.AsOf}, nil
+		}
+	}
+	ans, ep, err := p.live(ctx)
+	now := c.clock.Now()
+	if err == nil {
+		c.noteLive(p.service)
+		if !p.policy.NoStore {
+			put(c, ctx, p.function, p.key, stored[A, Q]{Request: p.request, Answer: ans, Endpoint: ep, AsOf: now}, time.Time{})
+		}
+		return outcome[A]{Answer: ans, Source: SourceLive, AsOf: now, Endpoint: ep}, nil
+	}
+	if !platformDown(err) {
+		return outcome[A]{Answer: ans, Source: SourceLive, AsOf: now, Endpoint: ep}, err
+	}
+	c.noteFailure(p.service, err)
+	out, cerr := fromStore(c, ctx, p, true)
+	if cerr != nil {
+		return out, &FallbackError{Service: p.service, Err: err, Cache: cerr}
+	}
+	c.log.Debug("connector: answered from the local store", zap.String("service", p.service), zap.Duration("age", now.Sub(out.AsOf)))
+	c.regular.record(p.service, p.key, recheck(c, p, out))
+	return out, nil
+}
+
+// cacheFirst reports whether the service list asks to answer from a fresh cache entry first.
+func (c *Client) cacheFirst(service string) bool {
+	l := c.loader.Current()
+	if l == nil {
+		return false
+	}
+	svc, ok := l.Lookup(service)
+	return ok && svc.Cache != nil && svc.Cache.Strategy == bcp.CacheCacheFirst
+}
+
+// recheck returns the regularisation check of an answer served from the store: ask again
+// live and say which fields differ.
+func recheck[A, Q any](c *Client, p priority[A, Q], served outcome[A]) func(ctx context.Context) (Difference, error) {
+	return func(ctx context.Context) (Difference, error) {
+		ans, _, err := p.live(ctx)
+		d := Difference{Service: p.service, Request: p.request, ServedAsOf: served.AsOf}
+		if err != nil && platformDown(err) {
+			return d, err
+		}
+		if err != nil {
+			d.Fields = []string{"error: " + err.Error()}
+			d.Live = nil
+			return d, nil
+		}
+		d.Fields = diffFields(served.Answer, ans)
+		d.Served, d.Live = served.Answer, ans
+		if len(d.Fields) == 0 {
+			d.Served, d.Live = nil, nil
+		} else {
+			put(c, ctx, p.function, p.key, stored[A, Q]{Request: p.request, Answer: ans, AsOf: c.clock.Now()}, time.Time{})
+		}
+		return d, nil
+	}
+}
+
+// diffFields names the top-level fields of two answers of the same type that differ.
+func diffFields(a, b any) []string {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	if va.Kind() != reflect.Struct || va.Type() != vb.Type() {
+		if reflect.DeepEqual(a, b) {
+			return nil
+		}
+		return []string{"answer"}
+	}
+	var out []string
+	for i := 0; i < va.NumField(); i++ {
+		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			out = append(out, va.Type().Field(i).Name)
+		}
+	}
+	return out
+}

@@ -1,0 +1,133 @@
+package connector
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// maxRegularisation bounds how many answers served from the store wait to be checked again.
+const maxRegularisation = 10_000
+
+// Difference is one answer served from the local store and checked again live.
+//
+// It holds personal data (the request and both answers): give it to the pharmacist's
+// software, never to a log.
+type Difference struct {
+	Service    string
+	Request    any       // the InsurabilityRequest, GenericInsurabilityRequest, … that was answered
+	ServedAsOf time.Time // when the platform gave the answer that was served
+	// Fields names the fields of the answer that changed ("Coverages", "ReturnCode", …), or
+	// "error: …" when the platform now refuses the request (a business error).
+	Fields []string
+	Served any // the answer served from the store (when Fields is not empty)
+	Live   any // the platform's answer now (when Fields is not empty)
+}
+
+// RegularisationReport says what the re-check of the answers served from the store during an
+// outage found (specs/insurability.md: the vendor corrects what was decided on them).
+type RegularisationReport struct {
+	Service   string
+	Started   time.Time
+	Finished  time.Time
+	Checked   int          // answers asked again live
+	Unchanged int          // the platform's answer is the one served
+	Changed   []Difference // personal data: see Difference
+	Failed    int          // could not be checked (the platform failed again); kept for the next run
+}
+
+// regulariser remembers the answers served from the store and checks them again when the
+// service is back.
+type regulariser struct {
+	c       *Client
+	mu      sync.Mutex
+	pending map[string]map[string]func(context.Context) (Difference, error) // service → key → check
+	last    map[string]RegularisationReport
+}
+
+func newRegulariser(c *Client) *regulariser {
+	return &regulariser{c: c, pending: map[string]map[string]func(context.Context) (Difference, error){}, last: map[string]RegularisationReport{}}
+}
+
+// record remembers that key of service was answered from the store (the first answer served
+// is the one checked).
+func (r *regulariser) record(service, key string, check func(context.Context) (Difference, error)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.pending[service]
+	if m == nil {
+		m = map[string]func(context.Context) (Difference, error){}
+		r.pending[service] = m
+	}
+	if _, ok := m[key]; ok || len(m) >= maxRegularisation {
+		return
+	}
+	m[key] = check
+}
+
+// run checks every answer of service served from the store, publishes the report and keeps
+// it for Status. Checks that fail stay pending.
+func (r *regulariser) run(ctx context.Context, service string) {
+	r.mu.Lock()
+	todo := r.pending[service]
+	delete(r.pending, service)
+	r.mu.Unlock()
+	if len(todo) == 0 {
+		return
+	}
+	rep := RegularisationReport{Service: service, Started: r.c.clock.Now()}
+	for key, check := range todo {
+		if ctx.Err() != nil {
+			r.record(service, key, check)
+			rep.Failed++
+			continue
+		}
+		actx, cancel := context.WithTimeout(ctx, 2*r.c.cfg.Timeouts.Attempt)
+		d, err := check(actx)
+		cancel()
+		if err != nil {
+			r.record(service, key, check)
+			rep.Failed++
+			continue
+		}
+		rep.Checked++
+		if len(d.Fields) == 0 {
+			rep.Unchanged++
+		} else {
+			rep.Changed = append(rep.Changed, d)
+		}
+	}
+	rep.Finished = r.c.clock.Now()
+	r.mu.Lock()
+	r.last[service] = rep
+	r.mu.Unlock()
+	r.c.log.Info("connector: answers served from the local store checked again",
+		zap.String("service", service), zap.Int("checked", rep.Checked), zap.Int("changed", len(rep.Changed)), zap.Int("failed", rep.Failed))
+	r.c.events.publish(Event{Kind: EventRegularisation, Service: service, Cause: "regularised", At: rep.Finished, Regularisation: &rep})
+}
+
+// pendingCount returns how many answers of service wait to be checked.
+func (r *regulariser) pendingCount(service string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.pending[service])
+}
+
+// Regularisation returns the last regularisation report of service (false when none ran).
+// The report holds personal data: see Difference.
+func (c *Client) Regularisation(service string) (RegularisationReport, bool) {
+	c.regular.mu.Lock()
+	defer c.regular.mu.Unlock()
+	rep, ok := c.regular.last[service]
+	return rep, ok
+}
+
+// Regularise checks again, now, the answers of service served from the store (normally run
+// by itself when the service leaves fallback) and returns the report.
+func (c *Client) Regularise(ctx context.Context, service string) RegularisationReport {
+	c.regular.run(ctx, service)
+	rep, _ := c.Regularisation(service)
+	return rep
+}

@@ -1,0 +1,272 @@
+package connector
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ehgate/ehgate/bcp"
+	"github.com/ehgate/ehgate/cache"
+)
+
+// Status is everything a vendor shows on a status screen or a banner.
+type Status struct {
+	At       time.Time
+	Services []ServiceStatus // every service of the list and every service with a mode, by name
+	Token    TokenStatus
+	Cache    cache.Stats // counts only: nothing is decrypted
+	Outbox   OutboxStatus
+	Feed     FeedStatus
+	List     ListStatus
+	// DroppedEvents counts events a subscriber missed because its buffer was full.
+	DroppedEvents uint64
+}
+
+// ServiceStatus is one service.
+type ServiceStatus struct {
+	Name  string // short name, e.g. "insurability:v2"
+	Mode  Mode
+	Cause string    // why it is in this mode
+	Since time.Time // when it entered this mode
+	// Operator is the reason an operator gave for activating fallback ("" = none).
+	Operator string
+	Drill    bool
+	// FeedStatus is what the status page says ("Major Outage", …; "" = not mapped).
+	FeedStatus string
+	Serving    string // URL of the endpoint that answered last
+	Endpoints  []EndpointStatus
+	// Regularisation counts answers served from the store that wait to be checked again.
+	Regularisation int
+}
+
+// EndpointStatus is one endpoint of a service.
+type EndpointStatus struct {
+	URL      string
+	Order    int
+	Active   bool // ACTIVE in the service list
+	Site     string
+	Provider string
+	Breaker  string // "closed", "open", "half-open", …
+	// HeldUntil is the end of a Retry-After or hold-down (zero when none).
+	HeldUntil time.Time
+}
+
+// TokenStatus is the STS token.
+type TokenStatus struct {
+	Valid        bool
+	NotOnOrAfter time.Time
+	Requests     int64 // token requests sent so far
+}
+
+// OutboxStatus is the queue of writes.
+type OutboxStatus struct {
+	Pending     int
+	OldestAge   time.Duration
+	DeadLetters int
+	Replaying   bool
+	LastReplay  ReplayProgress
+}
+
+// FeedStatus is the last reading of the status feed.
+type FeedStatus struct {
+	URL         string
+	LastAttempt time.Time
+	LastSuccess time.Time
+	LastError   string
+}
+
+// ListStatus is the service list in force.
+type ListStatus struct {
+	IssueInstant time.Time
+	SHA256       string
+	Source       string // "store", "builtin", "network", "none"
+	LastAttempt  time.Time
+	LastSuccess  time.Time
+	LastError    string
+}
+
+// Status returns the state of every service, the token, the store and outbox, the status
+// feed and the service list. It holds no personal data.
+func (c *Client) Status() Status {
+	now := c.clock.Now()
+	st := Status{At: now}
+	byName := map[string]*ServiceStatus{}
+	get := func(name string) *ServiceStatus {
+		s := byName[name]
+		if s == nil {
+			s = &ServiceStatus{Name: name}
+			byName[name] = s
+		}
+		return s
+	}
+	snap := c.engine.Snapshot()
+	st.DroppedEvents = snap.DroppedEvents
+	for _, ss := range snap.Services {
+		name := bcp.ShortServiceName(ss.ID)
+		if name == "" {
+			name = ss.ID
+		}
+		s := get(name)
+		s.Serving = ss.Serving.URL
+		for _, e := range ss.Endpoints {
+			held := e.HeldUntil
+			if e.HoldDownUntil.After(held) {
+				held = e.HoldDownUntil
+			}
+			s.Endpoints = append(s.Endpoints, EndpointStatus{URL: e.URL, Order: e.Order, Active: e.Status == bcp.StatusActive,
+				Site: e.Site, Provider: e.Provider, Breaker: e.Breaker.State.String(), HeldUntil: held})
+		}
+	}
+	for _, ms := range c.modes.snapshot() {
+		s := get(ms.name)
+		s.Mode, s.Cause, s.Since, s.Operator, s.Drill = ms.mode, ms.cause, ms.since, ms.operator, ms.drill
+	}
+	if c.feed != nil {
+		c.feed.fill(&st.Feed, get)
+	}
+	for name, s := range byName {
+		s.Regularisation = c.regular.pendingCount(name)
+		st.Services = append(st.Services, *s)
+	}
+	sort.Slice(st.Services, func(i, j int) bool { return st.Services[i].Name < st.Services[j].Name })
+
+	if tok := c.currentToken(); tok != nil {
+		st.Token = TokenStatus{Valid: now.Before(tok.NotOnOrAfter), NotOnOrAfter: tok.NotOnOrAfter}
+	}
+	st.Token.Requests = c.tokens.Requests()
+	if cs, err := c.store.Stats(context.Background()); err == nil {
+		st.Cache = cs
+	}
+	st.Outbox = OutboxStatus{Pending: c.outbox.Pending(), OldestAge: c.outbox.OldestAge(), DeadLetters: c.outbox.DeadLetterCount()}
+	c.replayMu.Lock()
+	st.Outbox.Replaying, st.Outbox.LastReplay = c.replaying, c.lastReplay
+	c.replayMu.Unlock()
+
+	if l := c.loader.Current(); l != nil {
+		st.List.IssueInstant, st.List.SHA256 = l.IssueInstant, l.SHA256
+	}
+	st.List.Source = c.loader.Source().String()
+	ls := c.loader.Status()
+	st.List.LastAttempt, st.List.LastSuccess = ls.LastAttempt, ls.LastSuccess
+	if ls.LastErr != nil {
+		st.List.LastError = ls.LastErr.Error()
+	}
+	return st
+}
+
+// Subscribe returns a channel of the client's events (mode changes with their cause,
+// failovers, breaker moves, status-feed changes, replay progress, regularisation reports)
+// and a function that ends the subscription. Sends never block: a full buffer drops events
+// (counted in Status). buffer <= 0 = 64. Close ends every subscription.
+func (c *Client) Subscribe(buffer int) (<-chan Event, func()) { return c.events.subscribe(buffer) }
+
+// ActivateFallback puts service into fallback mode by hand (the operator's emergency switch):
+// its priority functions answer from the local store without trying the network and its
+// writes queue, until EndFallback. reason is logged and shown in Status; it must not hold
+// personal data.
+func (c *Client) ActivateFallback(service, reason string) error {
+	if service == "" {
+		return &RequestError{Field: "service", Reason: "required"}
+	}
+	if reason == "" {
+		reason = "activated by an operator"
+	}
+	c.log.Info("connector: fallback activated by an operator", zap.String("service", service), zap.String("reason", reason))
+	c.modes.update(service, CauseOperator+": "+reason, func(s *serviceState) { s.operator = reason })
+	return nil
+}
+
+// EndFallback ends an operator's fallback of service: the service recovers (outbox replay,
+// regularisation) and returns to normal.
+func (c *Client) EndFallback(service string) error {
+	if service == "" {
+		return &RequestError{Field: "service", Reason: "required"}
+	}
+	c.log.Info("connector: fallback ended by an operator", zap.String("service", service))
+	c.modes.update(service, CauseOperatorEnd, func(s *serviceState) { s.operator = ""; s.unavailable = false })
+	return nil
+}
+
+// Mode returns the current mode of service and its cause.
+func (c *Client) Mode(service string) (Mode, string) {
+	m, cause, _ := c.modes.mode(service)
+	return m, cause
+}
+
+// feedWatcher maps the status feed onto service modes: Major Outage puts a mapped service in
+// fallback at once; any other reading ends that; an unreadable feed changes nothing.
+type feedWatcher struct {
+	c      *Client
+	poller *bcp.Poller
+	mu     sync.Mutex
+	status map[string]string // service → last status name
+}
+
+func newFeedWatcher(c *Client, hc *http.Client) (*feedWatcher, error) {
+	p, err := bcp.NewPoller(bcp.PollerConfig{URL: c.cfg.StatusFeedURL, Interval: c.cfg.StatusPoll, Timeout: c.cfg.Timeouts.Attempt,
+		Services: c.cfg.StatusComponents}, bcp.WithHTTPClient(hc), bcp.WithClock(c.clock), bcp.WithLogger(c.log))
+	if err != nil {
+		return nil, err
+	}
+	w := &feedWatcher{c: c, poller: p, status: map[string]string{}}
+	return w, nil
+}
+
+// start subscribes to the poller; the returned function stops it.
+func (w *feedWatcher) start() func() {
+	cancel := w.poller.OnChange(w.reading)
+	return func() {
+		cancel()
+		w.poller.Close()
+	}
+}
+
+func (w *feedWatcher) reading(r *bcp.Reading) {
+	if r == nil {
+		return
+	}
+	for name, h := range r.Services {
+		status := h.Status.String()
+		w.mu.Lock()
+		prev, seen := w.status[name]
+		w.status[name] = status
+		w.mu.Unlock()
+		if seen && prev == status {
+			continue
+		}
+		w.c.events.publish(Event{Kind: EventFeed, Service: name, Cause: status, At: r.At})
+		outage := h.Status == bcp.ComponentMajorOutage
+		cause := CauseFeedRecovered
+		if outage {
+			cause = CauseFeedOutage
+		}
+		w.c.modes.update(name, cause, func(s *serviceState) {
+			if s.feedOutage && !outage {
+				s.unavailable = false // the network was not tried meanwhile: let it be tried again
+			}
+			s.feedOutage = outage
+		})
+	}
+}
+
+func (w *feedWatcher) fill(fs *FeedStatus, get func(string) *ServiceStatus) {
+	fs.URL = w.c.cfg.StatusFeedURL
+	ps := w.poller.Status()
+	fs.LastAttempt, fs.LastSuccess = ps.LastAttempt, ps.LastSuccess
+	if ps.LastErr != nil {
+		fs.LastError = ps.LastErr.Error()
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for name, status := range w.status {
+		get(name).FeedStatus = status
+	}
+}
+
+// isExpired reports whether a store error says the answer is too old.
+func isExpired(err error) bool { return errors.Is(err, cache.ErrExpired) }
