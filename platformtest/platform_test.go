@@ -154,6 +154,29 @@ func TestPlay_RunsStepsInOrderAndStopsWithTheContext(t *testing.T) {
 	require.False(t, ran)
 }
 
+func TestOutageScenario_GoesDownAndComesBack(t *testing.T) {
+	p := start(t, platformtest.Config{})
+	sc := platformtest.OutageScenario(time.Millisecond)
+	shas := map[string]bool{p.ServiceListSHA256(): true}
+	var seen []platformtest.FaultKind
+	for i := range sc.Steps {
+		do := sc.Steps[i].Do
+		sc.Steps[i].Do = func(p *platformtest.Platform) {
+			do(p)
+			seen = append(seen, p.Site("mycarenet").Fault(platformtest.ServiceInsurability).Kind)
+			shas[p.ServiceListSHA256()] = true
+		}
+	}
+	require.NoError(t, p.Play(context.Background(), sc))
+	require.Equal(t, []platformtest.FaultKind{platformtest.FaultNone, platformtest.FaultNone, platformtest.FaultRefuse, platformtest.FaultNone}, seen)
+	require.Len(t, shas, 3, "the list was re-signed twice")
+	for _, c := range p.StatusFeed() {
+		require.Equal(t, platformtest.StatusOperational, c.StatusName)
+	}
+	_, root := fetchList(t, p)
+	require.Equal(t, "0 ACTIVE", endpoints(root, platformtest.ServiceInsurability)[p.URL("insurability", "ehealth")])
+}
+
 func TestConfig_ValidateNamesTheBadField(t *testing.T) {
 	for _, tt := range []struct {
 		cfg   platformtest.Config

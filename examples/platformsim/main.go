@@ -13,6 +13,7 @@
 //	curl -X POST 'http://127.0.0.1:PORT/clear?site=ehealth'
 //	curl -X POST 'http://127.0.0.1:PORT/endpoint?service=insurability&site=ehealth&status=inactive'
 //	curl -X POST 'http://127.0.0.1:PORT/component?name=Insurability&status=Major+Outage'
+//	curl -X POST 'http://127.0.0.1:PORT/scenario?name=outage&unit=10s'
 //	curl 'http://127.0.0.1:PORT/counters'
 //
 // It stops on SIGINT or SIGTERM.

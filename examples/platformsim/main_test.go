@@ -116,6 +116,13 @@ func TestPlatformsim_StartsPrintsURLsAndObeysControlCommands(t *testing.T) {
 	status, _ = control1("/endpoint", url.Values{"site": {"mycarenet"}, "service": {"sts"}, "status": {"inactive"}})
 	require.Equal(t, http.StatusBadRequest, status)
 
+	status, body = control1("/scenario", url.Values{"name": {"outage"}, "unit": {"1ms"}, "wait": {"true"}})
+	require.Equal(t, http.StatusOK, status, body)
+	require.Equal(t, 4, strings.Count(body, "\n"), body)
+	require.Contains(t, body, "platform restored")
+	status, _ = control1("/scenario", url.Values{"name": {"outage"}, "unit": {"1h"}}) // stopped by the shutdown
+	require.Equal(t, http.StatusOK, status)
+
 	resp, err = http.Get(control + "/counters")
 	require.NoError(t, err)
 	var counters struct {

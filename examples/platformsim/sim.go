@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ehgate/ehgate/platformtest"
@@ -30,6 +31,9 @@ type config struct {
 // sim is a running simulator: the platform and its control endpoint.
 type sim struct {
 	p       *platformtest.Platform
+	ctx     context.Context // ends at close: stops running scenarios
+	cancel  context.CancelFunc
+	plays   sync.WaitGroup
 	srv     *http.Server
 	done    chan error
 	control string // http://host:port
@@ -48,6 +52,7 @@ func startSim(cfg config, out io.Writer) (*sim, error) {
 		return nil, err
 	}
 	s := &sim{p: p, done: make(chan error, 1)}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	fail := func(err error) (*sim, error) {
 		p.Close()
 		return nil, err
@@ -91,7 +96,9 @@ func startSim(cfg config, out io.Writer) (*sim, error) {
 func (s *sim) close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	s.p.Close() // first: ends hanging requests
+	s.cancel()
+	s.plays.Wait()
+	s.p.Close() // before Shutdown: ends hanging requests
 	err := s.srv.Shutdown(ctx)
 	if serr := <-s.done; serr != nil && serr != http.ErrServerClosed && err == nil {
 		err = serr
@@ -106,6 +113,7 @@ POST /fault?site=S[&service=SVC]&kind=K[&delay=D&bps=N&status=N&retry-after=D&co
 POST /clear?site=S[&service=SVC]
 POST /endpoint?service=SVC&site=S&status=active|inactive
 POST /component?name=NAME&status=STATUS
+POST /scenario?name=outage[&unit=10s][&wait=true]   (platformtest.OutageScenario)
 GET  /counters
 `
 
@@ -117,6 +125,7 @@ func (s *sim) handler() http.Handler {
 	mux.HandleFunc("POST /endpoint", s.endpoint)
 	mux.HandleFunc("POST /component", s.component)
 	mux.HandleFunc("GET /counters", s.counters)
+	mux.HandleFunc("POST /scenario", s.scenario)
 	return mux
 }
 
@@ -252,4 +261,51 @@ func orAll(svc string) string {
 		return "every service"
 	}
 	return svc
+}
+
+func (s *sim) scenario(w http.ResponseWriter, r *http.Request) {
+	if name := r.FormValue("name"); name != "outage" {
+		http.Error(w, fmt.Sprintf("unknown scenario %q (known: outage)", name), http.StatusBadRequest)
+		return
+	}
+	unit := 10 * time.Second
+	if v := r.FormValue("unit"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			http.Error(w, "unit must be a positive duration", http.StatusBadRequest)
+			return
+		}
+		unit = d
+	}
+	sc := platformtest.OutageScenario(unit)
+	var mu sync.Mutex
+	var log []string
+	for i := range sc.Steps {
+		do, name := sc.Steps[i].Do, sc.Steps[i].Name
+		sc.Steps[i].Do = func(p *platformtest.Platform) {
+			do(p)
+			mu.Lock()
+			log = append(log, name)
+			mu.Unlock()
+		}
+	}
+	done := make(chan error, 1)
+	s.plays.Add(1)
+	go func() {
+		defer s.plays.Done()
+		done <- s.p.Play(s.ctx, sc)
+	}()
+	if r.FormValue("wait") != "true" {
+		fmt.Fprintf(w, "playing outage, %d steps, unit %v\n", len(sc.Steps), unit)
+		return
+	}
+	err := <-done
+	mu.Lock()
+	defer mu.Unlock()
+	for _, l := range log {
+		fmt.Fprintln(w, l)
+	}
+	if err != nil {
+		fmt.Fprintln(w, "stopped:", err)
+	}
 }
