@@ -243,6 +243,7 @@ type stsFault struct {
 	fault       platformtest.Fault
 	wholeSite   bool          // inject for every service of the site (its listener closes)
 	attempt     time.Duration // bcp attempt timeout on the STS; 0 = 10 s
+	limits      soap.Limits   // ProviderConfig.Limits
 	unreachable bool          // errors.Is bcp.ErrUnavailable
 	want        error         // also errors.Is, when not nil
 	as          func(t *testing.T, err error)
@@ -265,6 +266,7 @@ var stsFaults = []stsFault{
 			require.True(t, f.HasCode("SOA-02001"))
 		}},
 	{name: "malformed", fault: platformtest.Fault{Kind: platformtest.FaultMalformed}, want: ErrMalformedResponse},
+	{name: "huge", fault: platformtest.Fault{Kind: platformtest.FaultHuge, Size: 64 << 20}, limits: soap.Limits{MaxBytes: 256 << 10}, want: soap.ErrLimit},
 	{name: "bad sts signature", fault: platformtest.Fault{Kind: platformtest.FaultBadSTSSignature}, want: ErrSignature,
 		as: func(t *testing.T, err error) { require.ErrorIs(t, err, soap.ErrSignature) }},
 	{name: "expired assertion", fault: platformtest.Fault{Kind: platformtest.FaultExpiredToken}, want: ErrExpired},
@@ -274,6 +276,7 @@ func TestPlatform_STSFaultsWithoutATokenAreTypedErrors(t *testing.T) {
 	for _, tt := range stsFaults {
 		t.Run(tt.name, func(t *testing.T) {
 			o := newOnPlatform(t, 0, tt.attempt)
+			o.cfg.Limits = tt.limits
 			o.sts().Inject(tt.service(), tt.fault)
 			p := o.start(t)
 			_, err := p.Token(context.Background())
@@ -298,6 +301,7 @@ func TestPlatform_STSFaultsDuringRenewalKeepTheValidToken(t *testing.T) {
 	for _, tt := range stsFaults {
 		t.Run(tt.name, func(t *testing.T) {
 			o := newOnPlatform(t, 2*time.Hour, tt.attempt)
+			o.cfg.Limits = tt.limits
 			start := o.clock.Now()
 			p := o.start(t)
 			first, err := p.Token(context.Background())
