@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -87,6 +88,12 @@ func openChecked(path string, cfg Config, kr *keyring, now func() time.Time) (*b
 	fi, err := os.Stat(path)
 	if err != nil {
 		return db, nil, fmt.Errorf("cache: store file: %w", err)
+	}
+	if !existed {
+		// Make the new file's directory entry durable too.
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			return db, nil, fmt.Errorf("cache: syncing store directory: %w", err)
+		}
 	}
 	var ix []byte
 	err = db.View(func(tx *bolt.Tx) error {
@@ -191,5 +198,14 @@ func moveAside(path string, now time.Time) (string, error) {
 	if err := os.Rename(path, to); err != nil {
 		return "", err
 	}
-	return to, nil
+	return to, syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
