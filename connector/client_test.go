@@ -145,6 +145,7 @@ func testConfig(t testing.TB, p *platformtest.Platform, id *platformtest.Identit
 		CacheDir:         t.TempDir(),
 		CacheKeys:        [][]byte{key},
 		StatusFeedURL:    p.StatusFeedURL(),
+		ServiceListPoll:  time.Second,
 		StatusPoll:       time.Second, // advanceUntil steps by it: the clock stays within the platform's skew
 		StatusComponents: map[string][]string{
 			"Insurability":           {ServiceInsurability},

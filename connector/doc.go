@@ -1,0 +1,30 @@
+// Package connector is the client a pharmacy or GP software package imports to call the
+// eHealth platform: it composes the service list and circuit breakers (bcp), the STS token
+// (sts), signed SOAP (soap) and the encrypted local store (cache) behind typed priority
+// functions that keep answering, and say so, when the platform is down.
+//
+// The smallest use:
+//
+//	c, err := connector.New(connector.Config{
+//		Environment:      connector.Production,
+//		ServiceListRoots: listCA, STSRoots: stsCA,
+//		Credentials:      connector.Credentials{PKCS12File: "pharmacy.p12", Password: pw},
+//		Identity:         connector.Identity{NIHII: "12345678", SSIN: holderSSIN},
+//		CacheDir:         dir, CacheKeys: [][]byte{key},
+//	})
+//	if err != nil { ... }
+//	defer c.Close()
+//	res, err := c.Insurability(ctx, connector.InsurabilityRequest{SSIN: patient})
+//	if res.Source == connector.SourceCache { /* show "emergency mode", res.AsOf */ }
+//
+// A call travels: the service's mode (fallback answers from the store without a network
+// attempt), the token, the signed envelope, the endpoints of the service list in order with
+// a breaker each, then a live answer is stored, or, when every endpoint failed, the stored
+// answer is served marked Source=SourceCache, Degraded=true. Writes (Submit) queue in the
+// outbox during an outage and are replayed exactly once. Modes (normal, failed over,
+// fallback, recovering) come from the breakers, the service list, the status feed and the
+// operator; Subscribe publishes every change.
+//
+// Personal data (SSINs, answers) is never logged at info level or above and is encrypted
+// at rest.
+package connector
