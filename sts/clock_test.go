@@ -78,6 +78,14 @@ func (c *fakeClock) Advance(d time.Duration) {
 	}
 }
 
+// Jump moves time by d without running timers, as the wall clock moves across a suspend of
+// the machine while monotonic timers stand still.
+func (c *fakeClock) Jump(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
 // Pending returns when the pending timers fire, earliest first.
 func (c *fakeClock) Pending() []time.Time {
 	c.mu.Lock()

@@ -213,8 +213,9 @@ type current struct {
 	timer   bcp.Timer
 }
 
-// wallCheckInterval is the period of the wall-clock check of the current token's expiry.
-const wallCheckInterval = time.Second
+// wallCheckInterval is the period of the wall-clock check of the current token's expiry
+// (a variable for tests).
+var wallCheckInterval = time.Second
 
 // Provider obtains SAML holder-of-key tokens for one identity and keeps a valid one in
 // memory, renewing it in the background before it expires. It is safe for concurrent use.
@@ -236,7 +237,8 @@ type Provider struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	requests atomic.Int64
+	requests  atomic.Int64
+	wallCheck time.Duration
 }
 
 // NewProvider checks cfg, loads a still-valid token from cfg.Store if there is one, and starts
@@ -276,6 +278,8 @@ func NewProvider(cfg ProviderConfig, opts ...Option) (*Provider, error) {
 		clock:  o.clock,
 		client: o.client,
 		wake:   make(chan struct{}, 1),
+
+		wallCheck: wallCheckInterval,
 	}
 	p.log = o.logger.With(zap.String("identity", p.identity))
 	p.ctx, p.cancel = context.WithCancel(context.Background())
@@ -364,7 +368,7 @@ func (p *Provider) Close() error {
 // through a suspend of the machine.
 func (p *Provider) watchWallClock() {
 	defer p.wg.Done()
-	t := time.NewTicker(wallCheckInterval)
+	t := time.NewTicker(p.wallCheck)
 	defer t.Stop()
 	for {
 		select {

@@ -574,3 +574,22 @@ func TestProviderConfig_ValidateChecksHandBuiltCredentials(t *testing.T) {
 	c.HolderOfKey = bad
 	require.ErrorContains(t, c.Validate(), "ProviderConfig.HolderOfKey")
 }
+
+func TestProvider_WallClockExpiresTheTokenWhenTimersLag(t *testing.T) {
+	// Across a suspend the wall clock jumps while timers stand still: the periodic wall-clock
+	// check still stops the expired token from being handed out.
+	defer func(d time.Duration) { wallCheckInterval = d }(wallCheckInterval)
+	wallCheckInterval = time.Millisecond
+	h := newHarness(t, 2*time.Hour)
+	p := h.start(t)
+	first, err := p.Token(context.Background())
+	require.NoError(t, err)
+	h.sts.setAnswer(func(int64) (issue, http.HandlerFunc) {
+		return issue{}, rawHandler(http.StatusServiceUnavailable, "text/plain", "down")
+	})
+	h.clock.Jump(3 * time.Hour)
+	require.Eventually(t, func() bool {
+		tok, err := p.Token(context.Background())
+		return tok == nil && errors.Is(err, ErrNoToken) && errors.Is(err, bcp.ErrUnavailable)
+	}, 5*time.Second, time.Millisecond, "token %s expired by the wall clock", first.ID)
+}
