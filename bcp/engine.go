@@ -344,6 +344,7 @@ func (e *Engine) Do(ctx context.Context, service string, attempt func(ctx contex
 				bo = backoff.NewExponentialBackOff(
 					backoff.WithInitialInterval(r.policy.retryDelay),
 					backoff.WithMaxInterval(r.policy.maxRetryDelay),
+					backoff.WithMultiplier(2),
 					backoff.WithRandomizationFactor(0.5),
 					backoff.WithMaxElapsedTime(0),
 					backoff.WithClockProvider(clockAdapter{e.clock}))

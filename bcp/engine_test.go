@@ -163,26 +163,28 @@ func TestDo_FailsOverOverLoopbackWithoutCallerError(t *testing.T) {
 		name  string
 		first func(t *testing.T) string
 		cause func(t *testing.T, err error)
+		// timeout is the attempt timeout: short only where the test waits for it
+		timeout time.Duration
 	}{
 		{"connection refused", refusedURL, func(t *testing.T, err error) {
 			var ne net.Error
 			require.ErrorAs(t, err, &ne)
-		}},
+		}, 0},
 		{"503 html page", func(t *testing.T) string { return newServer(t, statusHandler(503, "")).URL }, func(t *testing.T, err error) {
 			var se *bcp.StatusError
 			require.ErrorAs(t, err, &se)
 			require.Equal(t, 503, se.StatusCode)
-		}},
+		}, 0},
 		{"hang beyond the attempt timeout", func(t *testing.T) string { return newServer(t, hangHandler).URL }, func(t *testing.T, err error) {
 			require.ErrorIs(t, err, context.DeadlineExceeded)
-			require.ErrorContains(t, err, "attempt timed out after 100ms")
-		}},
+			require.ErrorContains(t, err, "attempt timed out after 250ms")
+		}, 250 * time.Millisecond},
 		{"SOA-02001 fault", func(t *testing.T) string { return newServer(t, faultHandler("SOA-02001")).URL }, func(t *testing.T, err error) {
 			var f *soap.Fault
 			require.ErrorAs(t, err, &f)
 			require.True(t, f.HasCode("SOA-02001"))
-		}},
-		{"SOA-01001 fault (parity with the official connector)", func(t *testing.T) string { return newServer(t, faultHandler("SOA-01001")).URL }, nil},
+		}, 0},
+		{"SOA-01001 fault (parity with the official connector)", func(t *testing.T) string { return newServer(t, faultHandler("SOA-01001")).URL }, nil, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -190,7 +192,7 @@ func TestDo_FailsOverOverLoopbackWithoutCallerError(t *testing.T) {
 			first := tt.first(t)
 			e := newEngine(t, bcp.Config{
 				ServiceList: listOf(first, ok.URL),
-				Default:     bcp.ServicePolicy{AttemptTimeout: 100 * time.Millisecond},
+				Default:     bcp.ServicePolicy{AttemptTimeout: tt.timeout},
 				Router:      bcp.RouterConfig{Labels: map[string]bcp.Label{ok.URL: {Site: "mycarenet", Provider: "provider-b"}}},
 			})
 			events, cancel := e.Subscribe(16)
@@ -212,7 +214,7 @@ func TestDo_FailsOverOverLoopbackWithoutCallerError(t *testing.T) {
 
 			// the cause is kept: make the fallback fail too and look at it
 			if tt.cause != nil {
-				e2 := newEngine(t, bcp.Config{ServiceList: listOf(first), Default: bcp.ServicePolicy{AttemptTimeout: 100 * time.Millisecond}})
+				e2 := newEngine(t, bcp.Config{ServiceList: listOf(first), Default: bcp.ServicePolicy{AttemptTimeout: tt.timeout}})
 				err := e2.Do(context.Background(), svcShort, soapAttempt(http.DefaultClient, time.Now))
 				require.ErrorIs(t, err, bcp.ErrUnavailable)
 				tt.cause(t, err)
