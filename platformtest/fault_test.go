@@ -170,6 +170,7 @@ func TestFault_RefusedSiteClosesItsPortAndReopensTheSamePort(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 
+	require.Equal(t, platformtest.FaultRefuse, site.Fault("").Kind)
 	addr := site.Addr()
 	site.Clear("")
 	require.NoError(t, site.ReopenError())

@@ -43,6 +43,15 @@ var listedServices = []struct {
 // its own keys; the element is there because the real list has it).
 const keyXSLT = `<xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform" version="1.0"><xsl:output method="text"/><xsl:template match="/"><xsl:value-of select="//*[local-name()='Ssin' or local-name()='Inss']"/></xsl:template></xsl:stylesheet>`
 
+// keyStylesheet is keyXSLT as an element, embedded in Cache/Key as inline XML.
+var keyStylesheet = sync.OnceValue(func() *etree.Element {
+	doc := etree.NewDocument()
+	if err := doc.ReadFromString(keyXSLT); err != nil {
+		panic(err) // a constant
+	}
+	return doc.Root()
+})
+
 type serviceList struct {
 	p      *Platform
 	mu     sync.Mutex
@@ -112,7 +121,7 @@ func (l *serviceList) rebuildLocked() error {
 			k := c.CreateElement("Key")
 			k.CreateAttr("Inline", "true")
 			k.CreateAttr("Tranform", "xslt")
-			k.SetText(keyXSLT)
+			k.AddChild(keyStylesheet().Copy())
 			e := c.CreateElement("Expiry")
 			e.CreateAttr("Type", "ttl")
 			e.CreateAttr("Duration", ls.expiry)

@@ -65,6 +65,15 @@ func TestServiceList_IsResignedWithNewHashAfterEndpointChange(t *testing.T) {
 	sha1, root := fetchList(t, p)
 	require.Equal(t, platformtest.NSServiceListV2, root.NamespaceURI())
 	require.NotNil(t, root.FindElement("./Signature/Object/QualifyingProperties/SignedProperties/SignedSignatureProperties/SigningTime"), "XAdES SigningTime")
+	for _, s := range root.FindElements("./Service") {
+		if s.SelectAttrValue("Id", "") == platformtest.UDDIPrefix+platformtest.ServiceInsurability {
+			c := s.SelectElement("Cache")
+			require.NotNil(t, c, "v2 cache hint")
+			require.Equal(t, "ENDPOINT_FIRST", c.SelectAttrValue("Strategy", ""))
+			require.Equal(t, "P30D", c.FindElement("./Expiry").SelectAttrValue("Duration", ""))
+			require.NotNil(t, c.FindElement("./Key/stylesheet"), "inline XSLT")
+		}
+	}
 	primary, fallback := p.URL("insurability", "ehealth"), p.URL("insurability", "mycarenet")
 	require.Equal(t, p.Site("ehealth").URL()+"/Insurability/v2", primary)
 	require.Equal(t, p.Site("mycarenet").URL()+"/ehealth/bcp/insurability", fallback)

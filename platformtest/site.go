@@ -147,12 +147,20 @@ func (s *Site) Clear(service string) {
 	s.applyLocked()
 }
 
-// Fault returns the fault currently injected for service (Kind FaultNone if none).
+// Fault returns the fault currently injected for service (Kind FaultNone
+// if none). For service "" it returns the fault every service of the site
+// shares, or a zero Fault if they differ.
 func (s *Site) Fault(service string) Fault {
-	svc := s.resolve(service)
+	svcs := s.resolve(service)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.faults[svc[0]]
+	f := s.faults[svcs[0]]
+	for _, svc := range svcs[1:] {
+		if s.faults[svc] != f {
+			return Fault{}
+		}
+	}
+	return f
 }
 
 // Waiting returns how many requests FaultHang is holding right now.
