@@ -41,29 +41,43 @@ func canonical(el *etree.Element, prefixList string, omit *etree.Element) ([]byt
 
 // canonicalize writes canonical(el, prefixList, omit) to w.
 func canonicalize(w etree.Writer, el *etree.Element, prefixList string, omit *etree.Element) error {
-	ctx, err := etreeutils.NSBuildParentContext(el)
-	if err != nil {
-		return err
-	}
 	cp := el.Copy()
 	if omit != nil && omit.Parent() == el {
 		cp.RemoveChildAt(omit.Index())
 	}
-	own := make(map[string]bool, len(el.Attr))
+	// The prefixes the subtree uses but el does not declare, resolved through
+	// el's ancestors (nearest declaration wins) in one pass over their attributes.
+	need := usedPrefixes(cp, prefixList)
 	for _, a := range el.Attr {
 		switch {
 		case a.Space == "xmlns":
-			own[a.Key] = true
+			delete(need, a.Key)
 		case a.Space == "" && a.Key == "xmlns":
-			own[""] = true
+			delete(need, "")
 		}
 	}
-	used := usedPrefixes(cp, prefixList)
-	for prefix, uri := range ctx.Prefixes() {
+	delete(need, "xml")
+	delete(need, "xmlns")
+	found := make(map[string]string, len(need))
+	for anc := el.Parent(); anc != nil && len(found) < len(need); anc = anc.Parent() {
+		for _, a := range anc.Attr {
+			prefix := ""
+			switch {
+			case a.Space == "xmlns":
+				prefix = a.Key
+			case a.Space == "" && a.Key == "xmlns":
+			default:
+				continue
+			}
+			if _, done := found[prefix]; need[prefix] && !done {
+				found[prefix] = a.Value
+			}
+		}
+	}
+	for prefix, uri := range found {
 		switch {
-		case own[prefix], !used[prefix], prefix == "xml", prefix == "xmlns":
 		case prefix == "":
-			if uri != etreeutils.XMLNamespace {
+			if uri != "" { // an empty default namespace needs no declaration at the apex
 				cp.CreateAttr("xmlns", uri)
 			}
 		default:

@@ -26,3 +26,17 @@ func TestCanonical_OrdersAttributesByNamespaceURIAndInheritsNamespaces(t *testin
 	require.True(t, strings.Contains(body.SelectAttrValue("b", ""), "2"))
 	require.Len(t, body.Child, 2)
 }
+
+func TestCanonical_EmptyDefaultNamespaceAtApexIsNotDeclared(t *testing.T) {
+	doc := etree.NewDocument()
+	require.NoError(t, doc.ReadFromString(`<a xmlns="urn:a"><b xmlns=""><c/></b><d/></a>`))
+	got, err := canonical(doc.FindElement("//c"), "", nil)
+	require.NoError(t, err)
+	require.Equal(t, `<c></c>`, string(got))
+	got, err = canonical(doc.FindElement("//d"), "", nil)
+	require.NoError(t, err)
+	require.Equal(t, `<d xmlns="urn:a"></d>`, string(got))
+	got, err = canonical(doc.Root(), "", nil)
+	require.NoError(t, err)
+	require.Equal(t, `<a xmlns="urn:a"><b xmlns=""><c></c></b><d></d></a>`, string(got))
+}

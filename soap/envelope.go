@@ -65,16 +65,57 @@ func Marshal(doc *etree.Document) ([]byte, error) {
 // namespaceOf resolves the namespace URI of el's prefix through its ancestors.
 func namespaceOf(el *etree.Element) string { return el.NamespaceURI() }
 
+// resolver resolves element namespaces, reading each element's own
+// declarations once. A lookup costs one map probe per ancestor, whatever the
+// number of attributes: hostile input cannot make sibling loops quadratic.
+type resolver struct {
+	decls map[*etree.Element]map[string]string
+}
+
+func newResolver() *resolver {
+	return &resolver{decls: make(map[*etree.Element]map[string]string, 16)}
+}
+
+// uri returns the namespace URI of el.
+func (r *resolver) uri(el *etree.Element) string {
+	for e := el; e != nil; e = e.Parent() {
+		d, ok := r.decls[e]
+		if !ok {
+			for _, a := range e.Attr {
+				switch {
+				case a.Space == "xmlns":
+				case a.Space == "" && a.Key == "xmlns":
+				default:
+					continue
+				}
+				if d == nil {
+					d = make(map[string]string, 4)
+				}
+				if a.Space == "xmlns" {
+					d[a.Key] = a.Value
+				} else {
+					d[""] = a.Value
+				}
+			}
+			r.decls[e] = d
+		}
+		if u, found := d[el.Space]; found {
+			return u
+		}
+	}
+	return ""
+}
+
 // is reports whether el is the element {ns}local.
-func is(el *etree.Element, ns, local string) bool {
-	return el != nil && el.Tag == local && namespaceOf(el) == ns
+func is(r *resolver, el *etree.Element, ns, local string) bool {
+	return el != nil && el.Tag == local && r.uri(el) == ns
 }
 
 // children returns the child elements of el named {ns}local.
-func children(el *etree.Element, ns, local string) []*etree.Element {
+func children(r *resolver, el *etree.Element, ns, local string) []*etree.Element {
 	var out []*etree.Element
 	for _, t := range el.Child {
-		if c, ok := t.(*etree.Element); ok && c.Tag == local && namespaceOf(c) == ns {
+		if c, ok := t.(*etree.Element); ok && c.Tag == local && r.uri(c) == ns {
 			out = append(out, c)
 		}
 	}
@@ -83,8 +124,8 @@ func children(el *etree.Element, ns, local string) []*etree.Element {
 
 // child returns the only child of el named {ns}local, nil when there is none,
 // and an error when there are several.
-func child(el *etree.Element, ns, local string) (*etree.Element, error) {
-	cs := children(el, ns, local)
+func child(r *resolver, el *etree.Element, ns, local string) (*etree.Element, error) {
+	cs := children(r, el, ns, local)
 	switch len(cs) {
 	case 0:
 		return nil, nil
@@ -115,14 +156,15 @@ func envelopeParts(doc *etree.Document) (header, body *etree.Element, err error)
 	if root == nil {
 		return nil, nil, fmt.Errorf("%w: no root element", ErrNotEnvelope)
 	}
-	if !is(root, NSEnvelope, "Envelope") {
+	r := newResolver()
+	if !is(r, root, NSEnvelope, "Envelope") {
 		return nil, nil, fmt.Errorf("%w: root is {%s}%s", ErrNotEnvelope, namespaceOf(root), root.Tag)
 	}
-	header, err = child(root, NSEnvelope, "Header")
+	header, err = child(r, root, NSEnvelope, "Header")
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrNotEnvelope, err)
 	}
-	body, err = child(root, NSEnvelope, "Body")
+	body, err = child(r, root, NSEnvelope, "Body")
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrNotEnvelope, err)
 	}

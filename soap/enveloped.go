@@ -160,7 +160,8 @@ func VerifyEnveloped(el *etree.Element, roots *x509.CertPool, opts VerifyEnvelop
 	if el == nil {
 		return nil, errors.New("soap: verify enveloped: nil element")
 	}
-	sigs := children(el, NSDSig, "Signature")
+	r := newResolver()
+	sigs := children(r, el, NSDSig, "Signature")
 	switch {
 	case len(sigs) == 0:
 		return nil, fail(ErrNoSignature, "%s has no ds:Signature child", el.Tag)
@@ -172,7 +173,7 @@ func VerifyEnveloped(el *etree.Element, roots *x509.CertPool, opts VerifyEnvelop
 	if err != nil {
 		return nil, err
 	}
-	sig, err := readSignature(sigEl)
+	sig, err := readSignature(r, sigEl)
 	if err != nil {
 		return nil, err
 	}
@@ -225,8 +226,8 @@ func VerifyEnveloped(el *etree.Element, roots *x509.CertPool, opts VerifyEnvelop
 
 	var certs []*x509.Certificate
 	if sig.keyInfo != nil {
-		for _, xd := range children(sig.keyInfo, NSDSig, "X509Data") {
-			for _, xc := range children(xd, NSDSig, "X509Certificate") {
+		for _, xd := range children(r, sig.keyInfo, NSDSig, "X509Data") {
+			for _, xc := range children(r, xd, NSDSig, "X509Certificate") {
 				der, err := base64.StdEncoding.DecodeString(stripSpace(xc.Text()))
 				if err != nil {
 					return nil, fail(ErrUntrusted, "X509Certificate is not base64: %v", err)

@@ -57,7 +57,8 @@ func FaultOf(doc *etree.Document) (*Fault, bool) {
 		return nil, false
 	}
 	fe := firstChildElement(body)
-	if fe == nil || !is(fe, NSEnvelope, "Fault") {
+	r := newResolver()
+	if fe == nil || !is(r, fe, NSEnvelope, "Fault") {
 		return nil, false
 	}
 	f := &Fault{}

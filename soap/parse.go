@@ -65,7 +65,7 @@ var (
 
 // LimitError says which bound of Limits the input exceeded.
 type LimitError struct {
-	Limit string // "bytes", "depth" or "elements"
+	Limit string // "bytes", "depth", "elements" or "namespaces" (declarations in scope, at most 256)
 	Max   int64  // the bound in force
 }
 
@@ -118,7 +118,7 @@ func parseBytes(data []byte, lim Limits) (*etree.Document, error) {
 		}
 	}
 	doc := etree.NewDocument()
-	doc.ReadSettings = etree.ReadSettings{MaxDepth: lim.MaxDepth}
+	doc.ReadSettings = etree.ReadSettings{MaxDepth: lim.MaxDepth, PreserveDuplicateAttrs: true}
 	if err := doc.ReadFromBytes(data); err != nil {
 		if errors.Is(err, etree.ErrMaxDepth) {
 			return nil, &LimitError{Limit: "depth", Max: int64(lim.MaxDepth)}
@@ -141,7 +141,56 @@ func parseBytes(data []byte, lim Limits) (*etree.Document, error) {
 	if n := len(doc.ChildElements()); n != 1 {
 		return nil, fmt.Errorf("%w: %d root elements", ErrMalformed, n)
 	}
+	if err := checkAttributes(doc.Root(), 0); err != nil {
+		return nil, err
+	}
 	return doc, nil
+}
+
+// maxNamespaces bounds the namespace declarations in scope at any element.
+// Real messages have a few dozen; canonicalisation copies the scope at
+// every element, so thousands would make a small message expensive.
+const maxNamespaces = 256
+
+// checkAttributes rejects an element carrying the same attribute twice,
+// which encoding/xml lets through but XML forbids (two readers of such a
+// message could each see a different value), and more than maxNamespaces
+// declarations in scope; inScope counts those of el's ancestors.
+func checkAttributes(el *etree.Element, inScope int) error {
+	for _, a := range el.Attr {
+		if a.Space == "xmlns" || (a.Space == "" && a.Key == "xmlns") {
+			inScope++
+		}
+	}
+	if inScope > maxNamespaces {
+		return &LimitError{Limit: "namespaces", Max: maxNamespaces}
+	}
+	if len(el.Attr) <= 8 {
+		for i := 1; i < len(el.Attr); i++ {
+			for j := 0; j < i; j++ {
+				if el.Attr[i].Space == el.Attr[j].Space && el.Attr[i].Key == el.Attr[j].Key {
+					return fmt.Errorf("%w: attribute %s repeated on %s", ErrMalformed, el.Attr[i].FullKey(), el.FullTag())
+				}
+			}
+		}
+	} else {
+		seen := make(map[[2]string]bool, len(el.Attr))
+		for _, a := range el.Attr {
+			k := [2]string{a.Space, a.Key}
+			if seen[k] {
+				return fmt.Errorf("%w: attribute %s repeated on %s", ErrMalformed, a.FullKey(), el.FullTag())
+			}
+			seen[k] = true
+		}
+	}
+	for _, t := range el.Child {
+		if c, ok := t.(*etree.Element); ok {
+			if err := checkAttributes(c, inScope); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // scan streams the tokens of data and enforces the DOCTYPE ban and the depth

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -60,6 +61,9 @@ func TestParse_RejectsHostileAndBrokenInput(t *testing.T) {
 		{"html error page", "<html><body><h1>502 Bad Gateway</h1></body></html>", soap.Limits{}, soap.ErrNotEnvelope, ""},
 		{"soap 1.2 envelope", `<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body/></e:Envelope>`, soap.Limits{}, soap.ErrNotEnvelope, ""},
 		{"no body", `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Header/></soapenv:Envelope>`, soap.Limits{}, soap.ErrNotEnvelope, ""},
+		{"repeated attribute", `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body Id="a" Id="b"/></soapenv:Envelope>`, soap.Limits{}, soap.ErrMalformed, ""},
+		{"repeated attribute among many", `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body a="1" b="2" c="3" d="4" e="5" f="6" g="7" h="8" i="9" a="10"/></soapenv:Envelope>`, soap.Limits{}, soap.ErrMalformed, ""},
+		{"namespace bomb", namespaceBomb(300), soap.Limits{}, soap.ErrLimit, "namespaces"},
 		{"two bodies", `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body/><soapenv:Body/></soapenv:Envelope>`, soap.Limits{}, soap.ErrNotEnvelope, ""},
 	}
 	for _, tt := range tests {
@@ -148,4 +152,51 @@ func decodeB64(t testing.TB, s string) []byte {
 	b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(s), ""))
 	require.NoError(t, err)
 	return b
+}
+
+// namespaceBomb returns an envelope whose Body declares n namespaces.
+func namespaceBomb(n int) string {
+	var b strings.Builder
+	b.WriteString(`<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body`)
+	for i := range n {
+		fmt.Fprintf(&b, ` xmlns:p%d="urn:%d"`, i, i)
+	}
+	b.WriteString(`><a/></soapenv:Body></soapenv:Envelope>`)
+	return b.String()
+}
+
+// wideEnvelope has an Envelope with many attributes and many Body-named
+// children: sibling loops must not rescan the attributes for each child.
+func wideEnvelope(attrs, bodies int) []byte {
+	var b bytes.Buffer
+	b.WriteString(`<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"`)
+	for i := range attrs {
+		fmt.Fprintf(&b, ` a%d=""`, i)
+	}
+	b.WriteString(`>`)
+	for range bodies {
+		b.WriteString(`<Body/>`)
+	}
+	b.WriteString(`<soapenv:Body/></soapenv:Envelope>`)
+	return b.Bytes()
+}
+
+func TestParse_WideEnvelopeIsAnEnvelope(t *testing.T) {
+	doc, err := soap.Parse(bytes.NewReader(wideEnvelope(1000, 1000)), soap.Limits{})
+	require.NoError(t, err)
+	_, err = soap.BodyContent(doc)
+	require.ErrorIs(t, err, soap.ErrNotEnvelope, "the real Body is empty")
+}
+
+// BenchmarkParseWideEnvelope: 100 000 attributes on the Envelope and 50 000
+// unqualified Body children (about 1.3 MB); linear work, not their product.
+func BenchmarkParseWideEnvelope(b *testing.B) {
+	msg := wideEnvelope(100_000, 50_000)
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := soap.Parse(bytes.NewReader(msg), soap.Limits{}); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

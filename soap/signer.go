@@ -128,7 +128,8 @@ func assertionElement(raw []byte) ([]byte, *etree.Element, error) {
 		return nil, nil, fmt.Errorf("soap: SignerConfig.Assertion: %w: content after the assertion", ErrMalformed)
 	}
 	root := doc.Root()
-	if !is(root, NSSAML, "Assertion") {
+	r := newResolver()
+	if !is(r, root, NSSAML, "Assertion") {
 		return nil, nil, fmt.Errorf("soap: SignerConfig.Assertion: root is {%s}%s, want a SAML 1.1 Assertion", namespaceOf(root), root.Tag)
 	}
 	return b, root, nil
@@ -144,11 +145,12 @@ func (s *Signer) Sign(env *etree.Document) ([]byte, error) {
 		return nil, err
 	}
 	root := env.Root()
+	r := newResolver()
 	if header == nil {
 		header = etree.NewElement(prefixed(root.Space, "Header"))
 		root.InsertChildAt(body.Index(), header)
 	}
-	if len(children(header, NSWSSE, "Security")) > 0 {
+	if len(children(r, header, NSWSSE, "Security")) > 0 {
 		return nil, errors.New("soap: sign: envelope already has a wsse:Security header")
 	}
 	bodyID, err := ensureWSUID(body, "id-")

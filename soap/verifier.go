@@ -140,7 +140,8 @@ func (v *Verifier) Verify(msg []byte) (*Verified, error) {
 	if header == nil {
 		return nil, fail(ErrNoSecurity, "no soapenv:Header")
 	}
-	secs := children(header, NSWSSE, "Security")
+	r := newResolver()
+	secs := children(r, header, NSWSSE, "Security")
 	switch {
 	case len(secs) == 0:
 		return nil, ErrNoSecurity
@@ -152,7 +153,7 @@ func (v *Verifier) Verify(msg []byte) (*Verified, error) {
 	if err != nil {
 		return nil, err
 	}
-	tss := children(sec, NSWSU, "Timestamp")
+	tss := children(r, sec, NSWSU, "Timestamp")
 	switch {
 	case len(tss) == 0:
 		return nil, fail(ErrMissingReference, "no wsu:Timestamp in wsse:Security")
@@ -160,14 +161,14 @@ func (v *Verifier) Verify(msg []byte) (*Verified, error) {
 		return nil, fail(ErrWrapped, "%d wsu:Timestamp elements", len(tss))
 	}
 	ts := tss[0]
-	sigs := children(sec, NSDSig, "Signature")
+	sigs := children(r, sec, NSDSig, "Signature")
 	switch {
 	case len(sigs) == 0:
 		return nil, ErrNoSignature
 	case len(sigs) > 1:
 		return nil, fail(ErrNoSignature, "%d ds:Signature elements in wsse:Security, want one", len(sigs))
 	}
-	sig, err := readSignature(sigs[0])
+	sig, err := readSignature(r, sigs[0])
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +206,7 @@ func (v *Verifier) Verify(msg []byte) (*Verified, error) {
 
 	out := &Verified{Envelope: doc, Body: firstChildElement(body)}
 	var fromToken bool
-	out.Certificate, out.Assertion, fromToken, err = v.signingKey(sig, sec, ids)
+	out.Certificate, out.Assertion, fromToken, err = v.signingKey(r, sig, sec, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +218,7 @@ func (v *Verifier) Verify(msg []byte) (*Verified, error) {
 			return nil, err
 		}
 	}
-	if out.Created, out.Expires, err = v.checkTimestamp(ts); err != nil {
+	if out.Created, out.Expires, err = v.checkTimestamp(r, ts); err != nil {
 		return nil, err
 	}
 	// Comments are outside what exc-c14n signs: drop them from the signed
@@ -260,12 +261,12 @@ func within(el, anc *etree.Element) bool {
 // signingKey resolves the signature's KeyInfo: a BinarySecurityToken of this
 // wsse:Security, a SAML assertion of it (validated by cfg.Assertion), or an
 // X509Certificate. fromToken says the certificate still needs a chain to Roots.
-func (v *Verifier) signingKey(sig *signature, sec *etree.Element, ids map[string]*etree.Element) (cert *x509.Certificate, assertion *etree.Element, fromToken bool, err error) {
+func (v *Verifier) signingKey(r *resolver, sig *signature, sec *etree.Element, ids map[string]*etree.Element) (cert *x509.Certificate, assertion *etree.Element, fromToken bool, err error) {
 	if sig.keyInfo == nil {
 		return nil, nil, false, fail(ErrUntrusted, "signature has no KeyInfo")
 	}
-	if str, _ := child(sig.keyInfo, NSWSSE, "SecurityTokenReference"); str != nil {
-		if ref, _ := child(str, NSWSSE, "Reference"); ref != nil {
+	if str, _ := child(r, sig.keyInfo, NSWSSE, "SecurityTokenReference"); str != nil {
+		if ref, _ := child(r, str, NSWSSE, "Reference"); ref != nil {
 			uri := ref.SelectAttrValue("URI", "")
 			if !strings.HasPrefix(uri, "#") {
 				return nil, nil, false, fail(ErrUntrusted, "token reference %q is not a same-document id", uri)
@@ -274,7 +275,7 @@ func (v *Verifier) signingKey(sig *signature, sec *etree.Element, ids map[string
 			if tok == nil {
 				return nil, nil, false, fail(ErrMissingReference, "token reference %s resolves to no element", uri)
 			}
-			if !is(tok, NSWSSE, "BinarySecurityToken") || tok.Parent() != sec {
+			if !is(r, tok, NSWSSE, "BinarySecurityToken") || tok.Parent() != sec {
 				return nil, nil, false, fail(ErrWrapped, "token reference %s is not a BinarySecurityToken of this wsse:Security", uri)
 			}
 			if vt := tok.SelectAttrValue("ValueType", valueTypeX509); vt != valueTypeX509 {
@@ -283,7 +284,7 @@ func (v *Verifier) signingKey(sig *signature, sec *etree.Element, ids map[string
 			cert, err := v.certificate(tok.Text())
 			return cert, nil, true, err
 		}
-		if kid, _ := child(str, NSWSSE, "KeyIdentifier"); kid != nil {
+		if kid, _ := child(r, str, NSWSSE, "KeyIdentifier"); kid != nil {
 			if vt := kid.SelectAttrValue("ValueType", ""); vt != valueTypeSAMLID {
 				return nil, nil, false, fail(ErrUntrusted, "key identifier ValueType %q", vt)
 			}
@@ -292,7 +293,7 @@ func (v *Verifier) signingKey(sig *signature, sec *etree.Element, ids map[string
 			if a == nil {
 				return nil, nil, false, fail(ErrMissingReference, "no assertion %q", id)
 			}
-			if !is(a, NSSAML, "Assertion") || a.Parent() != sec || a.SelectAttrValue("AssertionID", "") != id {
+			if !is(r, a, NSSAML, "Assertion") || a.Parent() != sec || a.SelectAttrValue("AssertionID", "") != id {
 				return nil, nil, false, fail(ErrWrapped, "key identifier %q is not a saml:Assertion of this wsse:Security", id)
 			}
 			if v.cfg.Assertion == nil {
@@ -309,8 +310,8 @@ func (v *Verifier) signingKey(sig *signature, sec *etree.Element, ids map[string
 		}
 		return nil, nil, false, fail(ErrUntrusted, "SecurityTokenReference holds neither Reference nor KeyIdentifier")
 	}
-	if xd, _ := child(sig.keyInfo, NSDSig, "X509Data"); xd != nil {
-		if xc, _ := child(xd, NSDSig, "X509Certificate"); xc != nil {
+	if xd, _ := child(r, sig.keyInfo, NSDSig, "X509Data"); xd != nil {
+		if xc, _ := child(r, xd, NSDSig, "X509Certificate"); xc != nil {
 			cert, err := v.certificate(xc.Text())
 			return cert, nil, true, err
 		}
@@ -390,8 +391,8 @@ func chainValidity(chain []*x509.Certificate) (from, until time.Time) {
 }
 
 // checkTimestamp checks Created and Expires against the clock and skew.
-func (v *Verifier) checkTimestamp(ts *etree.Element) (created, expires time.Time, err error) {
-	c, _ := child(ts, NSWSU, "Created")
+func (v *Verifier) checkTimestamp(r *resolver, ts *etree.Element) (created, expires time.Time, err error) {
+	c, _ := child(r, ts, NSWSU, "Created")
 	if c == nil {
 		return created, expires, fail(ErrMalformed, "wsu:Timestamp without Created")
 	}
@@ -403,7 +404,7 @@ func (v *Verifier) checkTimestamp(ts *etree.Element) (created, expires time.Time
 		return created, expires, fail(ErrTimestampFuture, "created %s, now %s", created.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
 	// Without Expires a captured message would stay fresh forever.
-	x, _ := child(ts, NSWSU, "Expires")
+	x, _ := child(r, ts, NSWSU, "Expires")
 	if x == nil {
 		return created, expires, fail(ErrMalformed, "wsu:Timestamp without Expires")
 	}
@@ -434,23 +435,23 @@ type reference struct {
 }
 
 // readSignature reads the parts of a ds:Signature and checks its algorithms.
-func readSignature(el *etree.Element) (*signature, error) {
+func readSignature(r *resolver, el *etree.Element) (*signature, error) {
 	s := &signature{el: el}
 	var err error
-	if s.signedInfo, err = child(el, NSDSig, "SignedInfo"); err != nil || s.signedInfo == nil {
+	if s.signedInfo, err = child(r, el, NSDSig, "SignedInfo"); err != nil || s.signedInfo == nil {
 		return nil, fail(ErrNoSignature, "want one ds:SignedInfo")
 	}
-	sv, err := child(el, NSDSig, "SignatureValue")
+	sv, err := child(r, el, NSDSig, "SignatureValue")
 	if err != nil || sv == nil {
 		return nil, fail(ErrNoSignature, "want one ds:SignatureValue")
 	}
 	if s.value, err = base64.StdEncoding.DecodeString(stripSpace(sv.Text())); err != nil {
 		return nil, fail(ErrSignature, "SignatureValue is not base64: %v", err)
 	}
-	if s.keyInfo, err = child(el, NSDSig, "KeyInfo"); err != nil {
+	if s.keyInfo, err = child(r, el, NSDSig, "KeyInfo"); err != nil {
 		return nil, fail(ErrNoSignature, "%v", err)
 	}
-	cm, err := child(s.signedInfo, NSDSig, "CanonicalizationMethod")
+	cm, err := child(r, s.signedInfo, NSDSig, "CanonicalizationMethod")
 	if err != nil || cm == nil {
 		return nil, fail(ErrAlgorithm, "want one CanonicalizationMethod")
 	}
@@ -458,22 +459,22 @@ func readSignature(el *etree.Element) (*signature, error) {
 		return nil, fail(ErrAlgorithm, "canonicalization %q", a)
 	}
 	s.prefixList = inclusivePrefixes(cm)
-	sm, err := child(s.signedInfo, NSDSig, "SignatureMethod")
+	sm, err := child(r, s.signedInfo, NSDSig, "SignatureMethod")
 	if err != nil || sm == nil {
 		return nil, fail(ErrAlgorithm, "want one SignatureMethod")
 	}
 	if a := sm.SelectAttrValue("Algorithm", ""); a != algRSASHA256 {
 		return nil, fail(ErrAlgorithm, "signature method %q", a)
 	}
-	for _, r := range children(s.signedInfo, NSDSig, "Reference") {
+	for _, refEl := range children(r, s.signedInfo, NSDSig, "Reference") {
 		if len(s.refs) == maxReferences {
 			return nil, fail(ErrAlgorithm, "more than %d references", maxReferences)
 		}
-		ref := reference{uri: r.SelectAttrValue("URI", ""), typ: r.SelectAttrValue("Type", "")}
-		if trs, _ := child(r, NSDSig, "Transforms"); trs != nil {
+		ref := reference{uri: refEl.SelectAttrValue("URI", ""), typ: refEl.SelectAttrValue("Type", "")}
+		if trs, _ := child(r, refEl, NSDSig, "Transforms"); trs != nil {
 			for _, t := range trs.ChildElements() {
 				switch a := t.SelectAttrValue("Algorithm", ""); {
-				case !is(t, NSDSig, "Transform"):
+				case !is(r, t, NSDSig, "Transform"):
 					return nil, fail(ErrAlgorithm, "unexpected %s in Transforms", t.Tag)
 				case a == algExcC14N:
 					ref.prefixList = inclusivePrefixes(t)
@@ -484,14 +485,14 @@ func readSignature(el *etree.Element) (*signature, error) {
 				}
 			}
 		}
-		dm, err := child(r, NSDSig, "DigestMethod")
+		dm, err := child(r, refEl, NSDSig, "DigestMethod")
 		if err != nil || dm == nil {
 			return nil, fail(ErrAlgorithm, "reference %s: want one DigestMethod", ref.uri)
 		}
 		if a := dm.SelectAttrValue("Algorithm", ""); a != algSHA256 {
 			return nil, fail(ErrAlgorithm, "digest %q", a)
 		}
-		dv, err := child(r, NSDSig, "DigestValue")
+		dv, err := child(r, refEl, NSDSig, "DigestValue")
 		if err != nil || dv == nil {
 			return nil, fail(ErrDigest, "reference %s: want one DigestValue", ref.uri)
 		}
