@@ -58,6 +58,8 @@ func (p Policy) validate(name string) error {
 		return fmt.Errorf("cache: Functions[%q].ServeStale must be 0 or at least Fresh", name)
 	case p.Retention < 0 || (p.Retention > 0 && p.Retention < max(p.Fresh, p.ServeStale)):
 		return fmt.Errorf("cache: Functions[%q].Retention must be 0 or at least ServeStale", name)
+	case p.Fresh == 0 && p.ServeStale == 0:
+		return fmt.Errorf("cache: Functions[%q] would serve nothing: set Fresh or ServeStale", name)
 	}
 	return nil
 }

@@ -6,7 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -166,4 +168,31 @@ func TestStore_ImportRejectsBadInput(t *testing.T) {
 	e, err := st.Get(bg, cache.FunctionInsurability, "k")
 	require.NoError(t, err)
 	require.Equal(t, "v", string(e.Value))
+}
+
+func ExampleStore_Export() {
+	dir, _ := os.MkdirTemp("", "ehgate-example")
+	defer os.RemoveAll(dir)
+	now := func() time.Time { return time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC) }
+	st, err := cache.Open(cache.Config{
+		Dir:    dir,
+		Tenant: "pharmacy-1",
+		Keys:   []cache.Key{{ID: "2026-11", Secret: bytes.Repeat([]byte{0x42}, 32)}},
+	}, cache.WithClock(now))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer st.Close()
+	_ = st.Put(context.Background(), cache.FunctionInsurability, "85073003328", []byte("insured"))
+	_ = st.Outbox().Enqueue(context.Background(), cache.Message{IdempotencyKey: "ref-1", Partition: "p1", Service: "mycarenettarification:v1", Payload: []byte("write")})
+
+	res, err := st.Export(context.Background(), os.Stdout)
+	fmt.Println(res.Answers, res.Outbox, err)
+	// Output:
+	// {"type":"header","format":"ehgate-cache-export","version":1,"tenant":"pharmacy-1","exported_at":"2026-11-23T09:00:00Z"}
+	// {"type":"answer","function":"insurability","key":"85073003328","value":"aW5zdXJlZA==","stored_at":"2026-11-23T09:00:00Z"}
+	// {"type":"outbox","seq":1,"idempotency_key":"ref-1","partition":"p1","service":"mycarenettarification:v1","payload":"d3JpdGU=","enqueued_at":"2026-11-23T09:00:00Z"}
+	// {"type":"end","answers":1,"outbox":1,"dead_letters":0,"skipped":0}
+	// 1 1 <nil>
 }

@@ -172,6 +172,16 @@ func (s *Store) Path() string { return s.path }
 // Config.OnCorrupt is CorruptStartFresh and it started with a fresh one; nil otherwise.
 func (s *Store) Recovered() *FileError { return s.recovered }
 
+// Policy returns the policy of function (with its defaults applied), and
+// whether the function is registered.
+func (s *Store) Policy(function string) (Policy, bool) {
+	f := s.funcs[function]
+	if f == nil {
+		return Policy{}, false
+	}
+	return f.policy, true
+}
+
 // Outbox returns the outbox of queued writes kept in the same file.
 func (s *Store) Outbox() *Outbox { return s.outbox }
 
@@ -223,7 +233,8 @@ func (s *Store) function(name string) (*function, error) {
 
 // Put stores value as the answer of function for key, durably (the call
 // returns after the file is synced), encrypted under the current key. It
-// replaces any earlier answer. value is copied.
+// replaces any earlier answer. value is copied. An answer whose NotAfter has
+// already passed is not stored (*ExpiredError).
 func (s *Store) Put(ctx context.Context, function, key string, value []byte, opts ...PutOption) error {
 	f, err := s.function(function)
 	if err != nil {
@@ -546,18 +557,26 @@ func (s *Store) Purge(ctx context.Context) (int, error) {
 			if len(doomed) == 0 {
 				break
 			}
+			deleted := 0
 			if err := s.update(func(tx *bolt.Tx) error {
+				deleted = 0
 				b := tx.Bucket(f.bucket)
 				for _, k := range doomed {
+					// Check again: a Put may have replaced it since the scan.
+					h, _, _, _, err := parseHeader(b.Get(k))
+					if err != nil || !(now-h.t1 >= retention || (h.t2 != 0 && now >= h.t2)) {
+						continue
+					}
 					if err := b.Delete(k); err != nil {
 						return err
 					}
+					deleted++
 				}
 				return nil
 			}); err != nil {
 				return total, err
 			}
-			total += len(doomed)
+			total += deleted
 			if len(doomed) < 1000 {
 				break
 			}

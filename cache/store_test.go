@@ -362,8 +362,9 @@ func TestConfig_ValidateNamesTheField(t *testing.T) {
 		`Functions["x"].Retention`: func(c *cache.Config) {
 			c.Functions = map[string]cache.Policy{"x": {Fresh: time.Hour, ServeStale: 2 * time.Hour, Retention: time.Hour}}
 		},
-		"Config.MaxValueBytes": func(c *cache.Config) { c.MaxValueBytes = cache.LimitMaxValueBytes + 1 },
-		"Config.OnCorrupt":     func(c *cache.Config) { c.OnCorrupt = 7 },
+		`Functions["x"] would serve nothing`: func(c *cache.Config) { c.Functions = map[string]cache.Policy{"x": {}} },
+		"Config.MaxValueBytes":               func(c *cache.Config) { c.MaxValueBytes = cache.LimitMaxValueBytes + 1 },
+		"Config.OnCorrupt":                   func(c *cache.Config) { c.OnCorrupt = 7 },
 	}
 	for want, mutate := range cases {
 		t.Run(want, func(t *testing.T) {
