@@ -318,9 +318,16 @@ func (e *Engine) Breaker(service, url string) (*Breaker, bool) {
 // returns an *UnavailableError (errors.Is(err, ErrUnavailable)) naming each
 // endpoint considered and why it failed or was skipped.
 //
-// On the healthy path Do does not allocate and does not read the clock when
-// the service's AttemptTimeout is disabled; attempt may run on another
-// goroutine when the service hedges, so a closure passed as attempt escapes.
+// The caller's cancellation ends the call without holding it against the
+// endpoint; the caller's deadline expiring during an attempt counts as that
+// endpoint's failure (it did not answer in the time there was) and ends the
+// call too. Idempotent services get further passes after a jittered backoff,
+// within the retry budget, when a pass actually tried an endpoint.
+//
+// On the healthy path Do reads no clock and does not allocate when the
+// service's AttemptTimeout is disabled (with one, context.WithTimeout
+// allocates). attempt may run on another goroutine when the service hedges,
+// so a closure passed as attempt escapes to the heap at the call site.
 func (e *Engine) Do(ctx context.Context, service string, attempt func(ctx context.Context, ep Endpoint) error) error {
 	if e.closed.Load() {
 		return ErrClosed
@@ -355,6 +362,7 @@ func (e *Engine) Do(ctx context.Context, service string, attempt func(ctx contex
 		}
 		var err error
 		var done bool
+		from := len(atts)
 		if r.policy.hedgeDelay > 0 {
 			err, done = e.hedgedPass(ctx, r, pass, attempt, &atts)
 		} else {
@@ -364,13 +372,24 @@ func (e *Engine) Do(ctx context.Context, service string, attempt func(ctx contex
 			e.debugCall(r, err, len(atts))
 			return err
 		}
-		if len(atts) > 0 && errors.Is(atts[len(atts)-1].Err, ErrBudget) {
-			break
+		if !attemptedSince(atts, from) {
+			break // nothing could be tried (all open, held or out of budget): a retry would not do better
 		}
 	}
 	err := &UnavailableError{Service: r.id, Attempts: atts}
 	e.debugCall(r, err, len(atts))
 	return err
+}
+
+// attemptedSince reports whether an endpoint was actually asked (and failed)
+// among atts[from:], rather than skipped.
+func attemptedSince(atts []AttemptError, from int) bool {
+	for _, a := range atts[from:] {
+		if a.Err != ErrOpen && a.Err != ErrHeld && a.Err != ErrBudget {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *Engine) debugCall(r *route, err error, attempts int) {

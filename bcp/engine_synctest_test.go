@@ -204,3 +204,27 @@ func TestEngine_CloseStopsBreakerTimers(t *testing.T) {
 		require.Equal(t, bcp.StateOpen, br.State(), "no timer fired after Close")
 	})
 }
+
+func TestDo_NoRetryPassWhenNothingCouldBeTried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := &flaky{}, &flaky{}
+		e, err := bcp.New(bcp.Config{
+			ServiceList: listOf(urlA, urlB),
+			Default:     bcp.ServicePolicy{Idempotent: true, Retries: 3, RetryDelay: time.Second},
+		})
+		require.NoError(t, err)
+		defer e.Close()
+		for _, u := range []string{urlA, urlB} {
+			br, _ := e.Breaker(svcShort, u)
+			br.ForceOpen() // an operator's word: not even a panic probe
+		}
+		start := time.Now()
+		err = e.Do(context.Background(), svcShort, attemptOn(map[string]*flaky{urlA: a, urlB: b}))
+		require.Zero(t, time.Since(start), "no backoff sleep for a pass that tried nothing")
+		var ue *bcp.UnavailableError
+		require.ErrorAs(t, err, &ue)
+		require.Len(t, ue.Attempts, 2)
+		require.ErrorIs(t, ue.Attempts[0].Err, bcp.ErrOpen)
+		require.Zero(t, a.hits.Load()+b.hits.Load())
+	})
+}
