@@ -36,6 +36,10 @@ type Config struct {
 	// Now is the platform clock; nil = time.Now. TLS certificates are valid
 	// for both the wall clock and this clock.
 	Now func() time.Time
+	// After is the platform's timer, used by FaultDelay and Play; nil =
+	// time.After. Inject a fake one together with Now to drive both from a
+	// test clock.
+	After func(d time.Duration) <-chan time.Time
 	// ListVersion is the namespace version of the served service list:
 	// 1 or 2; 0 = 2.
 	ListVersion int
@@ -268,15 +272,20 @@ func (p *Platform) now() time.Time {
 	return time.Now()
 }
 
+func (p *Platform) after(d time.Duration) <-chan time.Time {
+	if p.cfg.After != nil {
+		return p.cfg.After(d)
+	}
+	return time.After(d)
+}
+
 // wait waits d; false when ctx ended or the platform closed first.
 func (p *Platform) wait(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return true
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-p.after(d):
 		return true
 	case <-ctx.Done():
 		return false

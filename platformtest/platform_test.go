@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -152,6 +153,37 @@ func TestPlay_RunsStepsInOrderAndStopsWithTheContext(t *testing.T) {
 	cancel()
 	require.ErrorIs(t, <-done, context.Canceled)
 	require.False(t, ran)
+}
+
+func TestPlay_AndDelaysRunOnThePlatformTimer(t *testing.T) {
+	var mu sync.Mutex
+	var asked []time.Duration
+	fired := func(d time.Duration) <-chan time.Time { // a test timer that fires at once
+		mu.Lock()
+		asked = append(asked, d)
+		mu.Unlock()
+		c := make(chan time.Time, 1)
+		c <- time.Time{}
+		return c
+	}
+	p := start(t, platformtest.Config{After: fired})
+	var order []string
+	require.NoError(t, p.Play(context.Background(), platformtest.Scenario{Steps: []platformtest.Step{
+		{At: 3 * time.Hour, Do: func(*platformtest.Platform) { order = append(order, "3h") }},
+		{At: time.Hour, Do: func(*platformtest.Platform) { order = append(order, "1h") }},
+		{At: time.Hour, Do: func(*platformtest.Platform) { order = append(order, "1h bis") }},
+	}}))
+	require.Equal(t, []string{"1h", "1h bis", "3h"}, order)
+	require.Equal(t, []time.Duration{time.Hour, 2 * time.Hour}, asked)
+
+	p.Site("ehealth").Inject("etk", platformtest.Fault{Kind: platformtest.FaultDelay, Delay: time.Hour})
+	resp, err := send(plainClient(t, p, 5*time.Second), p.URL("etk", "ehealth"), etkMessage(t))
+	require.NoError(t, err, "an hour on the platform timer")
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	mu.Lock()
+	require.Equal(t, time.Hour, asked[len(asked)-1])
+	mu.Unlock()
 }
 
 func TestOutageScenario_GoesDownAndComesBack(t *testing.T) {

@@ -19,23 +19,22 @@ type Scenario struct {
 }
 
 // Play runs sc's steps in order of At (steps with equal offsets in their
-// order in sc), each at its offset from the call, and returns when all ran
+// order in sc), each at its offset from the call as the platform's timer
+// (Config.After) measures it, and returns when all ran
 // (nil) or when ctx ends or the platform closes first (an error; the steps
 // not yet due do not run).
 func (p *Platform) Play(ctx context.Context, sc Scenario) error {
 	steps := append([]Step(nil), sc.Steps...)
 	sort.SliceStable(steps, func(i, j int) bool { return steps[i].At < steps[j].At })
-	start := time.Now()
+	var elapsed time.Duration
 	for _, st := range steps {
-		if d := st.At - time.Since(start); d > 0 {
-			t := time.NewTimer(d)
+		if d := st.At - elapsed; d > 0 {
 			select {
-			case <-t.C:
+			case <-p.after(d):
+				elapsed = st.At
 			case <-ctx.Done():
-				t.Stop()
 				return ctx.Err()
 			case <-p.closing:
-				t.Stop()
 				return errClosed
 			}
 		} else if err := ctx.Err(); err != nil {
