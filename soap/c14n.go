@@ -3,10 +3,11 @@ package soap
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"fmt"
 	"maps"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/beevik/etree"
@@ -115,29 +116,31 @@ func sortAttributes(el *etree.Element, scope map[string]string) {
 			scope[a.Key] = a.Value
 		}
 	}
-	rank := func(a etree.Attr) (group int, uri, local string) {
-		switch {
-		case a.Space == "" && a.Key == "xmlns":
-			return 0, "", ""
-		case a.Space == "xmlns":
-			return 1, "", a.Key
-		case a.Space == "":
-			return 2, "", a.Key
-		default:
-			return 2, scope[a.Space], a.Key
+	if len(el.Attr) > 1 {
+		rank := func(a etree.Attr) (group int, uri, local string) {
+			switch {
+			case a.Space == "" && a.Key == "xmlns":
+				return 0, "", ""
+			case a.Space == "xmlns":
+				return 1, "", a.Key
+			case a.Space == "":
+				return 2, "", a.Key
+			default:
+				return 2, scope[a.Space], a.Key
+			}
 		}
+		slices.SortStableFunc(el.Attr, func(x, y etree.Attr) int {
+			gx, ux, lx := rank(x)
+			gy, uy, ly := rank(y)
+			if c := cmp.Compare(gx, gy); c != 0 {
+				return c
+			}
+			if c := strings.Compare(ux, uy); c != 0 {
+				return c
+			}
+			return strings.Compare(lx, ly)
+		})
 	}
-	sort.SliceStable(el.Attr, func(i, j int) bool {
-		gi, ui, li := rank(el.Attr[i])
-		gj, uj, lj := rank(el.Attr[j])
-		if gi != gj {
-			return gi < gj
-		}
-		if ui != uj {
-			return ui < uj
-		}
-		return li < lj
-	})
 	for _, t := range el.Child {
 		if c, ok := t.(*etree.Element); ok {
 			sortAttributes(c, scope)
