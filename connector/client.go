@@ -164,7 +164,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		origin:     requestOrigin{IsTest: cfg.IsTest, Package: cfg.Package, NIHII: cfg.Identity.NIHII},
 		limits:     soap.DefaultLimits,
 		replayKick: make(chan struct{}, 1),
-		memo:       newMemo(4096),
+		memo:       newMemo(16384),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.modes = newModeTable(c.clock.Now, c.log, c.events.publish)

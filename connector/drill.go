@@ -8,6 +8,7 @@ import (
 	"errors"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -51,6 +52,7 @@ type DrillMiss struct {
 
 // drillState is the running drill, if any.
 type drillState struct {
+	running  atomic.Bool // a drill runs: the hot path looks no further when false
 	mu       sync.Mutex
 	services map[string]bool
 	run      *drillRun
@@ -94,6 +96,7 @@ func (c *Client) Drill(ctx context.Context, services []string, duration time.Dur
 	rep := &DrillReport{Services: append([]string(nil), services...), Started: c.clock.Now()}
 	run := &drillRun{report: rep, sem: make(chan struct{}, 16)}
 	d.run = run
+	d.running.Store(true)
 	d.services = map[string]bool{}
 	for _, s := range services {
 		d.services[s] = true
@@ -119,6 +122,7 @@ func (c *Client) Drill(ctx context.Context, services []string, duration time.Dur
 	d.mu.Lock()
 	d.services = nil
 	d.run = nil // no shadow starts after this
+	d.running.Store(false)
 	d.mu.Unlock()
 	for _, s := range services {
 		c.modes.update(s, CauseDrillEnd, func(st *serviceState) { st.drill = false; st.unavailable = false })

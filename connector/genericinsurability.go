@@ -3,6 +3,7 @@ package connector
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -240,6 +241,7 @@ func (c *Client) GenericInsurability(ctx context.Context, req GenericInsurabilit
 			return c.liveGenericInsurability(ctx, req)
 		},
 	})
+	out.Answer.Items = slices.Clone(out.Answer.Items) // the stored answer stays the store's
 	return GenericInsurabilityResult{Answer: out.Answer, Source: out.Source, AsOf: out.AsOf, Degraded: out.Degraded, Endpoint: out.Endpoint}, err
 }
 

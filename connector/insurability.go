@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -349,6 +350,7 @@ func (c *Client) Insurability(ctx context.Context, req InsurabilityRequest) (Ins
 		request:  req,
 		live:     func(ctx context.Context) (InsurabilityAnswer, string, error) { return c.liveInsurability(ctx, req) },
 	})
+	out.Answer.Coverages = slices.Clone(out.Answer.Coverages) // the stored answer stays the store's
 	return InsurabilityResult{Answer: out.Answer, Source: out.Source, AsOf: out.AsOf, Degraded: out.Degraded, Endpoint: out.Endpoint}, err
 }
 

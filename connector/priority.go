@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"reflect"
+	"sync"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	"go.uber.org/zap"
 
 	"github.com/ehgate/ehgate/bcp"
@@ -56,9 +57,23 @@ type outcome[A any] struct {
 	Endpoint string
 }
 
-// memo keeps decoded answers in front of the store, so that fallback answers cost no
-// decryption nor decoding (the store's own LRU holds bytes).
-type memo struct{ c *lru.Cache[string, memoEntry] }
+// memo keeps decoded answers in front of the store, so that fallback answers cost neither
+// decryption nor decoding (the store's own LRU holds bytes). It is sharded so that many
+// counters reading at once rarely meet on a lock; a full shard drops an arbitrary entry.
+type memo struct {
+	seed   maphash.Seed
+	per    int
+	shards [memoShards]memoShard
+}
+
+const memoShards = 32
+
+type memoShard struct {
+	mu sync.RWMutex
+	m  map[memoKey]memoEntry
+}
+
+type memoKey struct{ function, key string }
 
 type memoEntry struct {
 	value    any
@@ -67,11 +82,44 @@ type memoEntry struct {
 }
 
 func newMemo(size int) *memo {
-	c, _ := lru.New[string, memoEntry](size) // size > 0: cannot fail
-	return &memo{c: c}
+	m := &memo{seed: maphash.MakeSeed(), per: max(1, size/memoShards)}
+	for i := range m.shards {
+		m.shards[i].m = make(map[memoKey]memoEntry)
+	}
+	return m
 }
 
-func memoKey(function, key string) string { return function + "\x00" + key }
+func (m *memo) shard(k memoKey) *memoShard {
+	return &m.shards[maphash.String(m.seed, k.key)%memoShards]
+}
+
+func (m *memo) get(k memoKey) (memoEntry, bool) {
+	s := m.shard(k)
+	s.mu.RLock()
+	e, ok := s.m[k]
+	s.mu.RUnlock()
+	return e, ok
+}
+
+func (m *memo) add(k memoKey, e memoEntry) {
+	s := m.shard(k)
+	s.mu.Lock()
+	if _, ok := s.m[k]; !ok && len(s.m) >= m.per {
+		for old := range s.m {
+			delete(s.m, old)
+			break
+		}
+	}
+	s.m[k] = e
+	s.mu.Unlock()
+}
+
+func (m *memo) remove(k memoKey) {
+	s := m.shard(k)
+	s.mu.Lock()
+	delete(s.m, k)
+	s.mu.Unlock()
+}
 
 // priority describes one priority function.
 type priority[A, Q any] struct {
@@ -86,12 +134,12 @@ type priority[A, Q any] struct {
 // not past its own NotAfter).
 func lookup[A, Q any](c *Client, ctx context.Context, function, key string, maxAge time.Duration) (stored[A, Q], cache.Entry, error) {
 	now := c.clock.Now()
-	mk := memoKey(function, key)
-	if m, ok := c.memo.c.Get(mk); ok {
+	mk := memoKey{function, key}
+	if m, ok := c.memo.get(mk); ok {
 		if (maxAge <= 0 || now.Sub(m.storedAt) < maxAge) && (m.notAfter.IsZero() || now.Before(m.notAfter)) {
 			return m.value.(stored[A, Q]), cache.Entry{StoredAt: m.storedAt, NotAfter: m.notAfter, Age: now.Sub(m.storedAt)}, nil
 		}
-		c.memo.c.Remove(mk)
+		c.memo.remove(mk)
 	}
 	e, err := c.store.Get(ctx, function, key)
 	if err != nil {
@@ -105,7 +153,7 @@ func lookup[A, Q any](c *Client, ctx context.Context, function, key string, maxA
 		c.log.Error("connector: stored answer unreadable, ignored", zap.String("function", function), zap.Error(err))
 		return s, e, fmt.Errorf("%w: stored answer unreadable", cache.ErrNotFound)
 	}
-	c.memo.c.Add(mk, memoEntry{value: s, storedAt: e.StoredAt, notAfter: e.NotAfter})
+	c.memo.add(mk, memoEntry{value: s, storedAt: e.StoredAt, notAfter: e.NotAfter})
 	return s, e, nil
 }
 
@@ -124,7 +172,7 @@ func put[A, Q any](c *Client, ctx context.Context, function, key string, s store
 		c.log.Error("connector: answer not stored", zap.String("function", function), zap.Error(err))
 		return
 	}
-	c.memo.c.Add(memoKey(function, key), memoEntry{value: s, storedAt: s.AsOf, notAfter: notAfter})
+	c.memo.add(memoKey{function, key}, memoEntry{value: s, storedAt: s.AsOf, notAfter: notAfter})
 }
 
 // fromStore serves p from the local store.
@@ -148,9 +196,9 @@ func run[A, Q any](c *Client, ctx context.Context, p priority[A, Q]) (outcome[A]
 	}
 	if c.modes.forced(p.service) {
 		out, err := fromStore(c, ctx, p, true)
-		if c.drills.active(p.service) {
+		if c.drills.running.Load() && c.drills.active(p.service) {
 			shadow(c, p, out, err)
-		} else if err == nil {
+		} else if err == nil && !c.regular.has(p.key) {
 			c.regular.record(p.service, p.key, recheck(c, p, out))
 		}
 		if err != nil {
@@ -181,7 +229,9 @@ func run[A, Q any](c *Client, ctx context.Context, p priority[A, Q]) (outcome[A]
 		return out, &FallbackError{Service: p.service, Err: err, Cache: cerr}
 	}
 	c.log.Debug("connector: answered from the local store", zap.String("service", p.service), zap.Duration("age", now.Sub(out.AsOf)))
-	c.regular.record(p.service, p.key, recheck(c, p, out))
+	if !c.regular.has(p.key) {
+		c.regular.record(p.service, p.key, recheck(c, p, out))
+	}
 	return out, nil
 }
 

@@ -42,13 +42,23 @@ type RegularisationReport struct {
 // service is back.
 type regulariser struct {
 	c       *Client
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	pending map[string]map[string]func(context.Context) (Difference, error) // service → key → check
+	keys    map[string]struct{}                                             // every pending key (keys carry their function)
 	last    map[string]RegularisationReport
 }
 
 func newRegulariser(c *Client) *regulariser {
-	return &regulariser{c: c, pending: map[string]map[string]func(context.Context) (Difference, error){}, last: map[string]RegularisationReport{}}
+	return &regulariser{c: c, pending: map[string]map[string]func(context.Context) (Difference, error){},
+		keys: map[string]struct{}{}, last: map[string]RegularisationReport{}}
+}
+
+// has reports whether key waits to be checked already (the hot path: a read lock, no allocation).
+func (r *regulariser) has(key string) bool {
+	r.mu.RLock()
+	_, ok := r.keys[key]
+	r.mu.RUnlock()
+	return ok
 }
 
 // record remembers that key of service was answered from the store (the first answer served
@@ -61,10 +71,11 @@ func (r *regulariser) record(service, key string, check func(context.Context) (D
 		m = map[string]func(context.Context) (Difference, error){}
 		r.pending[service] = m
 	}
-	if _, ok := m[key]; ok || len(m) >= maxRegularisation {
+	if _, ok := m[key]; ok || len(r.keys) >= maxRegularisation {
 		return
 	}
 	m[key] = check
+	r.keys[key] = struct{}{}
 }
 
 // run checks every answer of service served from the store, publishes the report and keeps
@@ -73,6 +84,9 @@ func (r *regulariser) run(ctx context.Context, service string) {
 	r.mu.Lock()
 	todo := r.pending[service]
 	delete(r.pending, service)
+	for key := range todo {
+		delete(r.keys, key)
+	}
 	r.mu.Unlock()
 	if len(todo) == 0 {
 		return
@@ -110,16 +124,16 @@ func (r *regulariser) run(ctx context.Context, service string) {
 
 // pendingCount returns how many answers of service wait to be checked.
 func (r *regulariser) pendingCount(service string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	return len(r.pending[service])
 }
 
 // Regularisation returns the last regularisation report of service (false when none ran).
 // The report holds personal data: see Difference.
 func (c *Client) Regularisation(service string) (RegularisationReport, bool) {
-	c.regular.mu.Lock()
-	defer c.regular.mu.Unlock()
+	c.regular.mu.RLock()
+	defer c.regular.mu.RUnlock()
 	rep, ok := c.regular.last[service]
 	return rep, ok
 }

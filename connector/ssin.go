@@ -23,6 +23,12 @@ func (e *SSINError) Is(target error) bool { return target == ErrInvalidSSIN }
 // NormalizeSSIN strips the separators people type ("85.07.30-033.28", spaces) and validates
 // the result with ValidateSSIN. It returns the 11 digits.
 func NormalizeSSIN(s string) (string, error) {
+	if len(s) == 11 {
+		if err := ValidateSSIN(s); err != nil {
+			return "", err
+		}
+		return s, nil // already bare: no copy
+	}
 	var b strings.Builder
 	b.Grow(11)
 	for i := 0; i < len(s); i++ {
