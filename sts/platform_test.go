@@ -49,8 +49,23 @@ func newOnPlatform(t *testing.T, lifetime, attemptTimeout time.Duration) *onPlat
 	require.NoError(t, os.WriteFile(path, p12, 0o600))
 	cred, err := LoadPKCS12(path, "keystore-pass", LoadOptions{Now: clock.Now, Roots: plat.ProviderCertPool()})
 	require.NoError(t, err)
+	o := &onPlatform{plat: plat, id: id, clock: clock, cfg: ProviderConfig{
+		Identification: cred,
+		Attributes:     PresetPharmacy,
+		SSIN:           id.SSIN,
+		NIHII:          id.NIHII,
+		STSRoots:       plat.STSRoots(),
+		RetryInitial:   time.Second,
+		RetryMax:       time.Minute,
+	}}
+	return o.withEngine(t, attemptTimeout)
+}
 
-	list, err := bcp.ParseServiceList(plat.ServiceList())
+// withEngine returns a copy of o routed by a new bcp.Engine (fresh breakers) on the platform's
+// service list, whose attempts on the STS time out after attemptTimeout (0 = 10 s).
+func (o *onPlatform) withEngine(t *testing.T, attemptTimeout time.Duration) *onPlatform {
+	t.Helper()
+	list, err := bcp.ParseServiceList(o.plat.ServiceList())
 	require.NoError(t, err)
 	engine, err := bcp.New(bcp.Config{
 		ServiceList: list,
@@ -58,16 +73,9 @@ func newOnPlatform(t *testing.T, lifetime, attemptTimeout time.Duration) *onPlat
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = engine.Close() })
-	return &onPlatform{plat: plat, id: id, clock: clock, engine: engine, cfg: ProviderConfig{
-		Identification: cred,
-		Attributes:     PresetPharmacy,
-		SSIN:           id.SSIN,
-		NIHII:          id.NIHII,
-		STSRoots:       plat.STSRoots(),
-		Router:         engine,
-		RetryInitial:   time.Second,
-		RetryMax:       time.Minute,
-	}}
+	c := *o
+	c.engine, c.cfg.Router = engine, engine
+	return &c
 }
 
 func (o *onPlatform) start(t *testing.T) *Provider {
@@ -273,10 +281,12 @@ var stsFaults = []stsFault{
 }
 
 func TestPlatform_STSFaultsWithoutATokenAreTypedErrors(t *testing.T) {
+	shared := newOnPlatform(t, 0, 0)
 	for _, tt := range stsFaults {
 		t.Run(tt.name, func(t *testing.T) {
-			o := newOnPlatform(t, 0, tt.attempt)
+			o := shared.withEngine(t, tt.attempt)
 			o.cfg.Limits = tt.limits
+			defer o.sts().Clear("")
 			o.sts().Inject(tt.service(), tt.fault)
 			p := o.start(t)
 			_, err := p.Token(context.Background())
@@ -298,10 +308,12 @@ func TestPlatform_STSFaultsWithoutATokenAreTypedErrors(t *testing.T) {
 }
 
 func TestPlatform_STSFaultsDuringRenewalKeepTheValidToken(t *testing.T) {
+	shared := newOnPlatform(t, 2*time.Hour, 0)
 	for _, tt := range stsFaults {
 		t.Run(tt.name, func(t *testing.T) {
-			o := newOnPlatform(t, 2*time.Hour, tt.attempt)
+			o := shared.withEngine(t, tt.attempt)
 			o.cfg.Limits = tt.limits
+			defer o.sts().Clear("")
 			start := o.clock.Now()
 			p := o.start(t)
 			first, err := p.Token(context.Background())
