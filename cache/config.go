@@ -102,6 +102,8 @@ const (
 	CorruptMoveAside
 	// CorruptStartFresh renames the file with a timestamp suffix and opens a
 	// new, empty store in its place; Store.Recovered reports what happened.
+	// Note that a file written under keys missing from Config.Keys is set
+	// aside too: restore it by renaming it back and configuring its key.
 	CorruptStartFresh
 )
 

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"sync"
 )
 
 // A sealed record, as stored as a bbolt value:
@@ -292,7 +293,7 @@ func decodeMessage(pt []byte, maxValue int, dead bool) (m Message, reason string
 
 // indexer turns logical keys into the HMACs stored on disk.
 type indexer struct {
-	key []byte
+	macs sync.Pool // of hash.Hash, HMAC-SHA256 under the derived key
 }
 
 func newIndexer(indexKey []byte) (*indexer, error) {
@@ -300,13 +301,18 @@ func newIndexer(indexKey []byte) (*indexer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &indexer{key: k}, nil
+	ix := &indexer{}
+	ix.macs.New = func() any { return hmac.New(sha256.New, k) }
+	return ix, nil
 }
 
 func (ix *indexer) sum(domain, s string) []byte {
-	var m hash.Hash = hmac.New(sha256.New, ix.key)
+	m := ix.macs.Get().(hash.Hash)
+	m.Reset()
 	m.Write([]byte(domain))
 	m.Write([]byte{0})
 	m.Write([]byte(s))
-	return m.Sum(make([]byte, 0, 32))
+	out := m.Sum(make([]byte, 0, 32))
+	ix.macs.Put(m)
+	return out
 }

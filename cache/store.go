@@ -191,6 +191,7 @@ func (s *Store) Close() error {
 	var err error
 	s.once.Do(func() {
 		s.warmMu.Lock()
+		s.closed.Store(true) // under warmMu: no Warmer can register after this
 		ws := make([]*Warmer, 0, len(s.warmers))
 		for w := range s.warmers {
 			ws = append(ws, w)
@@ -199,7 +200,6 @@ func (s *Store) Close() error {
 		for _, w := range ws {
 			w.Close()
 		}
-		s.closed.Store(true)
 		close(s.done)
 		s.wg.Wait()
 		err = s.db.Close()
