@@ -191,32 +191,32 @@ func VerifyEnveloped(el *etree.Element, roots *x509.CertPool, opts VerifyEnvelop
 	}
 	docSigned := false
 	for i := range sig.refs {
-		r := &sig.refs[i]
+		ref := &sig.refs[i]
 		var target *etree.Element
 		switch {
-		case r.uri == "" && !isDocumentRoot(el):
+		case ref.uri == "" && !isDocumentRoot(el):
 			return nil, fail(ErrWrapped, "reference URI=\"\" names the whole document, not the nested %s", el.Tag)
-		case r.uri == "" || (strings.HasPrefix(r.uri, "#") && own[r.uri[1:]]):
-			if !r.enveloped {
+		case ref.uri == "" || (strings.HasPrefix(ref.uri, "#") && own[ref.uri[1:]]):
+			if !ref.enveloped {
 				return nil, fail(ErrAlgorithm, "reference to the signed element lacks the enveloped-signature transform")
 			}
 			target = el
 			docSigned = true
-		case strings.HasPrefix(r.uri, "#"):
-			target = ids[r.uri[1:]]
+		case strings.HasPrefix(ref.uri, "#"):
+			target = ids[ref.uri[1:]]
 			if target == nil {
-				return nil, fail(ErrMissingReference, "reference %s resolves to no element", r.uri)
+				return nil, fail(ErrMissingReference, "reference %s resolves to no element", ref.uri)
 			}
 			if !within(target, sigEl) {
-				return nil, fail(ErrWrapped, "reference %s points outside the signed element's signature", r.uri)
+				return nil, fail(ErrWrapped, "reference %s points outside the signed element's signature", ref.uri)
 			}
-			if r.enveloped {
-				return nil, fail(ErrAlgorithm, "enveloped-signature transform on reference %s", r.uri)
+			if ref.enveloped {
+				return nil, fail(ErrAlgorithm, "enveloped-signature transform on reference %s", ref.uri)
 			}
 		default:
-			return nil, fail(ErrWrapped, "reference URI %q is not a same-document reference", r.uri)
+			return nil, fail(ErrWrapped, "reference URI %q is not a same-document reference", ref.uri)
 		}
-		if err := r.check(target, sigEl); err != nil {
+		if err := ref.check(target, sigEl); err != nil {
 			return nil, err
 		}
 	}

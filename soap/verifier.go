@@ -174,13 +174,14 @@ func (v *Verifier) Verify(msg []byte) (*Verified, error) {
 	}
 
 	var bodySigned, tsSigned bool
-	for _, r := range sig.refs {
-		if !strings.HasPrefix(r.uri, "#") || len(r.uri) == 1 {
-			return nil, fail(ErrWrapped, "reference URI %q is not a same-document id", r.uri)
+	for i := range sig.refs {
+		ref := &sig.refs[i]
+		if !strings.HasPrefix(ref.uri, "#") || len(ref.uri) == 1 {
+			return nil, fail(ErrWrapped, "reference URI %q is not a same-document id", ref.uri)
 		}
-		target := ids[r.uri[1:]]
+		target := ids[ref.uri[1:]]
 		if target == nil {
-			return nil, fail(ErrMissingReference, "reference %s resolves to no element", r.uri)
+			return nil, fail(ErrMissingReference, "reference %s resolves to no element", ref.uri)
 		}
 		switch {
 		case target == body:
@@ -188,12 +189,12 @@ func (v *Verifier) Verify(msg []byte) (*Verified, error) {
 		case target == ts:
 			tsSigned = true
 		case target.Tag == "Body" || target.Tag == "Timestamp" || !within(target, sec):
-			return nil, fail(ErrWrapped, "reference %s points at a %s that is not this envelope's", r.uri, target.Tag)
+			return nil, fail(ErrWrapped, "reference %s points at a %s that is not this envelope's", ref.uri, target.Tag)
 		}
-		if r.enveloped {
+		if ref.enveloped {
 			return nil, fail(ErrAlgorithm, "enveloped-signature transform in a WS-Security reference")
 		}
-		if err := r.check(target, nil); err != nil {
+		if err := ref.check(target, nil); err != nil {
 			return nil, err
 		}
 	}
