@@ -1,0 +1,560 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ehgate/ehgate/bcp"
+	"github.com/ehgate/ehgate/connector"
+	"github.com/ehgate/ehgate/platformtest"
+)
+
+// The two sites of the platform, at two different providers.
+const (
+	primarySite  = "ehealth"
+	fallbackSite = "mycarenet"
+)
+
+// feedComponents maps the status feed's components to the services they cover.
+var feedComponents = map[string][]string{
+	"Insurability":           {connector.ServiceInsurability},
+	"Generic Insurability":   {connector.ServiceGenericInsurability},
+	"MyCareNet Tarification": {connector.ServiceTarification},
+	"ETK Depot":              {connector.ServiceETK},
+}
+
+// phaseDef is one phase of the morning: what happens to the platform when it starts.
+type phaseDef struct {
+	name  string
+	title string
+	apply func(p *platformtest.Platform)
+	// switchSite is the site whose first live answer ends the phase's switch ("" = the local
+	// store's first answer); switchWhat says what the switch is.
+	switchSite string
+	switchWhat string
+}
+
+var phases = []phaseDef{
+	{name: "normal", title: "normal work", apply: func(*platformtest.Platform) {}},
+	{
+		name: "failover", title: "the primary site (" + primarySite + ") dies",
+		apply: func(p *platformtest.Platform) {
+			p.Site(primarySite).Inject("", platformtest.Fault{Kind: platformtest.FaultRefuse})
+		},
+		switchSite: fallbackSite, switchWhat: "first live answer from " + fallbackSite,
+	},
+	{
+		name: "outage", title: "status feed: Major Outage, every site down",
+		apply: func(p *platformtest.Platform) {
+			for _, s := range p.Sites() {
+				s.Inject("", platformtest.Fault{Kind: platformtest.FaultRefuse})
+			}
+			for _, comp := range sortedKeys(feedComponents) {
+				p.SetComponentStatus(comp, platformtest.StatusMajorOutage)
+			}
+		},
+		switchWhat: "first answer from the local store",
+	},
+	{
+		name: "recovery", title: "the platform returns",
+		apply: func(p *platformtest.Platform) {
+			for _, s := range p.Sites() {
+				s.Clear("")
+			}
+			for _, comp := range sortedKeys(feedComponents) {
+				p.SetComponentStatus(comp, platformtest.StatusOperational)
+			}
+		},
+		switchSite: primarySite, switchWhat: "first live answer from " + primarySite + " again",
+	},
+}
+
+// etkParties are the parties whose ETKs the counters fetch (to encrypt prescriptions and
+// messages for them).
+var etkParties = []connector.Identifier{
+	{Type: "NIHII-PHARMACY", Value: "28061703"},
+	{Type: "NIHII-PHARMACY", Value: "28061802"},
+	{Type: "CBE", Value: "0820563481"},
+	{Type: "EHP", Value: "1990001916"},
+	{Type: "NIHII", Value: "10082533004"},
+}
+
+// world is one run of the demo.
+type world struct {
+	o       Options
+	out     io.Writer // safe for concurrent use
+	tty     bool      // out is a terminal
+	started time.Time
+	p       *platformtest.Platform
+	c       *connector.Client
+
+	phase   atomic.Int32
+	stats   []*phaseStats
+	bounds  []time.Time // start of each phase (the instant its fault was applied)
+	boundMu sync.Mutex
+
+	held    sync.Map // patient SSIN or ETK party → struct{}: the store holds an answer
+	writeMu sync.Mutex
+	writes  map[string]submitted // idempotency key → what the counter got
+
+	regMu sync.Mutex
+	reg   []connector.RegularisationReport
+
+	pendingAtEnd int
+}
+
+// submitted is a write a counter handed to the client and what the receipt said.
+type submitted struct {
+	phase  int
+	queued bool
+}
+
+// phaseStats are the figures of one phase, counted by the counters as answers come back.
+type phaseStats struct {
+	calls, live, cached, business, uncached, errors, heldErrors atomic.Int64
+	writes, delivered, queued                                   atomic.Int64
+	slowest                                                     atomic.Int64 // ns
+	switchAt                                                    atomic.Int64 // unix ns of the switch; 0 = none yet
+}
+
+func (s *phaseStats) noteLatency(d time.Duration) {
+	for {
+		cur := s.slowest.Load()
+		if int64(d) <= cur || s.slowest.CompareAndSwap(cur, int64(d)) {
+			return
+		}
+	}
+}
+
+// Run plays the morning and returns its report; live lines go to out.
+func Run(ctx context.Context, o Options, out io.Writer) (*Report, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	w := &world{o: o, out: &syncWriter{w: out}, tty: isTerminal(out), started: time.Now(), writes: map[string]submitted{}}
+	for range phases {
+		w.stats = append(w.stats, &phaseStats{})
+	}
+	w.bounds = make([]time.Time, len(phases))
+
+	w.linef("starting the platform stand-in: sites %s (provider-a) and %s (provider-b) on 127.0.0.1", primarySite, fallbackSite)
+	p, err := platformtest.Start(platformtest.Config{
+		Sites:    []platformtest.SiteConfig{{Name: primarySite, Provider: "provider-a"}, {Name: fallbackSite, Provider: "provider-b"}},
+		Patients: o.Patients,
+		Seed:     o.Seed,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start platform: %w", err)
+	}
+	defer p.Close()
+	w.p = p
+	for i, id := range etkParties {
+		if err := p.RegisterETK(id.Type, id.Value, id.ApplicationID, fmt.Sprintf("party %d", i+1)); err != nil {
+			return nil, fmt.Errorf("register etk: %w", err)
+		}
+	}
+
+	dir, err := os.MkdirTemp("", "ehgate-demo-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	cfg, err := w.clientConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	c, err := connector.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open client: %w", err)
+	}
+	w.c = c
+	closed := false
+	defer func() {
+		if !closed {
+			_ = c.Close()
+		}
+	}()
+	events, unsubscribe := c.Subscribe(8192)
+	printer := newLive(w, events)
+	printerDone := make(chan struct{})
+	go func() { defer close(printerDone); printer.loop() }()
+
+	// The counters work until the morning ends.
+	workCtx, stopWork := context.WithCancel(ctx)
+	defer stopWork()
+	var counters sync.WaitGroup
+	pop := newPopulation(p.Patients(), o.Seed)
+	for i := range o.Counters {
+		counters.Add(1)
+		go func() {
+			defer counters.Done()
+			w.counter(workCtx, i, pop)
+		}()
+	}
+
+	share := o.Duration / time.Duration(len(phases))
+	for i, ph := range phases {
+		w.phase.Store(int32(i))
+		w.boundMu.Lock()
+		w.bounds[i] = time.Now()
+		w.boundMu.Unlock()
+		ph.apply(p)
+		w.linef("── phase %d/%d: %s", i+1, len(phases), ph.title)
+		if err := sleepCtx(ctx, share); err != nil {
+			break
+		}
+	}
+	if ctx.Err() == nil {
+		w.settle(ctx)
+	}
+	stopWork()
+	counters.Wait()
+	end := time.Now()
+
+	w.pendingAtEnd = c.Status().Outbox.Pending
+	// Let the last replay and regularisation events through before closing.
+	unsubscribe()
+	<-printerDone
+	closed = true
+	if err := c.Close(); err != nil {
+		return nil, fmt.Errorf("close client: %w", err)
+	}
+	rep := w.report(end)
+	if ctx.Err() != nil {
+		rep.Problems = append(rep.Problems, "interrupted: "+ctx.Err().Error())
+	}
+	return rep, nil
+}
+
+// clientConfig writes the pharmacy's keystore into dir and returns the client's Config.
+func (w *world) clientConfig(dir string) (connector.Config, error) {
+	id, err := w.p.NewIdentity(platformtest.Pharmacy, "Apotheek De Linde")
+	if err != nil {
+		return connector.Config{}, fmt.Errorf("register pharmacy: %w", err)
+	}
+	password := rand.Text()
+	p12, err := id.PKCS12(password)
+	if err != nil {
+		return connector.Config{}, err
+	}
+	keystore := filepath.Join(dir, "pharmacy.p12")
+	if err := os.WriteFile(keystore, p12, 0o600); err != nil {
+		return connector.Config{}, err
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return connector.Config{}, err
+	}
+	w.linef("registered %q (NIHII %s): keystore %s, store encrypted with a fresh key", id.Name, id.NIHII, keystore)
+
+	labels := map[string]bcp.Label{}
+	for _, s := range w.p.Sites() {
+		for _, svc := range s.Services() {
+			if u := w.p.URL(svc, s.Name()); u != "" {
+				labels[u] = bcp.Label{Site: s.Name(), Provider: s.Provider()}
+			}
+		}
+	}
+	return connector.Config{
+		ServiceListURL:   w.p.ServiceListBaseURL(),
+		ServiceListRoots: w.p.ServiceListRoots(),
+		ServiceListPoll:  time.Second,
+		TLSRoots:         w.p.CACertPool(),
+		STSRoots:         w.p.STSRoots(),
+		Credentials:      connector.Credentials{PKCS12File: keystore, Password: password},
+		Identity:         connector.Identity{Preset: connector.PresetPharmacy, NIHII: id.NIHII, SSIN: id.SSIN},
+		Package:          connector.PackageLicense{Name: "ehgate-demo", Username: "demo", Password: "demo"},
+		IsTest:           true,
+		CacheDir:         filepath.Join(dir, "store"),
+		CacheKeys:        [][]byte{key},
+		Timeouts:         connector.Timeouts{Connect: time.Second, Attempt: 2 * time.Second},
+		StatusFeedURL:    w.p.StatusFeedURL(),
+		StatusComponents: feedComponents,
+		// A morning squeezed into seconds: the feed is read every 250 ms instead of 60 s,
+		// and breakers probe again after 0.5–2 s instead of 5 s–2 min.
+		StatusPoll: 250 * time.Millisecond,
+		BCP: bcp.Config{
+			Breaker: bcp.BreakerConfig{OpenTimeout: 500 * time.Millisecond, MaxOpenTimeout: 2 * time.Second},
+			Router: bcp.RouterConfig{
+				HoldDown: time.Second, HoldDownProbeInterval: 250 * time.Millisecond,
+				PanicProbeInterval: 250 * time.Millisecond, Labels: labels,
+			},
+		},
+	}, nil
+}
+
+// settle lets the last phase run on until the outbox is empty and the services are back to
+// normal, for at most o.Settle.
+func (w *world) settle(ctx context.Context) {
+	deadline := time.Now().Add(w.o.Settle)
+	for time.Now().Before(deadline) {
+		if w.settled() {
+			return
+		}
+		if sleepCtx(ctx, 50*time.Millisecond) != nil {
+			return
+		}
+	}
+	w.linef("recovery not complete after %s more; stopping", w.o.Settle)
+}
+
+func (w *world) settled() bool {
+	st := w.c.Status()
+	if st.Outbox.Pending > 0 || st.Outbox.Replaying {
+		return false
+	}
+	for _, s := range st.Services {
+		switch s.Name {
+		case connector.ServiceInsurability, connector.ServiceTarification:
+			if s.Mode != connector.ModeNormal {
+				return false
+			}
+		}
+	}
+	w.regMu.Lock()
+	defer w.regMu.Unlock()
+	for _, r := range w.reg {
+		if r.Service == connector.ServiceInsurability {
+			return true
+		}
+	}
+	return false
+}
+
+// population is who comes to the counter: regulars most of the time, walk-ins sometimes.
+type population struct {
+	regulars, walkIns []platformtest.Patient
+}
+
+func newPopulation(all []platformtest.Patient, seed int64) *population {
+	pts := append([]platformtest.Patient(nil), all...)
+	r := mrand.New(mrand.NewPCG(uint64(seed), 0xde30))
+	r.Shuffle(len(pts), func(i, j int) { pts[i], pts[j] = pts[j], pts[i] })
+	n := len(pts) / 5
+	return &population{regulars: pts[:n], walkIns: pts[n:]}
+}
+
+func (p *population) next(r *mrand.Rand) platformtest.Patient {
+	if r.Float64() < 0.9 {
+		return p.regulars[r.IntN(len(p.regulars))]
+	}
+	return p.walkIns[r.IntN(len(p.walkIns))]
+}
+
+// counter is one pharmacist serving customers: an insurability check per customer, a
+// tarification for some of them, an ETK now and then.
+func (w *world) counter(ctx context.Context, n int, pop *population) {
+	r := mrand.New(mrand.NewPCG(uint64(w.o.Seed), uint64(n)+1))
+	writes := 0
+	for ctx.Err() == nil {
+		if r.Float64() < 0.08 {
+			w.fetchETK(ctx, etkParties[r.IntN(len(etkParties))])
+		} else {
+			pt := pop.next(r)
+			if w.check(ctx, pt) && pt.Insured && r.Float64() < 0.25 {
+				writes++
+				w.submit(ctx, pt, fmt.Sprintf("demo-c%d-%05d", n+1, writes))
+			}
+		}
+		think := time.Duration(10+r.IntN(30)) * time.Millisecond
+		if sleepCtx(ctx, think) != nil {
+			return
+		}
+	}
+}
+
+// check asks whether a patient is insured and counts the answer; it reports whether the
+// counter got an answer.
+func (w *world) check(ctx context.Context, pt platformtest.Patient) bool {
+	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	res, err := w.c.Insurability(callCtx, connector.InsurabilityRequest{SSIN: pt.SSIN})
+	ph := int(w.phase.Load()) // a call counts in the phase in which its answer came
+	st := w.stats[ph]
+	w.took(st, "insurability", t0, res.Source, res.Endpoint, err)
+	st.calls.Add(1)
+	var be *connector.BusinessError
+	switch {
+	case err == nil:
+		w.answered(st, ph, pt.SSIN, res.Source, res.Degraded, res.Endpoint)
+		return true
+	case errors.As(err, &be):
+		st.live.Add(1) // the platform answered: unknown patient
+		st.business.Add(1)
+		return false
+	default:
+		w.failed(st, pt.SSIN, err)
+		return false
+	}
+}
+
+// fetchETK fetches a party's ETK and counts the answer.
+func (w *world) fetchETK(ctx context.Context, id connector.Identifier) {
+	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	res, err := w.c.ETK(callCtx, id)
+	ph := int(w.phase.Load())
+	st := w.stats[ph]
+	w.took(st, "etk", t0, res.Source, res.Endpoint, err)
+	st.calls.Add(1)
+	key := "etk:" + id.Type + "=" + id.Value
+	if err != nil {
+		w.failed(st, key, err)
+		return
+	}
+	w.answered(st, ph, key, res.Source, res.Degraded, res.Endpoint)
+}
+
+// slowCall is the latency from which -v shows a call.
+const slowCall = time.Second
+
+// took notes a call's latency; -v shows the slow ones.
+func (w *world) took(st *phaseStats, what string, t0 time.Time, src connector.Source, endpoint string, err error) {
+	d := time.Since(t0)
+	st.noteLatency(d)
+	if !w.o.Verbose || d < slowCall {
+		return
+	}
+	switch {
+	case err != nil:
+		w.linef("slow      %-26s %4d ms, error: %v", what, d.Milliseconds(), err)
+	case src == connector.SourceLive:
+		w.linef("slow      %-26s %4d ms, live from %s", what, d.Milliseconds(), w.siteOf(endpoint))
+	default:
+		w.linef("slow      %-26s %4d ms, from the local store", what, d.Milliseconds())
+	}
+}
+
+// answered counts an answer and notes the phase's switch when this answer is its first sign.
+func (w *world) answered(st *phaseStats, ph int, key string, src connector.Source, degraded bool, endpoint string) {
+	w.held.Store(key, struct{}{})
+	now := time.Now()
+	if src == connector.SourceLive {
+		st.live.Add(1)
+		if site := phases[ph].switchSite; site != "" && strings.HasPrefix(endpoint, w.p.Site(site).URL()) {
+			st.switchAt.CompareAndSwap(0, now.UnixNano())
+		}
+		return
+	}
+	st.cached.Add(1)
+	if degraded && phases[ph].switchWhat != "" && phases[ph].switchSite == "" {
+		st.switchAt.CompareAndSwap(0, now.UnixNano())
+	}
+}
+
+// failed counts an error a counter saw. A patient (or party) the store never held and the
+// platform could not answer is not an error of ehgate: it is counted as uncached.
+func (w *world) failed(st *phaseStats, key string, err error) {
+	_, held := w.held.Load(key)
+	if errors.Is(err, connector.ErrNotCached) && !held {
+		st.uncached.Add(1)
+		return
+	}
+	st.errors.Add(1)
+	if held {
+		st.heldErrors.Add(1)
+	}
+	if w.o.Verbose {
+		w.linef("counter error: %v", err) // errors name the service, never the patient
+	}
+}
+
+// submit hands a tarification to the client and records the receipt.
+func (w *world) submit(ctx context.Context, pt platformtest.Patient, key string) {
+	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	rc, err := w.c.Submit(callCtx, connector.Write{IdempotencyKey: key, Partition: pt.SSIN, Payload: []byte("tarification " + key)})
+	ph := int(w.phase.Load())
+	st := w.stats[ph]
+	st.writes.Add(1)
+	if err != nil {
+		st.errors.Add(1)
+		if w.o.Verbose {
+			w.linef("counter error: %v", err)
+		}
+		return
+	}
+	w.writeMu.Lock()
+	w.writes[rc.Key] = submitted{phase: ph, queued: rc.Queued}
+	w.writeMu.Unlock()
+	if rc.Queued {
+		st.queued.Add(1)
+		if phases[ph].switchSite == "" && phases[ph].switchWhat != "" {
+			st.switchAt.CompareAndSwap(0, time.Now().UnixNano())
+		}
+	} else {
+		st.delivered.Add(1)
+	}
+}
+
+// linef prints one live line, stamped with the time since the start.
+func (w *world) linef(format string, args ...any) {
+	fmt.Fprintf(w.out, "%6.2fs  %s\n", sinceStart(w), fmt.Sprintf(format, args...))
+}
+
+func sinceStart(w *world) float64 { return time.Since(w.started).Seconds() }
+
+// siteOf names the site an endpoint URL belongs to.
+func (w *world) siteOf(url string) string {
+	for _, s := range w.p.Sites() {
+		if strings.HasPrefix(url, s.URL()) {
+			return s.Name() + " (" + s.Provider() + ")"
+		}
+	}
+	return url
+}
+
+// syncWriter serialises the writes of the counters, the event printer and the main loop.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// isTerminal reports whether out is a character device (a progress bar may redraw itself).
+func isTerminal(out io.Writer) bool {
+	f, ok := out.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
