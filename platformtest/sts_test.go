@@ -133,3 +133,42 @@ func TestSTS_RefusesWhatTheRealSTSRefuses(t *testing.T) {
 	}
 	require.Zero(t, p.TokensIssued())
 }
+
+func TestSTS_ClockSkewShiftsTheIssuedConditions(t *testing.T) {
+	p := start(t, platformtest.Config{TokenLifetime: time.Hour})
+	id, err := p.NewIdentity(platformtest.Pharmacy, "Apotheek Klok")
+	require.NoError(t, err)
+	p.Site("ehealth").Inject("sts", platformtest.Fault{Kind: platformtest.FaultClockSkew, Skew: -3 * time.Hour})
+	body := func() *etree.Element { return tokenRequest(id, id.Certificate, id.Claims(), id.Certified()) }
+	status, b := post(t, p.HTTPClient(), p.URL("sts", "ehealth"), platformtest.ActionSTS, signWithCert(t, id.Key, id.Certificate, body()))
+	requireRejected(t, status, b) // a fresh timestamp is 3 h in the STS's future
+
+	s, err := soap.NewSigner(soap.SignerConfig{Key: id.Key, Certificate: id.Certificate, Now: func() time.Time { return time.Now().Add(-3 * time.Hour) }})
+	require.NoError(t, err)
+	msg, err := s.Sign(soap.NewEnvelope(body()))
+	require.NoError(t, err)
+	status, b = post(t, p.HTTPClient(), p.URL("sts", "ehealth"), platformtest.ActionSTS, msg)
+	require.Equal(t, http.StatusOK, status, string(b))
+	resp, f := answer(t, b)
+	require.Nil(t, f)
+	a := resp.SelectElement("Assertion")
+	require.NotNil(t, a, string(b))
+	noa, err := time.Parse(time.RFC3339, a.SelectElement("Conditions").SelectAttrValue("NotOnOrAfter", ""))
+	require.NoError(t, err)
+	require.True(t, noa.Before(time.Now()), "issued by a clock 3 h late, a 1 h token is already over: %v", noa)
+	require.Equal(t, -3*time.Hour, p.Site("ehealth").Fault("sts").Skew)
+}
+
+func TestSTS_RejectsAnotherOperationsSOAPAction(t *testing.T) {
+	p := start(t, platformtest.Config{})
+	id, err := p.NewIdentity(platformtest.GP, "Dr. Actie")
+	require.NoError(t, err)
+	msg := signWithCert(t, id.Key, id.Certificate, tokenRequest(id, id.Certificate, id.Claims(), id.Certified()))
+	status, b := post(t, p.HTTPClient(), p.URL("sts", "ehealth"), platformtest.ActionInsurability, msg)
+	require.Equal(t, http.StatusInternalServerError, status)
+	_, f := answer(t, b)
+	require.NotNil(t, f)
+	require.Equal(t, "soapenv:Client", f.Code)
+	require.Contains(t, f.String, "SOAPAction")
+	require.Equal(t, 1, p.Count("ehealth", "sts", platformtest.OutcomeBadRequest))
+}
