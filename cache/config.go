@@ -158,6 +158,9 @@ type Config struct {
 	// MemoryEntries is the size of the in-memory LRU of decrypted answers.
 	// 0 = 10,000; negative is invalid.
 	MemoryEntries int
+	// MemoryBytes bounds the bytes of the values in the memory LRU (least
+	// recently used answers leave first). 0 = 64 MiB; negative is invalid.
+	MemoryBytes int64
 	// MaxValueBytes bounds a stored value and an outbox payload.
 	// 0 = DefaultMaxValueBytes (1 MiB); at most LimitMaxValueBytes.
 	MaxValueBytes int
@@ -211,6 +214,9 @@ func (c Config) Validate() error {
 	if c.MemoryEntries < 0 {
 		return fmt.Errorf("cache: Config.MemoryEntries is negative")
 	}
+	if c.MemoryBytes < 0 {
+		return fmt.Errorf("cache: Config.MemoryBytes is negative")
+	}
 	if c.MaxValueBytes < 0 || c.MaxValueBytes > LimitMaxValueBytes {
 		return fmt.Errorf("cache: Config.MaxValueBytes must be between 0 and %d", LimitMaxValueBytes)
 	}
@@ -233,6 +239,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MemoryEntries == 0 {
 		c.MemoryEntries = 10_000
+	}
+	if c.MemoryBytes == 0 {
+		c.MemoryBytes = 64 << 20
 	}
 	if c.MaxValueBytes == 0 {
 		c.MaxValueBytes = DefaultMaxValueBytes

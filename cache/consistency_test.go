@@ -132,3 +132,34 @@ func TestOutbox_TamperedEntryIsSkippedAndKept(t *testing.T) {
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, s.AuthFailures, uint64(2))
 }
+
+func TestStore_MemoryStaysWithinMemoryBytes(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.MemoryBytes = 1000
+	st := openTest(t, cfg)
+	stats := func() cache.Stats {
+		s, err := st.Stats(bg)
+		require.NoError(t, err)
+		return s
+	}
+	for i := range 5 {
+		require.NoError(t, st.Put(bg, cache.FunctionInsurability, fmt.Sprint(i), bytes.Repeat([]byte{byte(i)}, 300)))
+	}
+	s := stats()
+	require.Equal(t, 3, s.MemoryEntries)
+	require.Equal(t, int64(900), s.MemoryBytes)
+	require.NoError(t, st.Put(bg, cache.FunctionInsurability, "4", make([]byte, 100))) // replaces a cached value
+	require.Equal(t, int64(700), stats().MemoryBytes)
+	require.NoError(t, st.Delete(bg, cache.FunctionInsurability, "3"))
+	require.Equal(t, int64(400), stats().MemoryBytes)
+	for i := range 5 { // every answer still served, from disk when evicted
+		e, err := st.Get(bg, cache.FunctionInsurability, fmt.Sprint(i))
+		if i == 3 {
+			require.ErrorIs(t, err, cache.ErrNotFound)
+			continue
+		}
+		require.NoError(t, err)
+		require.NotEmpty(t, e.Value)
+	}
+	require.LessOrEqual(t, stats().MemoryBytes, int64(1000))
+}

@@ -17,8 +17,10 @@ type Stats struct {
 	// Functions has one entry per function with records on disk or a policy.
 	Functions map[string]FunctionStats
 	Outbox    OutboxStats
-	// MemoryEntries is how many decrypted answers the memory LRU holds.
+	// MemoryEntries is how many decrypted answers the memory LRU holds, and
+	// MemoryBytes the bytes of their values.
 	MemoryEntries int
+	MemoryBytes   int64
 	// AuthFailures counts the records that failed authentication (and were
 	// skipped) since Open.
 	AuthFailures uint64
@@ -49,7 +51,7 @@ type OutboxStats struct {
 // Stats counts the Store's records per function and in the outbox.
 func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	now := s.now().UnixNano()
-	st := Stats{Path: s.path, Functions: map[string]FunctionStats{}, MemoryEntries: s.mem.Len(), AuthFailures: s.authFailures.Load()}
+	st := Stats{Path: s.path, Functions: map[string]FunctionStats{}, MemoryEntries: s.mem.Len(), MemoryBytes: s.memBytes.Load(), AuthFailures: s.authFailures.Load()}
 	for name := range s.funcs {
 		st.Functions[name] = FunctionStats{Registered: true}
 	}

@@ -46,9 +46,10 @@ type Store struct {
 	now   func() time.Time
 	log   *zap.Logger
 
-	mem   *lru.Cache[memKey, *memEntry]
-	memMu sync.Mutex    // orders memory updates against disk reads filling the LRU
-	gen   atomic.Uint64 // bumped under memMu by every write that changes answers
+	mem      *lru.Cache[memKey, *memEntry]
+	memMu    sync.Mutex    // held by every change of mem but evictions by count; orders memory updates against disk reads filling the LRU
+	gen      atomic.Uint64 // bumped under memMu by every write that changes answers
+	memBytes atomic.Int64  // bytes of the values in mem
 
 	writes chan *writeOp
 	done   chan struct{}
@@ -146,7 +147,7 @@ func Open(cfg Config, opts ...Option) (*Store, error) {
 		}
 	}
 	s.db, s.index = db, ix
-	s.mem, _ = lru.New[memKey, *memEntry](cfg.MemoryEntries)
+	s.mem, _ = lru.NewWithEvict(cfg.MemoryEntries, func(_ memKey, me *memEntry) { s.memBytes.Add(-int64(len(me.value))) })
 	s.outbox = newOutbox(s)
 	if err := s.outbox.load(); err != nil {
 		_ = db.Close()
@@ -281,7 +282,7 @@ func (s *Store) Put(ctx context.Context, function, key string, value []byte, opt
 	}, func() {
 		s.memMu.Lock()
 		s.gen.Add(1)
-		s.mem.Add(mk, me)
+		s.memAdd(mk, me)
 		s.memMu.Unlock()
 	})
 }
@@ -350,10 +351,25 @@ func (s *Store) Get(ctx context.Context, function, key string) (Entry, error) {
 	}
 	s.memMu.Lock()
 	if s.gen.Load() == g {
-		s.mem.Add(memKey{function, key}, me)
+		s.memAdd(memKey{function, key}, me)
 	}
 	s.memMu.Unlock()
 	return makeEntry(f, key, me, now)
+}
+
+// memAdd puts an answer in the memory cache and keeps the cache within
+// Config.MemoryBytes. Called with memMu held.
+func (s *Store) memAdd(k memKey, me *memEntry) {
+	if old, ok := s.mem.Peek(k); ok {
+		s.memBytes.Add(-int64(len(old.value))) // Add replaces without calling the eviction callback
+	}
+	s.mem.Add(k, me)
+	s.memBytes.Add(int64(len(me.value)))
+	for s.memBytes.Load() > s.cfg.MemoryBytes {
+		if _, _, ok := s.mem.RemoveOldest(); !ok {
+			break
+		}
+	}
 }
 
 // openAnswer authenticates and decodes a raw answer record; failures are
