@@ -45,3 +45,20 @@ func BenchmarkTokenCachedParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkSignerCached measures Signer while a valid token is held.
+func BenchmarkSignerCached(b *testing.B) {
+	h := newHarnessWith(b, 5*time.Hour, nil)
+	p := h.start(b)
+	ctx := context.Background()
+	if _, err := p.Signer(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := p.Signer(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -15,8 +15,11 @@
 //		Router:         engine, // a *bcp.Engine, or sts.FixedEndpoint(url)
 //	})
 //	defer provider.Close()
-//	tok, err := provider.Token(ctx) // from memory in nanoseconds while a token is valid
-//	signer, err := soap.NewSigner(soap.SignerConfig{Key: cred.Key, Assertion: tok.Assertion})
+//	signer, err := provider.Signer(ctx) // from memory in nanoseconds while a token is valid
+//	msg, err := signer.Sign(soap.NewEnvelope(body))
+//
+// Provider.Token returns the token itself (the assertion as issued, its validity and its
+// certified attributes), for callers that build their own soap.Signer.
 //
 // # Credentials
 //

@@ -92,6 +92,14 @@ func (o *onPlatform) sts() *platformtest.Site { return o.plat.Site("ehealth") }
 // the token, and returns the answer's root element or the fault.
 func (o *onPlatform) insurability(t *testing.T, tok *Token) (*etree.Element, error) {
 	t.Helper()
+	signer, err := soap.NewSigner(soap.SignerConfig{Key: o.cfg.Identification.Key, Assertion: tok.Assertion, Now: o.clock.Now})
+	require.NoError(t, err)
+	return o.insurabilityWith(t, signer)
+}
+
+// insurabilityWith is insurability signing with signer.
+func (o *onPlatform) insurabilityWith(t *testing.T, signer *soap.Signer) (*etree.Element, error) {
+	t.Helper()
 	var ssin string
 	for _, pt := range o.plat.Patients() {
 		if pt.Known {
@@ -109,8 +117,6 @@ func (o *onPlatform) insurability(t *testing.T, tok *Token) (*etree.Element, err
 	ir.CreateElement("core:RequestType").SetText("information")
 	ir.CreateElement("core:CareReceiver").CreateElement("core:Ssin").SetText(ssin)
 
-	signer, err := soap.NewSigner(soap.SignerConfig{Key: o.cfg.Identification.Key, Assertion: tok.Assertion, Now: o.clock.Now})
-	require.NoError(t, err)
 	msg, err := signer.Sign(soap.NewEnvelope(r))
 	require.NoError(t, err)
 	req, err := http.NewRequest(http.MethodPost, o.plat.URL(platformtest.ServiceInsurability, "ehealth"), bytes.NewReader(msg))
@@ -144,6 +150,20 @@ func TestPlatform_TokenIsIssuedAndAcceptedByInsurability(t *testing.T) {
 	require.Equal(t, "0", ans.FindElement(".//ReturnCode/Major").Text())
 }
 
+func TestPlatform_ProviderSignerIsAcceptedByInsurability(t *testing.T) {
+	o := newOnPlatform(t, 0, 0)
+	p := o.start(t)
+	signer, err := p.Signer(context.Background())
+	require.NoError(t, err)
+	again, err := p.Signer(context.Background())
+	require.NoError(t, err)
+	require.Same(t, signer, again, "one signer per token")
+	ans, err := o.insurabilityWith(t, signer)
+	require.NoError(t, err)
+	require.Equal(t, "GetInsurabilityForPharmacistResponse", ans.Tag)
+	require.Equal(t, 1, o.plat.TokensIssued())
+}
+
 func TestPlatform_SeparateHolderOfKeyCredential(t *testing.T) {
 	o := newOnPlatform(t, 0, 0)
 	hok := getPKI(t).credential(t, 1, "application holder-of-key")
@@ -154,8 +174,10 @@ func TestPlatform_SeparateHolderOfKeyCredential(t *testing.T) {
 	_, err = soap.NewSigner(soap.SignerConfig{Key: hok.Key, Assertion: tok.Assertion})
 	require.NoError(t, err)
 	// The business service accepts a message signed with the holder-of-key key.
-	o.cfg.Identification = hok
-	ans, err := o.insurability(t, tok)
+	require.True(t, p.HolderOfKey().Certificate.Equal(hok.Certificate))
+	signer, err := p.Signer(context.Background())
+	require.NoError(t, err)
+	ans, err := o.insurabilityWith(t, signer)
 	require.NoError(t, err)
 	require.Equal(t, "GetInsurabilityForPharmacistResponse", ans.Tag)
 }

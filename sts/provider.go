@@ -211,6 +211,7 @@ type current struct {
 	// instead of the clock: a clock read costs more than the whole cached path.
 	expired atomic.Bool
 	timer   bcp.Timer
+	signer  *soap.Signer // business-message signer bound to tok and the holder-of-key key
 }
 
 // wallCheckInterval is the period of the wall-clock check of the current token's expiry
@@ -320,6 +321,27 @@ func (p *Provider) Token(ctx context.Context) (*Token, error) {
 	}
 	return p.await(ctx, p.unusable)
 }
+
+// Signer returns a soap.Signer for business messages: it carries the current token and signs
+// with the holder-of-key key. It is made once per token, so while a token is valid Signer is
+// as cheap as Token; it fails as Token does.
+func (p *Provider) Signer(ctx context.Context) (*soap.Signer, error) {
+	if c := p.cur.Load(); c != nil && !c.expired.Load() && c.signer != nil {
+		return c.signer, nil
+	}
+	tok, err := p.await(ctx, p.unusable)
+	if err != nil {
+		return nil, err
+	}
+	if c := p.cur.Load(); c != nil && c.tok == tok && c.signer != nil {
+		return c.signer, nil
+	}
+	return soap.NewSigner(soap.SignerConfig{Key: p.cfg.HolderOfKey.Key, Assertion: tok.Assertion, Now: p.clock.Now})
+}
+
+// HolderOfKey returns the credential tokens are bound to (business messages are signed with
+// its key).
+func (p *Provider) HolderOfKey() *Credential { return p.cfg.HolderOfKey }
 
 // unusable reports whether c cannot be handed out (none, or past its useUntil).
 func (p *Provider) unusable(c *current) bool {
@@ -501,6 +523,12 @@ func (p *Provider) install(tok *Token, fresh bool) {
 		// clock) would be renewed in a tight loop: renew at the fraction of what is left.
 		c.renewAt = now.Add(time.Duration(float64(tok.NotOnOrAfter.Sub(now)) * p.cfg.RenewFraction))
 	}
+	signer, err := soap.NewSigner(soap.SignerConfig{Key: p.cfg.HolderOfKey.Key, Assertion: tok.Assertion, Now: p.clock.Now})
+	if err != nil {
+		// The assertion was validated and parses alone; this would be a bug, not bad input.
+		p.log.Error("sts token unusable for signing", zap.String("assertion_id", tok.ID), zap.Error(err))
+	}
+	c.signer = signer
 	if left := c.useUntil.Sub(now); left > 0 {
 		c.timer = p.clock.AfterFunc(left, func() { p.expire(c) })
 	} else {
