@@ -247,3 +247,27 @@ func TestFault_ValidatesAndParsesKinds(t *testing.T) {
 	_, err = platformtest.CanonicalService("kgss")
 	require.Error(t, err)
 }
+
+func TestClose_EndsDripsAndHugeBodiesInFlight(t *testing.T) {
+	for _, f := range []platformtest.Fault{
+		{Kind: platformtest.FaultDrip, BytesPerSecond: 1},
+		{Kind: platformtest.FaultHuge, Size: 1 << 40}, // a terabyte, never held
+	} {
+		t.Run(f.Kind.String(), func(t *testing.T) {
+			p, err := platformtest.Start(platformtest.Config{})
+			require.NoError(t, err)
+			defer p.Close()
+			p.Site("ehealth").Inject("", f)
+			c := plainClient(t, p, 10*time.Second)
+			resp, err := send(c, p.URL("etk", "ehealth"), etkMessage(t))
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			var one [1]byte
+			_, err = io.ReadFull(resp.Body, one[:]) // the body is flowing
+			require.NoError(t, err)
+			p.Close()
+			_, err = io.Copy(io.Discard, resp.Body)
+			require.Error(t, err, "the answer is cut when the platform closes")
+		})
+	}
+}
