@@ -139,7 +139,7 @@ func assertionElement(raw []byte) ([]byte, *etree.Element, error) {
 // ds:Signature over the Body and the Timestamp referenced by wsu:Id, with
 // exclusive C14N, SHA-256 digests and RSA-SHA256) and returns the serialised
 // message. env is modified; each concurrent call needs its own env.
-func (s *Signer) Sign(env *etree.Document) ([]byte, error) {
+func (s *Signer) Sign(env *etree.Document) (_ []byte, err error) {
 	header, body, err := envelopeParts(env)
 	if err != nil {
 		return nil, err
@@ -159,6 +159,11 @@ func (s *Signer) Sign(env *etree.Document) ([]byte, error) {
 	}
 
 	sec := header.CreateElement("wsse:Security")
+	defer func() {
+		if err != nil { // leave no half-made header behind: env can be signed again
+			header.RemoveChild(sec)
+		}
+	}()
 	sec.CreateAttr("xmlns:wsse", NSWSSE)
 	sec.CreateAttr("xmlns:wsu", NSWSU)
 	if root.Space == "" {

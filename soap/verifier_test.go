@@ -303,3 +303,20 @@ func TestLimits_NegativeFieldsAreNamed(t *testing.T) {
 	_, err = soap.NewVerifier(soap.VerifierConfig{Roots: p.roots, Limits: soap.Limits{MaxBytes: -5}})
 	require.ErrorContains(t, err, "Limits.MaxBytes")
 }
+
+func TestSign_FailureLeavesEnvelopeSignable(t *testing.T) {
+	p, _ := testPKIs(t)
+	s, err := soap.NewSigner(soap.SignerConfig{Key: p.key, Certificate: p.cert, Now: clock})
+	require.NoError(t, err)
+	body := etree.NewElement("x:Undeclared") // prefix bound nowhere: cannot be canonicalised
+	env := soap.NewEnvelope(body)
+	_, err = s.Sign(env)
+	require.Error(t, err)
+	require.Nil(t, env.FindElement("//wsse:Security"))
+
+	body.CreateAttr("xmlns:x", "urn:x")
+	msg, err := s.Sign(env)
+	require.NoError(t, err)
+	_, err = newVerifier(t, p, testNow).Verify(msg)
+	require.NoError(t, err)
+}
