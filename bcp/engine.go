@@ -251,7 +251,7 @@ func (e *Engine) SetServiceList(l *ServiceList) {
 			}
 		}
 		t.list = append(t.list, r)
-		for _, name := range []string{svc.ID, svc.Name, routeShortName(svc.ID)} {
+		for _, name := range []string{svc.ID, svc.Name, ShortServiceName(svc.ID)} {
 			if _, taken := t.byName[name]; name != "" && !taken {
 				t.byName[name] = r
 			}
@@ -261,7 +261,7 @@ func (e *Engine) SetServiceList(l *ServiceList) {
 }
 
 func (e *Engine) policyFor(svc Service) ServicePolicy {
-	for _, name := range []string{svc.ID, routeShortName(svc.ID), svc.Name} {
+	for _, name := range []string{svc.ID, ShortServiceName(svc.ID), svc.Name} {
 		if p, ok := e.cfg.Services[name]; ok && name != "" {
 			return p
 		}

@@ -127,15 +127,6 @@ type routeTable struct {
 	list   []*route
 }
 
-// routeShortName is the part of a UDDI key after "business:", e.g.
-// "insurability:v2" for "uddi:ehealth-fgov-be:business:insurability:v2".
-func routeShortName(id string) string {
-	if i := strings.Index(id, "business:"); i >= 0 {
-		return id[i+len("business:"):]
-	}
-	return ""
-}
-
 func (r *route) endpointByOrder(order int64) (Endpoint, bool) {
 	for _, re := range r.all {
 		if int64(re.ep.Order) == order {

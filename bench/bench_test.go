@@ -126,3 +126,52 @@ func BenchmarkRouterDo(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEhgateCountingWindow is ehgate's closed-state success once the
+// breaker has seen a failure: successes are then counted for the ratio rule
+// (one atomic add), which the fresh breaker of BenchmarkBreaker skips.
+func BenchmarkEhgateCountingWindow(b *testing.B) {
+	newCounting := func(b *testing.B) Ehgate {
+		br, err := bcp.NewBreaker(bcp.BreakerConfig{})
+		require.NoError(b, err)
+		require.Error(b, br.Call(func() error { return errBoom }))
+		return Ehgate{B: br}
+	}
+	b.Run("single", func(b *testing.B) {
+		br := newCounting(b)
+		b.ReportAllocs()
+		for b.Loop() {
+			if br.Run(Noop) != nil {
+				b.Fatal("refused while closed")
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		br := newCounting(b)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if br.Run(Noop) != nil {
+					b.Error("refused while closed")
+					return
+				}
+			}
+		})
+	})
+}
+
+func BenchmarkRouterDoParallel(b *testing.B) {
+	e, err := NewEngine()
+	require.NoError(b, err)
+	defer e.Close()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := e.Do(ctx, Service, NoopAttempt); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
