@@ -1,9 +1,12 @@
 package cache_test
 
 import (
+	"bytes"
+	"encoding/base64"
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ehgate/ehgate/cache"
 	"github.com/stretchr/testify/require"
@@ -90,4 +93,31 @@ func BenchmarkEnqueueParallel(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+}
+
+// BenchmarkOpen opens a store of 20,000 answers of 1 KiB (about 30 MB),
+// including the page-by-page integrity check and the purge scan at Open.
+func BenchmarkOpen(b *testing.B) {
+	cfg := testConfig(b.TempDir())
+	st, err := cache.Open(cfg)
+	require.NoError(b, err)
+	var lines bytes.Buffer
+	lines.WriteString(`{"type":"header","format":"ehgate-cache-export","version":1}` + "\n")
+	val := base64.StdEncoding.EncodeToString(answer1K)
+	for i := range 20_000 {
+		fmt.Fprintf(&lines, `{"type":"answer","function":"insurability","key":"%011d","value":"%s","stored_at":"%s"}`+"\n", i, val, time.Now().UTC().Format(time.RFC3339))
+	}
+	lines.WriteString(`{"type":"end"}` + "\n")
+	_, err = st.Import(bg, &lines)
+	require.NoError(b, err)
+	require.NoError(b, st.Close())
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		st, err := cache.Open(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = st.Close()
+	}
 }
