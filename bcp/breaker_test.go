@@ -1,6 +1,7 @@
 package bcp_test
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -237,7 +238,7 @@ func TestBreaker_HalfOpenAdmitsExactlyOneProbeAmongThousandGoroutines(t *testing
 	c.Advance(time.Second)
 	require.Equal(t, bcp.StateHalfOpen, b.State())
 
-	var admitted, refused atomic.Int64
+	var admitted, refused, other atomic.Int64
 	release := make(chan struct{})
 	var start, wg sync.WaitGroup
 	start.Add(1)
@@ -251,9 +252,11 @@ func TestBreaker_HalfOpenAdmitsExactlyOneProbeAmongThousandGoroutines(t *testing
 				<-release // the probe is still in flight while the others knock
 				return nil
 			})
-			if err != nil {
-				require.ErrorIs(t, err, bcp.ErrOpen)
+			switch {
+			case errors.Is(err, bcp.ErrOpen):
 				refused.Add(1)
+			case err != nil:
+				other.Add(1)
 			}
 		}()
 	}
@@ -264,6 +267,7 @@ func TestBreaker_HalfOpenAdmitsExactlyOneProbeAmongThousandGoroutines(t *testing
 	wg.Wait()
 	require.Equal(t, int64(1), admitted.Load())
 	require.Equal(t, int64(999), refused.Load())
+	require.Zero(t, other.Load())
 	require.Equal(t, bcp.StateClosed, b.State())
 }
 
