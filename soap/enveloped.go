@@ -190,6 +190,7 @@ func VerifyEnveloped(el *etree.Element, roots *x509.CertPool, opts VerifyEnvelop
 		}
 	}
 	docSigned := false
+	var signedProps *etree.Element
 	for i := range sig.refs {
 		ref := &sig.refs[i]
 		var target *etree.Element
@@ -219,6 +220,9 @@ func VerifyEnveloped(el *etree.Element, roots *x509.CertPool, opts VerifyEnvelop
 		if err := ref.check(target, sigEl); err != nil {
 			return nil, err
 		}
+		if ref.typ == typeXAdESProp {
+			signedProps = target
+		}
 	}
 	if !docSigned {
 		return nil, fail(ErrWrapped, "no reference points at %s itself", el.Tag)
@@ -245,6 +249,9 @@ func VerifyEnveloped(el *etree.Element, roots *x509.CertPool, opts VerifyEnvelop
 	}
 	signer := certs[0]
 	if err := sig.verifyValue(signer); err != nil {
+		return nil, err
+	}
+	if err := checkSigningCertificate(signedProps, signer); err != nil {
 		return nil, err
 	}
 	if roots == nil {
@@ -277,4 +284,32 @@ func VerifyEnveloped(el *etree.Element, roots *x509.CertPool, opts VerifyEnvelop
 func isDocumentRoot(el *etree.Element) bool {
 	p := el.Parent()
 	return p == nil || (p.Parent() == nil && p.Tag == "" && p.Space == "")
+}
+
+// checkSigningCertificate checks that signed XAdES properties, when present
+// and naming a SHA-256 certificate digest, name the certificate that signed:
+// the signed statement of who the signer is must agree with KeyInfo.
+func checkSigningCertificate(props *etree.Element, signer *x509.Certificate) error {
+	if props == nil {
+		return nil
+	}
+	var digests []string
+	for _, cd := range props.FindElements(".//CertDigest") {
+		if dm := cd.SelectElement("DigestMethod"); dm != nil && dm.SelectAttrValue("Algorithm", "") == algSHA256 {
+			if dv := cd.SelectElement("DigestValue"); dv != nil {
+				digests = append(digests, stripSpace(dv.Text()))
+			}
+		}
+	}
+	if len(digests) == 0 {
+		return nil
+	}
+	sum := sha256.Sum256(signer.Raw)
+	want := base64.StdEncoding.EncodeToString(sum[:])
+	for _, d := range digests {
+		if d == want {
+			return nil
+		}
+	}
+	return fail(ErrUntrusted, "XAdES SigningCertificate does not name the KeyInfo certificate %q", signer.Subject.CommonName)
 }

@@ -187,3 +187,17 @@ func TestVerifyEnveloped_BoundsReferences(t *testing.T) {
 	_, err := soap.VerifyEnveloped(reparse(t, doc).Root(), p.roots, soap.VerifyEnvelopedOptions{IDAttr: "Id", Now: clock})
 	require.ErrorIs(t, err, soap.ErrAlgorithm)
 }
+
+func TestVerifyEnveloped_XAdESSigningCertificateMustMatch(t *testing.T) {
+	p, _ := testPKIs(t)
+	doc := serviceList()
+	// Sign with the pharmacy key but declare the CA as the signing certificate
+	// in XAdES, while KeyInfo shows the pharmacy's certificate.
+	require.NoError(t, soap.SignEnveloped(doc.Root(), p.key, soap.EnvelopedOptions{IDAttr: "Id", XAdES: true, Now: clock,
+		Certificates: []*x509.Certificate{p.ca}}))
+	ki := doc.FindElement("//ds:X509Certificate")
+	ki.SetText(b64(p.cert.Raw))
+	_, err := soap.VerifyEnveloped(reparse(t, doc).Root(), p.roots, soap.VerifyEnvelopedOptions{IDAttr: "Id", Now: clock})
+	require.ErrorIs(t, err, soap.ErrUntrusted)
+	require.ErrorContains(t, err, "SigningCertificate")
+}
