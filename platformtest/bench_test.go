@@ -49,3 +49,16 @@ func BenchmarkInsurability_VerifiedRequestOverHTTPS(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStart measures starting and closing a platform once the
+// process's key pool is warm (what every test after the first pays).
+func BenchmarkStart(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		p, err := platformtest.Start(platformtest.Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		p.Close()
+	}
+}

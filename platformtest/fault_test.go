@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -36,6 +37,21 @@ func etkMessage(t *testing.T) []byte {
 	return b
 }
 
+// warm returns a client with the given timeout whose keep-alive connection
+// to url's site is already open (through a request to an unrouted path,
+// which no fault touches), so that the timeout measures the request, not
+// the TLS handshake.
+func warm(t *testing.T, p *platformtest.Platform, url string, msg []byte, timeout time.Duration) *http.Client {
+	t.Helper()
+	c := plainClient(t, p, 10*time.Second)
+	resp, err := send(c, strings.Replace(url, "/EtkDepot/v1", "/nowhere", 1), msg) // 404, same site, no fault
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	c.Timeout = timeout
+	return c
+}
+
 func send(c *http.Client, url string, msg []byte) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, url, bytes.NewReader(msg))
 	if err != nil {
@@ -50,6 +66,8 @@ func TestFault_EachKindAsAPlainHTTPClientSeesIt(t *testing.T) {
 	site := p.Site("ehealth")
 	url := p.URL(platformtest.ServiceETK, "ehealth")
 	msg := etkMessage(t)
+	_, _, err := p.ETK("CBE", "0809394427", "") // built (a key generated) before any timing
+	require.NoError(t, err)
 
 	tests := []struct {
 		name  string
@@ -58,13 +76,13 @@ func TestFault_EachKindAsAPlainHTTPClientSeesIt(t *testing.T) {
 	}{
 		{"hang ends in the client's timeout", platformtest.Fault{Kind: platformtest.FaultHang}, func(t *testing.T, _ *http.Client) {
 			before := p.Count("ehealth", platformtest.ServiceETK, platformtest.OutcomeInjected)
-			_, err := send(plainClient(t, p, 200*time.Millisecond), url, msg)
+			_, err := send(warm(t, p, url, msg, 300*time.Millisecond), url, msg)
 			var ne net.Error
 			require.ErrorAs(t, err, &ne)
 			require.True(t, ne.Timeout(), "%v", err)
 			require.Eventually(t, func() bool {
 				return p.Count("ehealth", platformtest.ServiceETK, platformtest.OutcomeInjected) == before+1
-			}, 2*time.Second, time.Millisecond, "the request was held until the client gave up")
+			}, 10*time.Second, time.Millisecond, "the request was held until the client gave up")
 		}},
 		{"delay answers after the delay", platformtest.Fault{Kind: platformtest.FaultDelay, Delay: 30 * time.Millisecond}, func(t *testing.T, c *http.Client) {
 			begin := time.Now()
@@ -77,7 +95,7 @@ func TestFault_EachKindAsAPlainHTTPClientSeesIt(t *testing.T) {
 			require.Error(t, err, "a client with a shorter timeout gives up")
 		}},
 		{"drip is too slow for a short timeout", platformtest.Fault{Kind: platformtest.FaultDrip, BytesPerSecond: 200}, func(t *testing.T, _ *http.Client) {
-			resp, err := send(plainClient(t, p, 150*time.Millisecond), url, msg)
+			resp, err := send(warm(t, p, url, msg, 400*time.Millisecond), url, msg)
 			require.NoError(t, err, "headers come at once")
 			require.Equal(t, http.StatusOK, resp.StatusCode)
 			got, err := io.ReadAll(resp.Body)
@@ -212,7 +230,7 @@ func TestFault_HangIsReleasedByClearAndByClose(t *testing.T) {
 		resp.Body.Close()
 		released <- resp.StatusCode
 	}()
-	require.Eventually(t, func() bool { return inFlight(p) }, 2*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return inFlight(p) }, 10*time.Second, time.Millisecond)
 	site.Clear("")
 	require.Equal(t, http.StatusOK, <-released, "a cleared hang answers normally")
 
@@ -222,7 +240,7 @@ func TestFault_HangIsReleasedByClearAndByClose(t *testing.T) {
 		_, err := send(p.HTTPClient(), url, etkMessage(t))
 		errc <- err
 	}()
-	require.Eventually(t, func() bool { return inFlight(p) }, 2*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return inFlight(p) }, 10*time.Second, time.Millisecond)
 	p.Close()
 	require.Error(t, <-errc, "closing the platform ends a hanging request")
 }
