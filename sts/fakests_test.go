@@ -30,6 +30,7 @@ type issue struct {
 	tamper                           bool // change the assertion after signing
 	inherit                          bool // declare the saml namespace on the envelope only
 	confirmation                     string
+	inResponseTo                     string // "" = the request's RequestID
 }
 
 // fakeSTS is a minimal SAML-P 1.1 STS over loopback HTTPS. It verifies the request's
@@ -172,6 +173,9 @@ func (s *fakeSTS) response(inResponseTo string, requester *x509.Certificate, is 
 	resp := env.CreateElement("soapenv:Body").CreateElement("samlp:Response")
 	resp.CreateAttr("xmlns:samlp", nsSAMLP)
 	resp.CreateAttr("ResponseID", newID())
+	if is.inResponseTo != "" {
+		inResponseTo = is.inResponseTo
+	}
 	resp.CreateAttr("InResponseTo", inResponseTo)
 	resp.CreateAttr("IssueInstant", now.Format(samlTime))
 	resp.CreateAttr("MajorVersion", "1")

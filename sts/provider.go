@@ -451,7 +451,7 @@ func (p *Provider) obtain() (*Token, error) {
 
 // request builds, signs and sends the token request and validates the answer.
 func (p *Provider) request(ctx context.Context) (*Token, error) {
-	msg, err := p.message(p.clock.Now())
+	msg, requestID, err := p.message(p.clock.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -476,12 +476,12 @@ func (p *Provider) request(ctx context.Context) (*Token, error) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	return p.check.readResponse(raw, body, p.clock.Now())
+	return p.check.readResponse(raw, body, requestID, p.clock.Now())
 }
 
-// message returns the signed SOAP token request.
-func (p *Provider) message(now time.Time) ([]byte, error) {
-	req, _ := tokenRequest{
+// message returns the signed SOAP token request and its RequestID.
+func (p *Provider) message(now time.Time) ([]byte, string, error) {
+	req, requestID := tokenRequest{
 		identification: p.cfg.Identification,
 		holderOfKey:    p.cfg.HolderOfKey,
 		claimed:        p.claimed,
@@ -498,14 +498,14 @@ func (p *Provider) message(now time.Time) ([]byte, error) {
 			Now:          func() time.Time { return now },
 		})
 		if err != nil {
-			return nil, fmt.Errorf("sts: sign request with the holder-of-key credential: %w", err)
+			return nil, "", fmt.Errorf("sts: sign request with the holder-of-key credential: %w", err)
 		}
 	}
 	msg, err := p.signer.Sign(soap.NewEnvelope(req))
 	if err != nil {
-		return nil, fmt.Errorf("sts: sign request with the identification credential: %w", err)
+		return nil, "", fmt.Errorf("sts: sign request with the identification credential: %w", err)
 	}
-	return msg, nil
+	return msg, requestID, nil
 }
 
 // install makes tok the current token; fresh says it was just issued.

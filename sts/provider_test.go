@@ -227,6 +227,7 @@ func TestProvider_RejectsBadAnswers(t *testing.T) {
 				require.Contains(t, err.Error(), "samlp:Requester/samlp:RequestDenied: unknown identity")
 			}},
 		{name: "two assertions", issue: issue{assertions: 2}, check: isErr(ErrMalformedResponse)},
+		{name: "answer to another request", issue: issue{inResponseTo: "_other"}, check: isErr(ErrMalformedResponse)},
 		{name: "no assertion", issue: issue{assertions: -1}, check: isErr(ErrMalformedResponse)},
 		{name: "assertion altered after signing", issue: issue{tamper: true}, check: func(t *testing.T, err error) {
 			require.ErrorIs(t, err, ErrSignature)

@@ -43,10 +43,13 @@ type validator struct {
 }
 
 // readResponse returns the assertion of a samlp:Response body (body is the Body's first child,
-// raw the whole message, from which the assertion's exact bytes are cut).
-func (v *validator) readResponse(raw []byte, body *etree.Element, now time.Time) (*Token, error) {
+// raw the whole message, from which the assertion's exact bytes are cut) answering requestID.
+func (v *validator) readResponse(raw []byte, body *etree.Element, requestID string, now time.Time) (*Token, error) {
 	if body.NamespaceURI() != nsSAMLP || body.Tag != "Response" {
 		return nil, fmt.Errorf("%w: body is {%s}%s, want samlp:Response", ErrMalformedResponse, body.NamespaceURI(), body.Tag)
+	}
+	if irt := body.SelectAttrValue("InResponseTo", ""); irt != "" && irt != requestID {
+		return nil, fmt.Errorf("%w: InResponseTo %q does not answer request %q", ErrMalformedResponse, irt, requestID)
 	}
 	status := childNS(body, nsSAMLP, "Status")
 	code := childNS(status, nsSAMLP, "StatusCode")
