@@ -2,10 +2,11 @@
 // on loopback, so that a vendor can point their own software at it and
 // switch faults on and off while it runs.
 //
-//	go run ./examples/platformsim -dir /tmp/sim
+//	go run ./examples/platformsim
 //
 // It prints the service list, status feed and site URLs, writes the TLS CA
-// (ca.pem) and a registered pharmacy's keystore (pharmacy.p12) to -dir, and
+// (ca.pem) and a registered pharmacy's keystore (pharmacy.p12) to -dir (a
+// temporary directory by default, removed at exit), and
 // takes commands on a plain-HTTP control endpoint on 127.0.0.1:
 //
 //	curl -X POST 'http://127.0.0.1:PORT/fault?site=ehealth&service=insurability&kind=refuse'
@@ -44,7 +45,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("platformsim", flag.ContinueOnError)
 	fs.SetOutput(out)
 	cfg := config{}
-	fs.StringVar(&cfg.dir, "dir", ".", "directory for ca.pem and pharmacy.p12")
+	fs.StringVar(&cfg.dir, "dir", "", "directory for ca.pem and pharmacy.p12 (default: a temporary directory removed at exit)")
 	fs.StringVar(&cfg.control, "control", "127.0.0.1:0", "address of the plain-HTTP control endpoint (loopback)")
 	fs.Int64Var(&cfg.seed, "seed", 1, "seed of the generated patient population")
 	fs.IntVar(&cfg.patients, "patients", 500, "size of the generated patient population")
@@ -53,6 +54,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&cfg.password, "password", "platformsim", "password of pharmacy.p12")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if cfg.dir == "" {
+		dir, err := os.MkdirTemp("", "platformsim-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		cfg.dir = dir
 	}
 	sim, err := startSim(cfg, out)
 	if err != nil {

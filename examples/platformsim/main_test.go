@@ -144,3 +144,28 @@ func TestPlatformsim_RefusesANonLoopbackControlAddress(t *testing.T) {
 	err := run(context.Background(), []string{"-dir", t.TempDir(), "-control", "0.0.0.0:0"}, io.Discard)
 	require.ErrorContains(t, err, "loopback")
 }
+
+func TestPlatformsim_DefaultDirIsTemporaryAndRemovedAtExit(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-patients", "10"}, pw)
+		pw.Close()
+	}()
+	var ca string
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == "ca" {
+			ca = f[1]
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	_, err := os.Stat(ca)
+	require.NoError(t, err)
+	cancel()
+	require.NoError(t, <-done)
+	_, err = os.Stat(filepath.Dir(ca))
+	require.True(t, os.IsNotExist(err), "removed at exit")
+}
