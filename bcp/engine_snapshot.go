@@ -15,9 +15,13 @@ type ServiceSnapshot struct {
 	ID, Name string
 	// Serving is the endpoint that answered last (zero before any answer).
 	Serving Endpoint
-	// FailedOver says Serving is not the service's first ACTIVE endpoint.
+	// FailedOver says Serving is not the service's first ACTIVE endpoint
+	// (the engine moved away from it: breaker, Retry-After, hold-down).
 	FailedOver bool
-	Endpoints  []EndpointSnapshot // every endpoint of the list, in Order
+	// ListBCPMode says the list itself marks the default (lowest Order)
+	// endpoint INACTIVE, so the first ACTIVE endpoint is a fallback.
+	ListBCPMode bool
+	Endpoints   []EndpointSnapshot // every endpoint of the list, in Order
 }
 
 // EndpointSnapshot is one endpoint and its breaker.
@@ -39,6 +43,7 @@ func (e *Engine) Snapshot() Snapshot {
 			ss.Serving, _ = r.endpointByOrder(o)
 			ss.FailedOver = len(r.active) > 0 && ss.Serving.Order != r.active[0].ep.Order
 		}
+		ss.ListBCPMode = len(r.all) > 0 && r.all[0].ep.Status != StatusActive
 		for _, re := range r.all {
 			es := EndpointSnapshot{Endpoint: re.ep, Breaker: re.h.br.Snapshot()}
 			if hu := re.h.heldUntil.Load(); hu > now.UnixNano() {

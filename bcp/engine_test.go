@@ -502,6 +502,10 @@ func TestDo_HonoursTheListOrderAndStatus(t *testing.T) {
 	}
 	require.Zero(t, a.hits.Load())
 	require.Equal(t, int64(3), b.hits.Load())
+	svc := e.Snapshot().Services[0]
+	require.True(t, svc.ListBCPMode)
+	require.False(t, svc.FailedOver, "the list's choice, not a failover of ours")
+	require.Empty(t, drain(events), "started in BCP mode: nothing moved")
 
 	// The list makes the default ACTIVE again: it is used after the hold-down.
 	l2 := listOf(urlA, urlB)
@@ -512,6 +516,7 @@ func TestDo_HonoursTheListOrderAndStatus(t *testing.T) {
 	require.NoError(t, e.Do(context.Background(), svcShort, attempt))
 	require.Equal(t, int64(1), a.hits.Load())
 	require.Equal(t, []bcp.EventKind{bcp.EventFailedBack}, drain(events))
+	require.False(t, e.Snapshot().Services[0].ListBCPMode)
 
 	err := e.Do(context.Background(), "nosuch:v1", attempt)
 	require.ErrorIs(t, err, bcp.ErrUnknownService)
