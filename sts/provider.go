@@ -236,7 +236,9 @@ type Provider struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	wg     sync.WaitGroup // background goroutines and token requests in flight
+	mu     sync.Mutex     // guards closed and wg.Add against Close
+	closed bool
 
 	requests  atomic.Int64
 	wallCheck time.Duration
@@ -285,7 +287,7 @@ func NewProvider(cfg ProviderConfig, opts ...Option) (*Provider, error) {
 	p.log = o.logger.With(zap.String("identity", p.identity))
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.loadStored()
-	p.wg.Add(2)
+	p.wg.Add(2) // before anyone can Close
 	go p.run()
 	go p.watchWallClock()
 	return p, nil
@@ -375,6 +377,9 @@ func (p *Provider) Requests() int64 { return p.requests.Load() }
 
 // Close stops the background renewal and waits for it. Afterwards Token fails with ErrClosed.
 func (p *Provider) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
 	p.cancel()
 	p.wg.Wait()
 	if c := p.cur.Load(); c != nil {
@@ -384,6 +389,17 @@ func (p *Provider) Close() error {
 		}
 	}
 	return nil
+}
+
+// enter registers a token request with Close, unless the provider is closed.
+func (p *Provider) enter() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	p.wg.Add(1)
+	return true
 }
 
 // watchWallClock expires the current token by the wall clock, which timers do not follow
@@ -414,6 +430,10 @@ func (p *Provider) await(ctx context.Context, needed func(*current) bool) (*Toke
 		if c := p.cur.Load(); !needed(c) {
 			return c.tok, nil
 		}
+		if !p.enter() {
+			return nil, ErrClosed
+		}
+		defer p.wg.Done()
 		return p.obtain()
 	})
 	select {

@@ -594,3 +594,31 @@ func TestProvider_WallClockExpiresTheTokenWhenTimersLag(t *testing.T) {
 		return tok == nil && errors.Is(err, ErrNoToken) && errors.Is(err, bcp.ErrUnavailable)
 	}, 5*time.Second, time.Millisecond, "token %s expired by the wall clock", first.ID)
 }
+
+func TestProvider_CloseWaitsForARequestStartedByACaller(t *testing.T) {
+	h := newHarness(t, 5*time.Hour)
+	store := newMemStore()
+	h.cfg.Store = store
+	gate := make(chan struct{})
+	h.sts.mu.Lock()
+	h.sts.gate = gate
+	h.sts.mu.Unlock()
+	p, err := NewProvider(h.cfg, WithClock(h.clock), WithHTTPClient(h.sts.srv.Client()))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Token(ctx)
+		done <- err
+	}()
+	require.Eventually(t, func() bool { return h.sts.requests.Load() == 1 }, 5*time.Second, time.Millisecond)
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	require.NoError(t, p.Close()) // cancels the request in flight and waits for it
+	close(gate)
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	require.Empty(t, store.tokens, "nothing saved after Close")
+	_, err = p.Token(context.Background())
+	require.ErrorIs(t, err, ErrClosed)
+}
