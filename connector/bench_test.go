@@ -88,6 +88,7 @@ func BenchmarkInsurabilityLive(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	var i atomic.Int64
+	b.ResetTimer()
 	start := time.Now()
 	b.SetParallelism(4)
 	b.RunParallel(func(pb *testing.PB) {

@@ -109,16 +109,19 @@ type Client struct {
 	drills  *drillState
 
 	replayKick chan struct{}
-	replayRun  sync.Mutex
-	replayMu   sync.Mutex
-	replaying  bool
-	lastReplay ReplayProgress
-	token      atomic.Pointer[sts.Token]
-	etkFlight  sync.Map // cache key → struct{}: background refreshes in flight
-	ctx        context.Context
-	cancel     context.CancelFunc
-	wg         sync.WaitGroup
-	closeOnce  sync.Once
+	// ownTransport is the transport the client built (closed with it); nil when the vendor
+	// gave one.
+	ownTransport *http.Transport
+	replayRun    sync.Mutex
+	replayMu     sync.Mutex
+	replaying    bool
+	lastReplay   ReplayProgress
+	token        atomic.Pointer[sts.Token]
+	etkFlight    sync.Map // cache key → struct{}: background refreshes in flight
+	ctx          context.Context
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+	closeOnce    sync.Once
 }
 
 // tokenSigner is the signer of one token.
@@ -149,10 +152,12 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		o.clock = bcp.SystemClock()
 	}
 	hc := o.client
+	var own *http.Transport
 	if hc == nil {
 		rt := o.transport
 		if rt == nil {
-			rt = NewTransport(cfg.TLSRoots, cfg.Timeouts.Connect)
+			own = NewTransport(cfg.TLSRoots, cfg.Timeouts.Connect)
+			rt = own
 		}
 		hc = &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
@@ -165,6 +170,8 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		limits:     soap.DefaultLimits,
 		replayKick: make(chan struct{}, 1),
 		memo:       newMemo(16384),
+
+		ownTransport: own,
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.modes = newModeTable(c.clock.Now, c.log, c.events.publish)
@@ -332,6 +339,9 @@ func (c *Client) Close() error {
 		}
 		if c.store != nil {
 			err = c.store.Close()
+		}
+		if c.ownTransport != nil {
+			c.ownTransport.CloseIdleConnections()
 		}
 		c.events.close()
 	})

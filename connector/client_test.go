@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/ehgate/ehgate/bcp"
 	"github.com/ehgate/ehgate/platformtest"
+	"github.com/ehgate/ehgate/soap"
 	"github.com/ehgate/ehgate/sts"
 )
 
@@ -596,3 +598,67 @@ func TestClient_ConfigErrorsNameTheField(t *testing.T) {
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+func TestClient_CloseStopsEveryGoroutine(t *testing.T) {
+	p, id := testPlatform(t)
+	opts := []goleak.Option{goleak.IgnoreCurrent()}
+	c, err := New(testConfig(t, p, id), WithClock(newTestClock()))
+	require.NoError(t, err)
+	ctx := context.Background()
+	pt := patients(p, 1)[0]
+	_, err = c.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
+	require.NoError(t, err)
+	require.NoError(t, c.ActivateFallback(ServiceTarification, "test"))
+	_, err = c.Submit(ctx, Write{Payload: []byte("x")})
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	require.NoError(t, c.Close(), "Close is idempotent")
+	_, err = c.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
+	require.ErrorIs(t, err, ErrClosed)
+	goleak.VerifyNone(t, opts...)
+}
+
+func TestClient_CallAndGenericFallback(t *testing.T) {
+	env := newTestEnv(t)
+	ctx := context.Background()
+	pt := patients(env.p, 1)[0]
+	body := buildInsurabilityRequest(InsurabilityRequest{SSIN: pt.SSIN, Date: env.clock.Now(), RequestType: RequestInformation}, env.c.origin, "call-1")
+	el, err := env.c.Call(ctx, ServiceInsurability, ActionInsurability, body)
+	require.NoError(t, err)
+	require.Equal(t, "GetInsurabilityForPharmacistResponse", el.Tag)
+	require.Equal(t, pt.SSIN, textAt(el, "InsurabilityResponse", "CareReceiver", "Ssin"))
+
+	env.p.Site("ehealth").Inject(platformtest.ServiceInsurability, platformtest.Fault{Kind: platformtest.FaultSOAP, Code: "SOA-03001"})
+	_, err = env.c.Call(ctx, ServiceInsurability, ActionInsurability, body)
+	var fault *soap.Fault
+	require.ErrorAs(t, err, &fault, "a non-switching fault comes back as it is")
+	require.True(t, fault.HasCode("SOA-03001"))
+
+	_, err = env.c.GenericInsurability(ctx, GenericInsurabilityRequest{SSIN: pt.SSIN})
+	require.NoError(t, err)
+	for _, s := range env.p.Sites() {
+		s.Inject(platformtest.ServiceGenericInsurability, platformtest.Fault{Kind: platformtest.FaultMalformed})
+	}
+	res, err := env.c.GenericInsurability(ctx, GenericInsurabilityRequest{SSIN: pt.SSIN})
+	require.NoError(t, err, "malformed answers are the endpoints' failure: the store answers")
+	require.Equal(t, SourceCache, res.Source)
+	require.True(t, res.Degraded)
+}
+
+func TestClient_ETKMatchingFollowsEachApplication(t *testing.T) {
+	env := newTestEnv(t)
+	for _, app := range []string{"APP-A", "APP-B"} {
+		if err := env.p.RegisterETK("CBE", "0999000111", app, "Lab "+app); err != nil {
+			require.ErrorContains(t, err, "already registered")
+		}
+	}
+	res, err := env.c.ETK(context.Background(), Identifier{Type: "CBE", Value: "0999000111"})
+	require.NoError(t, err)
+	require.Len(t, res.ETKs, 2)
+	apps := []string{res.ETKs[0].Identifier.ApplicationID, res.ETKs[1].Identifier.ApplicationID}
+	require.ElementsMatch(t, []string{"APP-A", "APP-B"}, apps)
+	for _, e := range res.ETKs {
+		require.Equal(t, "CBE=0999000111", e.Certificate.Subject.CommonName)
+		require.Equal(t, []string{e.Identifier.ApplicationID}, e.Certificate.Subject.OrganizationalUnit)
+	}
+}

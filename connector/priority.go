@@ -180,7 +180,11 @@ func fromStore[A, Q any](c *Client, ctx context.Context, p priority[A, Q], degra
 	if p.policy.NoStore {
 		return outcome[A]{}, fmt.Errorf("%w: the policy of %s stores nothing", cache.ErrNotFound, p.service)
 	}
-	s, _, err := lookup[A, Q](c, ctx, p.function, p.key, p.policy.MaxAge)
+	maxAge := p.policy.MaxAge
+	if ttl := c.listTTL(p.service); ttl > 0 && (maxAge <= 0 || ttl < maxAge) {
+		maxAge = ttl // the service list's Expiry bounds how long an answer stays usable
+	}
+	s, _, err := lookup[A, Q](c, ctx, p.function, p.key, maxAge)
 	if err != nil {
 		return outcome[A]{}, err
 	}
@@ -206,8 +210,8 @@ func run[A, Q any](c *Client, ctx context.Context, p priority[A, Q]) (outcome[A]
 		}
 		return out, nil
 	}
-	if c.cacheFirst(p.service) {
-		if s, e, err := lookup[A, Q](c, ctx, p.function, p.key, p.policy.MaxAge); err == nil && e.Age < time.Hour {
+	if ttl, ok := c.cacheFirst(p.service); ok && !p.policy.NoStore {
+		if s, e, err := lookup[A, Q](c, ctx, p.function, p.key, p.policy.MaxAge); err == nil && e.Age < ttl {
 			return outcome[A]{Answer: s.Answer, Source: SourceCache, AsOf: s.AsOf}, nil
 		}
 	}
@@ -235,14 +239,34 @@ func run[A, Q any](c *Client, ctx context.Context, p priority[A, Q]) (outcome[A]
 	return out, nil
 }
 
-// cacheFirst reports whether the service list asks to answer from a fresh cache entry first.
-func (c *Client) cacheFirst(service string) bool {
+// listTTL is the service list's Expiry TTL of the service (0 = none).
+func (c *Client) listTTL(service string) time.Duration {
 	l := c.loader.Current()
 	if l == nil {
-		return false
+		return 0
+	}
+	if svc, ok := l.Lookup(service); ok && svc.Cache != nil {
+		return svc.Cache.TTL
+	}
+	return 0
+}
+
+// cacheFirst reports whether the service list asks to answer from the cache first
+// (Strategy CACHE_FIRST), and for how long an answer counts as fresh: the list's Expiry TTL,
+// or an hour when it gives none.
+func (c *Client) cacheFirst(service string) (time.Duration, bool) {
+	l := c.loader.Current()
+	if l == nil {
+		return 0, false
 	}
 	svc, ok := l.Lookup(service)
-	return ok && svc.Cache != nil && svc.Cache.Strategy == bcp.CacheCacheFirst
+	if !ok || svc.Cache == nil || svc.Cache.Strategy != bcp.CacheCacheFirst {
+		return 0, false
+	}
+	if svc.Cache.TTL > 0 {
+		return svc.Cache.TTL, true
+	}
+	return time.Hour, true
 }
 
 // recheck returns the regularisation check of an answer served from the store: ask again
