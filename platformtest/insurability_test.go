@@ -210,3 +210,37 @@ func TestGenericInsurability_AnswersCareProvidersAndBusinessFaults(t *testing.T)
 	resp = ask("12345678901") // wrong check digits
 	require.Equal(t, "INPUT_ERROR", resp.FindElement("./Response/MessageFault/FaultCode").Text())
 }
+
+func TestInsurability_FindsPatientsByRegistrationNumberAtTheirMutuality(t *testing.T) {
+	p := start(t, platformtest.Config{Seed: 5})
+	id, err := p.NewIdentity(platformtest.Pharmacy, "Apotheek Mutualiteit")
+	require.NoError(t, err)
+	token := issue(t, p, "ehealth", id)
+	pt := pick(t, p, func(pt platformtest.Patient) bool { return pt.Insured })
+
+	v2 := insurabilityRequest("", time.Now())
+	cr := v2.FindElement(".//CareReceiver")
+	cr.RemoveChild(cr.SelectElement("Ssin"))
+	cr.CreateElement("core:RegNrWithMut").SetText(pt.RegNrWithMut)
+	cr.CreateElement("core:Mutuality").SetText(pt.Mutuality)
+	status, b := post(t, p.HTTPClient(), p.URL("insurability", "ehealth"), platformtest.ActionInsurability, signWithToken(t, id.Key, token, v2))
+	require.Equal(t, 200, status, string(b))
+	resp, _ := answer(t, b)
+	require.Equal(t, pt.SSIN, resp.FindElement("./InsurabilityResponse/CareReceiver/Ssin").Text())
+
+	gen := genericRequest("")
+	cid := gen.FindElement(".//CareReceiverId")
+	cid.RemoveChild(cid.SelectElement("Inss"))
+	cid.CreateElement("core:RegNrWithMut").SetText(pt.RegNrWithMut)
+	cid.CreateElement("core:Mutuality").SetText(pt.Mutuality)
+	status, b = post(t, p.HTTPClient(), p.URL("genericinsurability", "ehealth"), platformtest.ActionGenericInsurability, signWithToken(t, id.Key, token, gen))
+	require.Equal(t, 200, status, string(b))
+	resp, _ = answer(t, b)
+	require.Equal(t, pt.SSIN, resp.FindElement("./Response/CareReceiverDetail/Inss").Text())
+
+	cid.SelectElement("Mutuality").SetText("999") // the right number at the wrong mutuality
+	status, b = post(t, p.HTTPClient(), p.URL("genericinsurability", "ehealth"), platformtest.ActionGenericInsurability, signWithToken(t, id.Key, token, gen))
+	require.Equal(t, 200, status, string(b))
+	resp, _ = answer(t, b)
+	require.Equal(t, "NO_IO_ERROR", resp.FindElement("./Response/MessageFault/FaultCode").Text())
+}
