@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"flag"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -15,6 +16,51 @@ import (
 
 	"github.com/stretchr/testify/require"
 )
+
+// regenTestKeys rewrites testdata/test-keys.pem: `go test -run TestLoadPEM -regen-test-keys`.
+var regenTestKeys = flag.Bool("regen-test-keys", false, "generate the RSA test keys again into testdata")
+
+const testKeysFile = "testdata/test-keys.pem"
+
+// testKeys returns n RSA-2048 keys, read from testdata so that test binaries and fuzz workers
+// do not spend seconds generating them (they are test keys, of no value elsewhere).
+func testKeys(n int) []*rsa.PrivateKey {
+	var keys []*rsa.PrivateKey
+	if !*regenTestKeys {
+		data, err := os.ReadFile(testKeysFile)
+		for err == nil {
+			var block *pem.Block
+			block, data = pem.Decode(data)
+			if block == nil {
+				break
+			}
+			k, perr := x509.ParsePKCS1PrivateKey(block.Bytes)
+			if perr != nil {
+				panic(perr)
+			}
+			keys = append(keys, k)
+		}
+		if len(keys) >= n {
+			return keys[:n]
+		}
+	}
+	keys = keys[:0]
+	var out []byte
+	for range n {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+		keys = append(keys, k)
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})...)
+	}
+	if *regenTestKeys {
+		if err := os.WriteFile(testKeysFile, out, 0o644); err != nil {
+			panic(err)
+		}
+	}
+	return keys
+}
 
 // testPKI is a root CA, an intermediate CA and end-entity keys, generated once per test binary.
 type testPKI struct {
@@ -37,17 +83,8 @@ func getPKI(t testing.TB) *testPKI {
 	t.Helper()
 	pkiOnce.Do(func() {
 		p := &testPKI{}
-		gen := func() *rsa.PrivateKey {
-			k, err := rsa.GenerateKey(rand.Reader, 2048)
-			if err != nil {
-				panic(err)
-			}
-			return k
-		}
-		p.rootKey, p.interKey = gen(), gen()
-		for range 4 {
-			p.keys = append(p.keys, gen())
-		}
+		keys := testKeys(6)
+		p.rootKey, p.interKey, p.keys = keys[0], keys[1], keys[2:]
 		p.root = p.ca("Test Root CA", p.rootKey, nil, nil)
 		p.inter = p.ca("Test Citizen CA", p.interKey, p.root, p.rootKey)
 		pki = p
