@@ -183,6 +183,7 @@ type Loader struct {
 	etagXML   string // ETag of the held list when it came from the network
 	rejected  string // hash of the last list refused for a reason its bytes determine
 	rejectErr error
+	failing   string // message of the fetch failure last logged; "" when the last check worked
 
 	statusMu sync.Mutex
 	status   PollStatus
@@ -291,7 +292,7 @@ func (l *Loader) Status() PollStatus {
 
 // OnChange calls f with the held list at once (when there is one) and then with every list
 // the Loader adopts, in order, one call at a time, from the Loader's goroutine. f must not
-// block for long nor call OnChange. The returned function unsubscribes.
+// block for long nor call OnChange or Refresh. The returned function unsubscribes.
 // Typical use: loader.OnChange(engine.SetServiceList).
 func (l *Loader) OnChange(f func(*ServiceList)) (cancel func()) {
 	l.subMu.Lock()
@@ -329,7 +330,8 @@ func (l *Loader) Close() error {
 
 // Refresh checks the network once now and reports whether a new list was adopted. The error
 // is a *FetchError when the platform could not be read, a *RejectedError when the list was
-// refused; either way the held list stays in force. Refreshes are serialised.
+// refused; either way the held list stays in force. Refreshes are serialised; do not call
+// Refresh from an OnChange callback.
 func (l *Loader) Refresh(ctx context.Context) (changed bool, err error) {
 	l.fetchMu.Lock()
 	defer l.fetchMu.Unlock()
@@ -342,18 +344,32 @@ func (l *Loader) Refresh(ctx context.Context) (changed bool, err error) {
 		l.status.LastSuccess = l.clock.Now()
 	}
 	l.statusMu.Unlock()
-	if err != nil && ctx.Err() == nil {
-		var rej *RejectedError
-		if errors.As(err, &rej) {
-			// Logged once per refused list (when it was fetched); repeats are debug.
-			if !errors.Is(err, errRejectedEarlier) {
-				l.log.Warn("service list rejected; held list stays in force",
-					zap.String("reason", rej.Reason), zap.String("sha256", rej.SHA256), zap.Error(err))
-			} else {
-				l.log.Debug("service list still the refused one", zap.String("sha256", rej.SHA256))
-			}
+	if ctx.Err() != nil {
+		return changed, err
+	}
+	var rej *RejectedError
+	switch {
+	case err == nil:
+		if l.failing != "" {
+			l.log.Info("service list reachable again")
+		}
+		l.failing = ""
+	case errors.As(err, &rej):
+		// Logged once per refused list (when it was fetched); repeats are debug.
+		if !errors.Is(err, errRejectedEarlier) {
+			l.log.Warn("service list rejected; held list stays in force",
+				zap.String("reason", rej.Reason), zap.String("sha256", rej.SHA256), zap.Error(err))
 		} else {
+			l.log.Debug("service list still the refused one", zap.String("sha256", rej.SHA256))
+		}
+		l.failing = ""
+	default:
+		// A platform that stays unreachable is logged when the failure starts or changes.
+		if msg := err.Error(); msg != l.failing {
 			l.log.Warn("service list check failed; held list stays in force", zap.Error(err))
+			l.failing = msg
+		} else {
+			l.log.Debug("service list check still failing", zap.Error(err))
 		}
 	}
 	return changed, err
@@ -418,7 +434,7 @@ func (l *Loader) refresh(ctx context.Context) (bool, error) {
 	l.etagSHA2, l.etagXML = etag, newXMLETag
 	if l.cfg.Store != nil {
 		if err := l.cfg.Store.Save(raw); err != nil {
-			l.log.Error("service list adopted but not persisted", zap.Error(err))
+			l.log.Warn("service list adopted but not persisted", zap.Error(err))
 		}
 	}
 	l.publish(list, ListFromNetwork)

@@ -374,8 +374,9 @@ func TestLoader_RecoversWhenTheServerComesBack(t *testing.T) {
 	srv := newListServer(t, served)
 	srv.setStatus(http.StatusServiceUnavailable)
 	clock := newStepClock(testListTime)
+	core, logs := observer.New(zapcore.DebugLevel)
 	l, err := NewLoader(LoaderConfig{BaseURL: srv.baseURL(), Verify: soapListVerifier(trusted.roots, testListTime), Builtin: builtin},
-		WithHTTPClient(srv.srv.Client()), WithClock(clock))
+		WithHTTPClient(srv.srv.Client()), WithClock(clock), WithLogger(zap.New(core)))
 	require.NoError(t, err)
 	defer l.Close()
 	clock.WaitScheduled(t, 1)
@@ -384,12 +385,20 @@ func TestLoader_RecoversWhenTheServerComesBack(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, fe.StatusCode)
 	require.Equal(t, ListFromBuiltin, l.Source())
 
-	srv.setStatus(0)
+	// Still down: the same failure is not warned about again.
 	clock.Advance(DefaultListInterval)
 	clock.WaitScheduled(t, 2)
+	require.Error(t, l.Status().LastErr)
+	require.Len(t, logs.FilterLevelExact(zapcore.WarnLevel).All(), 1)
+
+	srv.setStatus(0)
+	clock.Advance(DefaultListInterval)
+	clock.WaitScheduled(t, 3)
 	require.NoError(t, l.Status().LastErr)
 	require.Equal(t, ListFromNetwork, l.Source())
 	require.Equal(t, served, l.Current().Raw)
+	require.Len(t, logs.FilterMessage("service list reachable again").All(), 1)
+	require.Len(t, logs.FilterLevelExact(zapcore.WarnLevel).All(), 1)
 }
 
 func TestLoader_BuiltinMustParse(t *testing.T) {

@@ -28,8 +28,8 @@ type PollerConfig struct {
 	Interval time.Duration
 	// Timeout of each fetch; 0 = DefaultFeedTimeout (10 s).
 	Timeout time.Duration
-	// Services maps a component to the services it concerns. A key matches a component's id
-	// exactly, or its name_nl, name_fr, component_name_nl or group_name_nl ignoring case;
+	// Services maps a component to the services it concerns. A key matches a component's id,
+	// name_nl, name_fr, component_name_nl or group_name_nl, ignoring case;
 	// values are service names as used with the Engine (e.g. "insurability:v2"). nil = the
 	// Poller reports components only.
 	Services map[string][]string
@@ -107,6 +107,7 @@ type Poller struct {
 	cur atomic.Pointer[Reading]
 
 	fetchMu  sync.Mutex
+	failing  string // guarded by fetchMu: message of the failure last logged
 	statusMu sync.Mutex
 	status   PollStatus
 
@@ -161,7 +162,7 @@ func (p *Poller) Status() PollStatus {
 
 // OnChange calls f with the current reading at once (when there is one) and then with each
 // reading whose statuses differ from the previous one, in order, one call at a time. f must
-// not block for long nor call OnChange. The returned function unsubscribes.
+// not block for long nor call OnChange or Refresh. The returned function unsubscribes.
 func (p *Poller) OnChange(f func(*Reading)) (cancel func()) {
 	p.subMu.Lock()
 	defer p.subMu.Unlock()
@@ -204,9 +205,19 @@ func (p *Poller) Refresh(ctx context.Context) (changed bool, err error) {
 	p.statusMu.Unlock()
 	if err != nil {
 		if ctx.Err() == nil {
-			p.log.Warn("status feed unreadable; last reading kept", zap.Error(err))
+			// A feed that stays unreadable is logged when the failure starts or changes.
+			if msg := err.Error(); msg != p.failing {
+				p.log.Warn("status feed unreadable; last reading kept", zap.Error(err))
+				p.failing = msg
+			} else {
+				p.log.Debug("status feed still unreadable", zap.Error(err))
+			}
 		}
 		return false, err
+	}
+	if p.failing != "" {
+		p.log.Info("status feed readable again")
+		p.failing = ""
 	}
 	now := p.clock.Now()
 	prev := p.cur.Load()

@@ -252,7 +252,9 @@ func (l *ServiceList) buildIndex() {
 // ParseServiceList parses and validates a service list in either namespace (v1, or v2 with
 // EndpointList and Cache). It does not verify the signature: the Loader does that with the
 // function it is given. Input is bounded (MaxServiceListBytes, nesting depth, element count);
-// any DOCTYPE is refused. Errors are *ListError values that name the service and field.
+// any DOCTYPE is refused. Endpoint URLs must be absolute https URLs, in tests too. Elements of
+// other namespaces (the signature) and unknown elements are skipped. Errors are *ListError
+// values that name the service and field.
 func ParseServiceList(data []byte) (*ServiceList, error) {
 	if len(data) > MaxServiceListBytes {
 		e := listErr("", "", "", fmt.Sprintf("%d bytes, more than %d", len(data), MaxServiceListBytes))
