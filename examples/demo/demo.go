@@ -203,6 +203,8 @@ func Run(ctx context.Context, o Options, out io.Writer) (*Report, error) {
 		}()
 	}
 
+	w.linef("%d counters serve %d patients (%d regulars), fetch ETKs of %d parties and submit tarifications",
+		o.Counters, len(pop.regulars)+len(pop.walkIns), len(pop.regulars), len(etkParties))
 	share := o.Duration / time.Duration(len(phases))
 	for i, ph := range phases {
 		w.phase.Store(int32(i))

@@ -37,7 +37,6 @@ func TestDemo_MorningKeepsItsPromises(t *testing.T) {
 
 	normal, failover, outage, recovery := rep.Phases[0], rep.Phases[1], rep.Phases[2], rep.Phases[3]
 	require.Positive(t, normal.Live)
-	require.Zero(t, normal.Queued, "nothing queued while the platform works")
 	require.Positive(t, failover.Live, "the fallback site answered live")
 	require.Positive(t, outage.Cached, "answers from the local store during the outage")
 	require.Positive(t, outage.Queued, "writes queued during the outage")
