@@ -1,0 +1,71 @@
+package connector
+
+import (
+	"context"
+	"io"
+
+	"github.com/ehgate/ehgate/cache"
+)
+
+// Export writes every record of the local store (answers, queued writes, dead letters),
+// decrypted, to w as JSON Lines (cache.Store.Export's format), for the data owner:
+// reversibility and audit. The output holds personal data in clear: write it only where the
+// data owner asked.
+func (c *Client) Export(ctx context.Context, w io.Writer) (cache.ExportResult, error) {
+	if c.ctx.Err() != nil {
+		return cache.ExportResult{}, ErrClosed
+	}
+	return c.store.Export(ctx, w)
+}
+
+// Import reads an export made by Export (for example on a new machine) into the local store.
+// Answers older than their retention are skipped by the store's rules.
+func (c *Client) Import(ctx context.Context, r io.Reader) (cache.ExportResult, error) {
+	if c.ctx.Err() != nil {
+		return cache.ExportResult{}, ErrClosed
+	}
+	res, err := c.store.Import(ctx, r)
+	c.kickReplay() // imported writes are delivered like any queued write
+	return res, err
+}
+
+// Purge deletes now the stored answers past their retention (it also runs by itself every
+// hour) and returns how many it deleted.
+func (c *Client) Purge(ctx context.Context) (int, error) {
+	if c.ctx.Err() != nil {
+		return 0, ErrClosed
+	}
+	return c.store.Purge(ctx)
+}
+
+// Rekey rewrites every record encrypted under an older key of Config.CacheKeys under the
+// first one; afterwards the older keys can be dropped from the configuration. It returns how
+// many records it rewrote.
+func (c *Client) Rekey(ctx context.Context) (int, error) {
+	if c.ctx.Err() != nil {
+		return 0, ErrClosed
+	}
+	return c.store.Rekey(ctx)
+}
+
+// DeadLetters returns the queued writes the platform rejected for a business reason, with the
+// reason (specs/outbox.md). They hold the payloads: show them to the pharmacist, not to a log.
+func (c *Client) DeadLetters(ctx context.Context) ([]cache.DeadLetter, error) {
+	if c.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
+	return c.outbox.DeadLetters(ctx)
+}
+
+// Requeue puts a dead letter (by its Seq) back in the outbox, for example after the vendor
+// corrected what the platform refused; it is replayed with the other queued writes.
+func (c *Client) Requeue(ctx context.Context, seq uint64) error {
+	if c.ctx.Err() != nil {
+		return ErrClosed
+	}
+	if err := c.outbox.Requeue(ctx, seq); err != nil {
+		return err
+	}
+	c.kickReplay()
+	return nil
+}
