@@ -85,14 +85,13 @@ func canonicalize(w etree.Writer, el *etree.Element, prefixList string, omit *et
 			cp.CreateAttr("xmlns:"+prefix, uri)
 		}
 	}
-	// goxmldsig's transform, then its serialisation settings; in between, the
-	// attribute order of C14N (by namespace URI, then local name), which
-	// goxmldsig only approximates (by local name) and which xmlsec1 and
-	// other verifiers apply.
+	// goxmldsig's transform, then its serialisation settings; in between, two
+	// corrections where goxmldsig departs from the exc-c14n rules that xmlsec1
+	// and other verifiers apply (see finishC14N).
 	if err := etreeutils.TransformExcC14n(cp, prefixList, false); err != nil {
 		return err
 	}
-	sortAttributes(cp, map[string]string{"xml": etreeutils.XMLNamespace})
+	finishC14N(cp, map[string]string{"xml": etreeutils.XMLNamespace}, "")
 	cp.WriteTo(w, &canonicalSettings)
 	return nil
 }
@@ -100,11 +99,27 @@ func canonicalize(w etree.Writer, el *etree.Element, prefixList string, omit *et
 // canonicalSettings are goxmldsig's serialisation settings of canonical XML.
 var canonicalSettings = etree.WriteSettings{CanonicalAttrVal: true, CanonicalEndTags: true, CanonicalText: true}
 
-// sortAttributes orders the attributes of el and its descendants as C14N
-// does: namespace declarations first (the default one, then by prefix),
-// then attributes by namespace URI (none first) and local name. scope maps
-// the prefixes declared above el to their URIs.
-func sortAttributes(el *etree.Element, scope map[string]string) {
+// finishC14N corrects goxmldsig's output in the two places it departs from
+// exc-c14n, found by comparing with xmlsec1:
+//   - attributes are ordered by namespace URI, then local name (goxmldsig
+//     orders prefixed attributes by local name), after the namespace
+//     declarations (the default one first, then by prefix);
+//   - xmlns="" is output only to undo a default namespace an output ancestor
+//     declared (goxmldsig also outputs it where no default was in force).
+//
+// scope maps the prefixes declared by el's output ancestors to their URIs;
+// outDefault is the default namespace they put in force.
+func finishC14N(el *etree.Element, scope map[string]string, outDefault string) {
+	for i, a := range el.Attr {
+		if a.Space == "" && a.Key == "xmlns" {
+			if a.Value == "" && outDefault == "" {
+				el.Attr = slices.Delete(el.Attr, i, i+1)
+			} else {
+				outDefault = a.Value
+			}
+			break
+		}
+	}
 	for _, a := range el.Attr {
 		if a.Space == "xmlns" {
 			scope = maps.Clone(scope)
@@ -143,7 +158,7 @@ func sortAttributes(el *etree.Element, scope map[string]string) {
 	}
 	for _, t := range el.Child {
 		if c, ok := t.(*etree.Element); ok {
-			sortAttributes(c, scope)
+			finishC14N(c, scope, outDefault)
 		}
 	}
 }

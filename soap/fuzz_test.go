@@ -118,6 +118,7 @@ var awkwardBodies = []string{
 	`<a:r xmlns:a="urn:a" xmlns:b="urn:b" b:x="1" y="2"><b:c>t&amp;&lt;&gt;"'</b:c><d xmlns="urn:d"><e xmlns=""/></d></a:r>`,
 	"<r a=\"tab\there\nnl\r\" b='&#9;&#10;&#13;'>cr\r\nlf&#13;<![CDATA[<cdata>]]><!--c--><?pi x?></r>",
 	`<r xml:lang="fr" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="xs:string">é ☃ &#x10000;</r>`,
+	`<a:r xmlns:a="urn:a" xmlns="urn:unused-default"><n xmlns=""><m/></n><a:o/></a:r>`,
 }
 
 func TestSign_AwkwardBodiesVerify(t *testing.T) {
