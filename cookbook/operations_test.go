@@ -64,19 +64,41 @@ func Example_operations() {
 		"requests sent:", requests.Load() > 0)
 	must(client.Close())
 
-	// Key rotation: the new key first (it encrypts), the old one after it (it still decrypts).
-	cfg.CacheKeys = [][]byte{newKey(), oldKey}
+	// Key rotation: the new key first (it encrypts), the old one after it (it still decrypts),
+	// then Rekey rewrites the old records under the new key so the old one can be retired.
+	newer := newKey()
+	cfg.CacheKeys = [][]byte{newer, oldKey}
+	client, err = connector.New(cfg)
+	must(err)
+	rekeyed, err := client.Rekey(bg)
+	must(err)
+	fmt.Println("records rewritten under the new key:", rekeyed > 0)
+	must(client.Close())
+
+	cfg.CacheKeys = [][]byte{newer} // the old key is gone
 	client, err = connector.New(cfg)
 	must(err)
 	defer client.Close()
 	must(client.ActivateFallback(connector.ServiceInsurability, "show the store"))
 	res, err := client.Insurability(bg, connector.InsurabilityRequest{SSIN: patient})
 	must(err)
-	fmt.Println("answer stored under the old key, served after rotation:", res.Source == connector.SourceCache)
+	fmt.Println("answer served with the new key only:", res.Source == connector.SourceCache)
 	must(client.EndFallback(connector.ServiceInsurability))
+
+	// Retention and reversibility: nothing is past its retention yet; the export holds every
+	// answer, decrypted (personal data: write it only where the data owner asked).
+	purged, err := client.Purge(bg)
+	must(err)
+	var export strings.Builder
+	exported, err := client.Export(bg, &export)
+	must(err)
+	fmt.Println("purged:", purged, "exported answers:", exported.Answers, "queued writes:", exported.Outbox,
+		"holds the patient:", strings.Contains(export.String(), patient))
 
 	// Output:
 	// mode changes logged: true patient in a log: false
 	// stored insurability answers: 1 outbox pending: 0 requests sent: true
-	// answer stored under the old key, served after rotation: true
+	// records rewritten under the new key: true
+	// answer served with the new key only: true
+	// purged: 0 exported answers: 2 queued writes: 0 holds the patient: true
 }

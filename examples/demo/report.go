@@ -215,7 +215,7 @@ func (w *world) report(end time.Time) *Report {
 func (r *Report) WriteTable(out io.Writer) {
 	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\tseconds\tcalls\tlive\tfrom cache\tnot cached\terrors\twrites\tqueued\treplayed\tlost\tswitch ms\tslowest ms\t")
+	fmt.Fprintln(tw, "phase\tseconds\tcalls\tlive\tfrom cache\tnot cached\terrors\twrites\tqueued\treplayed\tlost\tfailover ms\tslowest ms\t")
 	for i, p := range r.Phases {
 		sw := "-"
 		if p.SwitchMs >= 0 {
@@ -238,7 +238,7 @@ func (r *Report) WriteTable(out io.Writer) {
 	fmt.Fprintln(out, "calls: insurability checks and ETK lookups; from cache: answered by the local store")
 	fmt.Fprintln(out, "(an ETK younger than 8 h always is); not cached: nobody had asked for that patient")
 	fmt.Fprintln(out, "before the outage; errors: any other error a counter saw.")
-	fmt.Fprintln(out, "switch ms, from the fault: "+strings.Join(sw, "; ")+".")
+	fmt.Fprintln(out, "failover ms, from the fault to the switch: "+strings.Join(sw, "; ")+".")
 	fmt.Fprintf(out, "writes: %d receipts, %d recorded by the platform once each, %d retries deduplicated by key, %d left in the outbox.\n",
 		r.Writes.Submitted, r.Writes.Accepted, r.Writes.Deduplicated, r.Writes.PendingAtEnd)
 	g := r.Regularisation
