@@ -162,7 +162,8 @@ func retryAfterOf(err error) time.Duration {
 }
 
 // ParseRetryAfter reads a Retry-After header value, in seconds or as an HTTP
-// date relative to now. It returns 0 when the value is absent or invalid.
+// date relative to now, at most 24 h. It returns 0 when the value is absent,
+// invalid or in the past.
 func ParseRetryAfter(value string, now time.Time) time.Duration {
 	value = strings.TrimSpace(value)
 	if value == "" {
@@ -172,15 +173,16 @@ func ParseRetryAfter(value string, now time.Time) time.Duration {
 		if secs <= 0 {
 			return 0
 		}
-		if secs > int64(24*time.Hour/time.Second) {
-			secs = int64(24 * time.Hour / time.Second)
-		}
-		return time.Duration(secs) * time.Second
+		return min(time.Duration(min(secs, int64(maxRetryAfterHeader/time.Second)))*time.Second, maxRetryAfterHeader)
 	}
 	if t, err := http.ParseTime(value); err == nil {
 		if d := t.Sub(now); d > 0 {
-			return d
+			return min(d, maxRetryAfterHeader)
 		}
 	}
 	return 0
 }
+
+// maxRetryAfterHeader bounds what ParseRetryAfter returns; the engine caps it
+// further with RouterConfig.MaxRetryAfter.
+const maxRetryAfterHeader = 24 * time.Hour

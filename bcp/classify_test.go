@@ -76,10 +76,25 @@ func TestParseRetryAfter(t *testing.T) {
 	require.Zero(t, bcp.ParseRetryAfter("soon", now))
 	require.Zero(t, bcp.ParseRetryAfter("-5", now))
 	require.Equal(t, 24*time.Hour, bcp.ParseRetryAfter("99999999", now))
+	require.Equal(t, 24*time.Hour, bcp.ParseRetryAfter("Fri, 31 Dec 9999 23:59:59 GMT", now))
 }
 
 func TestOutcome_String(t *testing.T) {
 	require.Equal(t, "success", bcp.Success.String())
 	require.Equal(t, "failure", bcp.Failure.String())
 	require.Equal(t, "ignore", bcp.Ignore.String())
+}
+
+func FuzzParseRetryAfter(f *testing.F) {
+	now := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	for _, seed := range []string{"", "0", "120", "-1", "99999999999999999999", "9223372036854775807",
+		"Mon, 23 Nov 2026 08:01:30 GMT", "Fri, 31 Dec 9999 23:59:59 GMT", "soon", " 5 "} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		d := bcp.ParseRetryAfter(v, now)
+		if d < 0 || d > 24*time.Hour {
+			t.Fatalf("ParseRetryAfter(%q) = %v, outside 0..24h", v, d)
+		}
+	})
 }
