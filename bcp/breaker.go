@@ -500,8 +500,8 @@ func (b *Breaker) probeNow() (Permit, bool) {
 		b.transition(StateOpen, StateHalfOpen, b.clock.Now().UnixNano())
 		return Permit(nw), true
 	case StateHalfOpen:
-		if w&wordProbe == 0 {
-			b.word.Store(w | wordProbe)
+		// Allow takes the probe without the lock: compete with it fairly.
+		if w&wordProbe == 0 && b.word.CompareAndSwap(w, w|wordProbe) {
 			return Permit(w | wordProbe), true
 		}
 	}
