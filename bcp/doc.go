@@ -19,7 +19,12 @@
 // bad request, the caller's cancellation) goes back to the caller as it is
 // and does not move the breaker.
 //
-// The package also parses the service list (ParseServiceList), loads and
-// persists it (Loader, FileListStore) and reads the platform's status feed
-// (Poller).
+// The routing source is the platform's signed service list: ParseServiceList
+// reads it (v1 and v2), a Loader keeps it current (BaseURL.sha2 then .xml,
+// verified by an injected func, persisted by a ListStore, builtin fallback)
+// and hands each new list to Engine.SetServiceList through OnChange:
+//
+//	unsubscribe := loader.OnChange(engine.SetServiceList)
+//
+// A Poller reads the status page's JSON feed.
 package bcp
