@@ -520,14 +520,25 @@ func (w *world) siteOf(url string) string {
 }
 
 // syncWriter serialises the writes of the counters, the event printer and the main loop.
+// A progress bar redraws its line with a leading '\r' and no newline; any other write that
+// follows it starts on a new line.
 type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu   sync.Mutex
+	w    io.Writer
+	open bool // the last write did not end its line
 }
 
 func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.open && len(p) > 0 && p[0] != '\r' {
+		if _, err := s.w.Write([]byte("\n")); err != nil {
+			return 0, err
+		}
+	}
+	if len(p) > 0 {
+		s.open = p[len(p)-1] != '\n'
+	}
 	return s.w.Write(p)
 }
 

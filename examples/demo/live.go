@@ -13,9 +13,8 @@ type live struct {
 	w      *world
 	events <-chan connector.Event
 	tty    bool
-	// replay bar state: the fraction last printed (lines mode) and whether a \r bar is open.
+	// lastStep is the quarter of the replay last printed (when out is not a terminal).
 	lastStep int
-	barOpen  bool
 }
 
 func newLive(w *world, events <-chan connector.Event) *live {
@@ -26,14 +25,10 @@ func (l *live) loop() {
 	for ev := range l.events {
 		l.show(ev)
 	}
-	l.closeBar()
 }
 
 func (l *live) show(ev connector.Event) {
 	w := l.w
-	if ev.Kind != connector.EventReplay {
-		l.closeBar()
-	}
 	switch ev.Kind {
 	case connector.EventModeChanged:
 		w.linef("mode      %-26s %s → %s (%s)", ev.Service, ev.Previous, ev.Mode, ev.Cause)
@@ -82,11 +77,11 @@ func (l *live) replay(p connector.ReplayProgress) {
 		text += fmt.Sprintf(", %d rejected", p.Rejected)
 	}
 	if l.tty {
-		fmt.Fprintf(l.w.out, "\r%s", stamp(l.w, text))
-		l.barOpen = true
+		end := ""
 		if p.Done {
-			l.closeBar()
+			end = "\n"
 		}
+		fmt.Fprintf(l.w.out, "\r%s%s", stamp(l.w, text), end)
 		return
 	}
 	// Not a terminal: a line at every quarter and at the end.
@@ -97,13 +92,6 @@ func (l *live) replay(p connector.ReplayProgress) {
 	}
 	if p.Done {
 		l.lastStep = -1
-	}
-}
-
-func (l *live) closeBar() {
-	if l.barOpen {
-		fmt.Fprintln(l.w.out)
-		l.barOpen = false
 	}
 }
 
