@@ -4,15 +4,19 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/ehgate/ehgate/connector"
 )
+
+// registerNorth registers the example's party with the stand-in once per test binary.
+var registerNorth sync.Once
 
 // Chapter 3: an ETK fetched once, then served from the store while it is fresh, and in
 // fallback mode while its certificate is valid.
 func Example_etk() {
 	p := platform()
-	must(p.RegisterETK("NIHII-PHARMACY", "23076319", "", "Apotheek Noord"))
+	registerNorth.Do(func() { must(p.RegisterETK("NIHII-PHARMACY", "23076319", "", "Apotheek Noord")) })
 	dir := tempDir()
 	defer os.RemoveAll(dir)
 	client, err := connector.New(pharmacyConfig(dir))
