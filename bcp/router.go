@@ -14,9 +14,10 @@ import (
 type RouterConfig struct {
 	// HoldDown is how long an endpoint that has recovered (its breaker closed
 	// after being open, or the list made it ACTIVE again) only gets probe
-	// traffic, one call at a time, before it becomes the first choice again;
-	// a probe failure restarts it. It stops a flapping default from bouncing
-	// traffic. 0 = 30 s; negative = no hold-down.
+	// calls, one at a time every HoldDownProbeInterval, before it becomes the
+	// first choice again; a failed probe restarts it. It stops a flapping
+	// default from bouncing traffic. (When no other endpoint can answer, an
+	// endpoint in hold-down is used anyway.) 0 = 30 s; negative = no hold-down.
 	HoldDown time.Duration
 	// HoldDownProbeInterval paces the probes sent to an endpoint in hold-down.
 	// 0 = 5 s.
