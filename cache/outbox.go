@@ -329,7 +329,9 @@ func (o *Outbox) Discard(ctx context.Context, seq uint64) error {
 // its reason. Messages enqueued during Replay are delivered too. Since a
 // crash can come between an accepted send and the removal, a message may be
 // sent again after a restart: the receiver must deduplicate on
-// IdempotencyKey. Only one Replay runs at a time (ErrReplaying).
+// IdempotencyKey. An entry that fails authentication is never sent: it is
+// skipped (ReplayResult.Skipped, Stats.AuthFailures) and left in place. Only
+// one Replay runs at a time (ErrReplaying).
 func (o *Outbox) Replay(ctx context.Context, send SendFunc) (ReplayResult, error) {
 	var res ReplayResult
 	if !o.replaying.CompareAndSwap(false, true) {
