@@ -330,7 +330,7 @@ func (c *Client) ETK(ctx context.Context, id Identifier) (ETKResult, error) {
 	var cerr error = cache.ErrNotFound
 	fresh := false
 	if !pol.NoStore {
-		cached, fresh, cerr = c.storedETK(ctx, key)
+		cached, fresh, cerr = c.storedETK(context.WithoutCancel(ctx), key)
 	}
 	switch {
 	case forced && cerr == nil:

@@ -184,7 +184,8 @@ func fromStore[A, Q any](c *Client, ctx context.Context, p priority[A, Q], degra
 	if ttl := c.listTTL(p.service); ttl > 0 && (maxAge <= 0 || ttl < maxAge) {
 		maxAge = ttl // the service list's Expiry bounds how long an answer stays usable
 	}
-	s, _, err := lookup[A, Q](c, ctx, p.function, p.key, maxAge)
+	// The caller's deadline may be what failed the live call: the local read still runs.
+	s, _, err := lookup[A, Q](c, context.WithoutCancel(ctx), p.function, p.key, maxAge)
 	if err != nil {
 		return outcome[A]{}, err
 	}

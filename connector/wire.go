@@ -48,14 +48,40 @@ type BusinessError struct {
 }
 
 func (e *BusinessError) Error() string {
-	s := "connector: " + e.Service + ": business error " + e.Code
+	s := "connector: " + e.Service + ": business error " + redactNumbers(e.Code)
 	if e.Minor != "" {
-		s += "/" + e.Minor
+		s += "/" + redactNumbers(e.Minor)
 	}
 	if e.Message != "" {
-		s += ": " + e.Message
+		s += ": " + redactNumbers(e.Message)
 	}
 	return s
+}
+
+// redactNumbers replaces every run of 9 or more digits (an SSIN, a registration number the
+// platform may echo in a message) with "[number]", so that error texts, which end up in logs,
+// carry no patient identifier.
+func redactNumbers(s string) string {
+	var b strings.Builder
+	run := 0
+	flush := func(i int) {
+		if run >= 9 {
+			b.WriteString("[number]")
+		} else {
+			b.WriteString(s[i-run : i])
+		}
+		run = 0
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			run++
+			continue
+		}
+		flush(i)
+		b.WriteByte(s[i])
+	}
+	flush(len(s))
+	return b.String()
 }
 
 // Is reports whether target is ErrBusiness.

@@ -312,3 +312,9 @@ func TestWrite_BuildAndParse(t *testing.T) {
 		require.ErrorIs(t, err, ErrRequest)
 	}
 }
+
+func TestBusinessError_RedactsNumbers(t *testing.T) {
+	err := &BusinessError{Service: ServiceInsurability, Code: "1", Message: "person 93051822361 unknown at mutuality 300"}
+	require.Equal(t, "connector: insurability:v2: business error 1: person [number] unknown at mutuality 300", err.Error())
+	require.Equal(t, "93051822361", err.Message[7:18], "the field itself keeps the platform's text for the vendor")
+}
