@@ -226,3 +226,25 @@ func ExampleOutbox() {
 	// 2 1 1 <nil>
 	// dead letter: ref-2 status 400: unknown nomenclature code
 }
+
+func TestOutbox_OneReplayAtATime(t *testing.T) {
+	st := openTest(t, fastReplay(testConfig(t.TempDir())))
+	ob := st.Outbox()
+	require.NoError(t, ob.Enqueue(bg, cache.Message{IdempotencyKey: "w", Payload: []byte("x")}))
+	inSend, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error)
+	go func() {
+		_, err := ob.Replay(bg, func(ctx context.Context, m cache.Message) error {
+			close(inSend)
+			<-release
+			return nil
+		})
+		done <- err
+	}()
+	<-inSend
+	_, err := ob.Replay(bg, func(ctx context.Context, m cache.Message) error { return nil })
+	require.ErrorIs(t, err, cache.ErrReplaying)
+	close(release)
+	require.NoError(t, <-done)
+	require.Zero(t, ob.Pending())
+}
