@@ -147,6 +147,8 @@ func parseBytes(data []byte, lim Limits) (*etree.Document, error) {
 	return doc, nil
 }
 
+const xmlNamespace = "http://www.w3.org/XML/1998/namespace"
+
 // maxNamespaces bounds the namespace declarations in scope at any element.
 // Real messages have a few dozen; canonicalisation copies the scope at
 // every element, so thousands would make a small message expensive.
@@ -160,6 +162,13 @@ func checkAttributes(el *etree.Element, inScope int) error {
 	for _, a := range el.Attr {
 		if a.Space == "xmlns" || (a.Space == "" && a.Key == "xmlns") {
 			inScope++
+		}
+		if a.Space == "xmlns" {
+			// Namespaces in XML 1.0: a prefix cannot be bound to no namespace,
+			// xmlns cannot be declared, xml only to its own URI.
+			if a.Value == "" || a.Key == "xmlns" || (a.Key == "xml") != (a.Value == xmlNamespace) {
+				return fmt.Errorf("%w: invalid namespace declaration %s=%q on %s", ErrMalformed, a.FullKey(), a.Value, el.FullTag())
+			}
 		}
 	}
 	if inScope > maxNamespaces {

@@ -63,6 +63,8 @@ func TestParse_RejectsHostileAndBrokenInput(t *testing.T) {
 		{"no body", `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Header/></soapenv:Envelope>`, soap.Limits{}, soap.ErrNotEnvelope, ""},
 		{"repeated attribute", `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body Id="a" Id="b"/></soapenv:Envelope>`, soap.Limits{}, soap.ErrMalformed, ""},
 		{"repeated attribute among many", `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body a="1" b="2" c="3" d="4" e="5" f="6" g="7" h="8" i="9" a="10"/></soapenv:Envelope>`, soap.Limits{}, soap.ErrMalformed, ""},
+		{"prefix bound to no namespace", `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><a:r xmlns:a=""/></soapenv:Body></soapenv:Envelope>`, soap.Limits{}, soap.ErrMalformed, ""},
+		{"xml prefix rebound", `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xml="urn:x"><soapenv:Body/></soapenv:Envelope>`, soap.Limits{}, soap.ErrMalformed, ""},
 		{"namespace bomb", namespaceBomb(300), soap.Limits{}, soap.ErrLimit, "namespaces"},
 		{"two bodies", `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body/><soapenv:Body/></soapenv:Envelope>`, soap.Limits{}, soap.ErrNotEnvelope, ""},
 	}
