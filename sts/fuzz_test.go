@@ -78,6 +78,11 @@ var extraSeeds = [][]byte{
 	{},
 }
 
+// Seeds are whole responses of several KiB: minimising each new input for the default 60 s
+// stalls a short run, so fuzz with
+//
+//	go test -run XXX -fuzz FuzzCutAssertions -fuzzminimizetime 2s ./sts
+
 // FuzzCutAssertions checks that cutting assertions out of any input never panics, and that
 // what is cut from a well-formed document stands alone as a saml:Assertion.
 func FuzzCutAssertions(f *testing.F) {
