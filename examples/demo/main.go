@@ -119,7 +119,7 @@ type Options struct {
 
 // DefaultOptions are the settings of `go run ./examples/demo`.
 func DefaultOptions() Options {
-	return Options{Duration: 20 * time.Second, Seed: 1, Counters: 4, Patients: 300, Settle: 20 * time.Second}
+	return Options{Duration: 16 * time.Second, Seed: 1, Counters: 4, Patients: 300, Settle: 20 * time.Second}
 }
 
 // Validate names the first unusable option.
