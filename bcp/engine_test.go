@@ -3,8 +3,10 @@ package bcp_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
+	"log"
 	"mime"
 	"net"
 	"net/http"
@@ -183,6 +185,16 @@ func TestDo_FailsOverOverLoopbackWithoutCallerError(t *testing.T) {
 			var f *soap.Fault
 			require.ErrorAs(t, err, &f)
 			require.True(t, f.HasCode("SOA-02001"))
+		}, 0},
+		{"TLS certificate not trusted", func(t *testing.T) string {
+			s := httptest.NewUnstartedServer(http.HandlerFunc(okHandler))
+			s.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes are expected
+			s.StartTLS()                                   // its own CA, which the client does not trust
+			t.Cleanup(s.Close)
+			return s.URL
+		}, func(t *testing.T, err error) {
+			var cve *tls.CertificateVerificationError
+			require.ErrorAs(t, err, &cve)
 		}, 0},
 		{"SOA-01001 fault (parity with the official connector)", func(t *testing.T) string { return newServer(t, faultHandler("SOA-01001")).URL }, nil, 0},
 	}
