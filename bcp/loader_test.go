@@ -494,3 +494,30 @@ func TestLoader_RefreshHonoursContext(t *testing.T) {
 	require.True(t, errors.Is(err, context.Canceled))
 	require.NotNil(t, l.Current(), "a failed check changes nothing")
 }
+
+// brokenStore fails every Load and Save.
+type brokenStore struct{ saves int }
+
+func (s *brokenStore) Load() ([]byte, error) { return nil, errors.New("disk on fire") }
+func (s *brokenStore) Save([]byte) error {
+	s.saves++
+	return errors.New("disk full")
+}
+
+func TestLoader_StoreFailuresDoNotStopTheLoader(t *testing.T) {
+	trusted, _ := testListPKIs(t)
+	served := signList(t, trusted, unsignedList(testListTime, true))
+	srv := newListServer(t, served)
+	store := &brokenStore{}
+	core, logs := observer.New(zapcore.DebugLevel)
+	clock := newStepClock(testListTime)
+	l, err := NewLoader(LoaderConfig{BaseURL: srv.baseURL(), Verify: soapListVerifier(trusted.roots, testListTime), Store: store},
+		WithHTTPClient(srv.srv.Client()), WithClock(clock), WithLogger(zap.New(core)))
+	require.NoError(t, err)
+	defer l.Close()
+	clock.WaitScheduled(t, 1)
+	require.Len(t, logs.FilterMessage("stored service list unreadable; ignored").All(), 1)
+	require.Equal(t, served, l.Current().Raw, "adopted although it could not be persisted")
+	require.Equal(t, 1, store.saves)
+	require.Len(t, logs.FilterMessage("service list adopted but not persisted").All(), 1)
+}
