@@ -62,3 +62,22 @@ func BenchmarkSignerCached(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRenew measures one full token request against the loopback test STS: build and sign
+// the request, the STS's verification and signature, the response's validation. Both sides run
+// in this process, so it is an upper bound of the client's share.
+func BenchmarkRenew(b *testing.B) {
+	h := newHarnessWith(b, 5*time.Hour, nil)
+	p := h.start(b)
+	ctx := context.Background()
+	if _, err := p.Token(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := p.Renew(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
