@@ -168,7 +168,9 @@ func checkFetchURL(s string) error {
 // Interval, downloads BaseURL+".xml" only when the hash differs from the held list's, and
 // adopts the new list only when its bytes match the hash, it parses, its signature verifies
 // and its IssueInstant is not older than the held one's. Refused lists are logged (warn) and
-// change nothing. Safe for concurrent use; Current is lock-free.
+// change nothing; a list refused for its content is not downloaded again while the .sha2
+// still announces it (a hash mismatch is retried: .sha2 and .xml may be published a moment
+// apart). Safe for concurrent use; Current is lock-free.
 type Loader struct {
 	cfg    LoaderConfig
 	client *http.Client
