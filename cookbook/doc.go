@@ -3,7 +3,8 @@
 // beside this one; each is backed by a runnable Example of this package, which go test runs
 // against platformtest, the local stand-in of the platform, and whose output it checks:
 //
-//   - 01-getting-started.md: credentials, environments, the first call (Example_gettingStarted)
+//   - 01-getting-started.md: credentials, environments, the first call (Example_gettingStarted,
+//     Example_generalPractitionerWithPEM)
 //   - 02-insurability.md: insurability with fallback (Example_insurabilityWithFallback)
 //   - 03-etk.md: encryption token keys (Example_etk)
 //   - 04-status-banner.md: watching the status page, showing a banner (Example_statusBanner)
