@@ -88,3 +88,13 @@ func TestProgressBar(t *testing.T) {
 	require.Equal(t, "[██████████]", progressBar(12, 10, 10))
 	require.Equal(t, "[··········]", progressBar(0, 0, 10))
 }
+
+func TestSyncWriter_LineAfterABarStartsOnItsOwnLine(t *testing.T) {
+	var buf bytes.Buffer
+	w := &syncWriter{w: &buf}
+	_, _ = w.Write([]byte("\rbar 1/2"))
+	_, _ = w.Write([]byte("\rbar 2/2"))
+	_, _ = w.Write([]byte("mode changed\n"))
+	_, _ = w.Write([]byte("next\n"))
+	require.Equal(t, "\rbar 1/2\rbar 2/2\nmode changed\nnext\n", buf.String())
+}
