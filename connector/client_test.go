@@ -190,23 +190,20 @@ func newTestEnv(t *testing.T, mutate ...func(*Config)) *testEnv {
 	return &testEnv{p: p, c: c, clock: clock, events: events, logs: logs}
 }
 
-// waitMode waits (for a real event, never a sleep) until service is in mode.
+// waitMode waits until service is in mode (polling every 2 ms: the mode tables of the
+// client, not the event stream, whose older events may still be buffered).
 func (e *testEnv) waitMode(t *testing.T, service string, mode Mode) Event {
 	t.Helper()
-	if m, cause := e.c.Mode(service); m == mode {
-		return Event{Kind: EventModeChanged, Service: service, Mode: mode, Cause: cause}
-	}
-	deadline := time.After(15 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for {
-		select {
-		case ev := <-e.events:
-			if ev.Kind == EventModeChanged && ev.Service == service && ev.Mode == mode {
-				return ev
-			}
-		case <-deadline:
-			m, cause := e.c.Mode(service)
+		m, cause := e.c.Mode(service)
+		if m == mode {
+			return Event{Kind: EventModeChanged, Service: service, Mode: mode, Cause: cause}
+		}
+		if time.Now().After(deadline) {
 			t.Fatalf("%s never reached mode %s (now %s: %s)", service, mode, m, cause)
 		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 
@@ -661,4 +658,52 @@ func TestClient_ETKMatchingFollowsEachApplication(t *testing.T) {
 		require.Equal(t, "CBE=0999000111", e.Certificate.Subject.CommonName)
 		require.Equal(t, []string{e.Identifier.ApplicationID}, e.Certificate.Subject.OrganizationalUnit)
 	}
+}
+
+// An answer the insurer has changed since it was stored (simulated by rewriting the stored
+// answer) is reported by the drill as a mismatch and by regularisation as a difference.
+func TestClient_ChangedAnswerIsReportedByDrillAndRegularisation(t *testing.T) {
+	env := newTestEnv(t)
+	ctx := context.Background()
+	pt := patients(env.p, 1)[0]
+	res, err := env.c.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
+	require.NoError(t, err)
+	req, err := InsurabilityRequest{SSIN: pt.SSIN}.normalize(env.clock.Now())
+	require.NoError(t, err)
+	stale := res.Answer
+	stale.PaymentApproval = "PA-OLD"
+	put(env.c, ctx, functionInsurability, req.cacheKey(), stored[InsurabilityAnswer, InsurabilityRequest]{Request: req, Answer: stale, AsOf: res.AsOf}, time.Time{})
+
+	drillCtx, endDrill := context.WithCancel(ctx)
+	done := make(chan DrillReport, 1)
+	go func() {
+		rep, _ := env.c.Drill(drillCtx, []string{ServiceInsurability}, time.Hour)
+		done <- rep
+	}()
+	env.waitMode(t, ServiceInsurability, ModeFallback)
+	got, err := env.c.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
+	require.NoError(t, err)
+	require.Equal(t, "PA-OLD", got.Answer.PaymentApproval)
+	endDrill()
+	rep := <-done
+	require.Len(t, rep.Mismatches, 1)
+	require.Equal(t, []string{"PaymentApproval"}, rep.Mismatches[0].Fields)
+	env.waitMode(t, ServiceInsurability, ModeNormal)
+
+	require.NoError(t, env.c.ActivateFallback(ServiceInsurability, "test"))
+	_, err = env.c.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
+	require.NoError(t, err)
+	require.NoError(t, env.c.EndFallback(ServiceInsurability))
+	env.waitMode(t, ServiceInsurability, ModeNormal)
+	reg, ok := env.c.Regularisation(ServiceInsurability)
+	require.True(t, ok)
+	require.Len(t, reg.Changed, 1)
+	d := reg.Changed[0]
+	require.Equal(t, []string{"PaymentApproval"}, d.Fields)
+	require.Equal(t, "PA-OLD", d.Served.(InsurabilityAnswer).PaymentApproval)
+	require.Equal(t, pt.PaymentApproval, d.Live.(InsurabilityAnswer).PaymentApproval)
+	res, err = env.c.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
+	require.NoError(t, err)
+	require.Equal(t, pt.PaymentApproval, res.Answer.PaymentApproval)
+	noPersonalData(t, env.logs, []platformtest.Patient{pt})
 }

@@ -123,7 +123,9 @@ type cmsSignedData struct {
 const maxETKBytes = 64 << 10
 
 // ParseETK reads the DER of a CMS ContentInfo holding SignedData whose encapsulated content is
-// the DER of the party's encryption certificate, and returns that certificate.
+// the DER of the party's encryption certificate, and returns that certificate. It checks the
+// structure, not the CMS signer's signature: the depot is reached over verified TLS and the
+// client keeps only certificates whose subject names the party asked for.
 func ParseETK(der []byte) (*x509.Certificate, error) {
 	if len(der) == 0 || len(der) > maxETKBytes {
 		return nil, &ETKError{Reason: fmt.Sprintf("size %d out of bounds", len(der))}
