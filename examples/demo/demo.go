@@ -106,7 +106,8 @@ type world struct {
 
 	held    sync.Map // patient SSIN or ETK party → struct{}: the store holds an answer
 	writeMu sync.Mutex
-	writes  map[string]submitted // idempotency key → what the counter got
+	writes  map[string]submitted // idempotency key → what the receipt said
+	tried   map[string]struct{}  // every key handed to Submit, receipt or not
 
 	regMu sync.Mutex
 	reg   []connector.RegularisationReport
@@ -142,7 +143,7 @@ func Run(ctx context.Context, o Options, out io.Writer) (*Report, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	w := &world{o: o, out: &syncWriter{w: out}, tty: isTerminal(out), started: time.Now(), writes: map[string]submitted{}}
+	w := &world{o: o, out: &syncWriter{w: out}, tty: isTerminal(out), started: time.Now(), writes: map[string]submitted{}, tried: map[string]struct{}{}}
 	for range phases {
 		w.stats = append(w.stats, &phaseStats{})
 	}
@@ -478,6 +479,9 @@ func (w *world) failed(st *phaseStats, key string, err error) {
 func (w *world) submit(ctx context.Context, pt platformtest.Patient, key string) {
 	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
+	w.writeMu.Lock()
+	w.tried[key] = struct{}{}
+	w.writeMu.Unlock()
 	rc, err := w.c.Submit(callCtx, connector.Write{IdempotencyKey: key, Partition: pt.SSIN, Payload: []byte("tarification " + key)})
 	ph := int(w.phase.Load())
 	st := w.stats[ph]

@@ -67,7 +67,7 @@ type WriteReport struct {
 	Accepted  int `json:"accepted"`  // of those, recorded by the platform (once each)
 	// Deduplicated counts requests the platform answered as already accepted (retries).
 	Deduplicated int `json:"deduplicated"`
-	// Unknown are writes the platform recorded that no counter submitted (must be 0).
+	// Unknown are writes the platform recorded that no counter handed to Submit (must be 0).
 	Unknown int `json:"unknown"`
 	// PendingAtEnd is the outbox left when the client closed.
 	PendingAtEnd int `json:"pending_at_end"`
@@ -160,7 +160,7 @@ func (w *world) report(end time.Time) *Report {
 		}
 	}
 	for key := range recorded {
-		if _, ok := w.writes[key]; !ok {
+		if _, ok := w.tried[key]; !ok {
 			rep.Writes.Unknown++
 		}
 	}
