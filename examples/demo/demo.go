@@ -226,7 +226,7 @@ func Run(ctx context.Context, o Options, out io.Writer) (*Report, error) {
 	end := time.Now()
 
 	w.pendingAtEnd = c.Status().Outbox.Pending
-	// Let the last replay and regularisation events through before closing.
+	// End the subscription: the printer still drains what the channel holds.
 	unsubscribe()
 	<-printerDone
 	closed = true
