@@ -25,8 +25,9 @@ type Token struct {
 	// NotBefore and NotOnOrAfter bound the validity the STS granted (Conditions; NotBefore
 	// falls back to IssueInstant).
 	NotBefore, NotOnOrAfter time.Time
-	// Attributes are the attributes of the AttributeStatement, by AttributeName. They contain
-	// personal data (SSINs): never log them.
+	// Attributes are the attribute values of the AttributeStatement by AttributeName, in
+	// document order (a name used in several namespaces collects the values of each). They
+	// contain personal data (SSINs): never log them.
 	Attributes map[string][]string
 }
 
