@@ -36,7 +36,9 @@ type EnvelopedOptions struct {
 }
 
 // SignEnveloped signs el with an enveloped ds:Signature (exclusive C14N,
-// SHA-256, RSA-SHA256) added as its child.
+// SHA-256, RSA-SHA256) added as its child, after setting el's ID attribute
+// when IDAttr names one el lacks. Without IDAttr, el must be the root of its
+// document: URI="" denotes the whole document.
 func SignEnveloped(el *etree.Element, key crypto.Signer, opts EnvelopedOptions) error {
 	if el == nil || key == nil {
 		return errors.New("soap: sign enveloped: nil element or key")

@@ -55,7 +55,9 @@ var (
 	// ErrDoctype reports a document type declaration: DTDs and entity
 	// definitions are never accepted.
 	ErrDoctype = errors.New("soap: xml document type declaration not allowed")
-	// ErrMalformed reports input that is not well-formed XML.
+	// ErrMalformed reports input that is not well-formed XML (repeated
+	// attributes and invalid namespace declarations included), or a part of a
+	// signed message that cannot be read (a timestamp that is not a date).
 	ErrMalformed = errors.New("soap: malformed xml")
 	// ErrNotEnvelope reports well-formed XML that is not a SOAP 1.1 envelope with a Body.
 	ErrNotEnvelope = errors.New("soap: not a soap 1.1 envelope")
@@ -77,7 +79,8 @@ func (e *LimitError) Error() string {
 func (e *LimitError) Is(target error) bool { return target == ErrLimit }
 
 // Parse reads a SOAP 1.1 envelope from r within lim. It rejects any DOCTYPE
-// (ErrDoctype), input beyond lim (*LimitError), XML that is not well-formed
+// (ErrDoctype), input beyond lim or with more than 256 namespace
+// declarations in scope (*LimitError), XML that is not well-formed
 // (ErrMalformed) and documents that are not an envelope with a Body
 // (ErrNotEnvelope). It never panics on its input.
 func Parse(r io.Reader, lim Limits) (*etree.Document, error) {
