@@ -243,7 +243,7 @@ func TestXMLSec_VerifiesAwkwardBodies(t *testing.T) {
 
 // TestXMLSec_AgreesOnGeneratedBodies signs random namespace-heavy bodies and
 // has xmlsec1 verify them (locally, 277 of 400 generated bodies were
-// signable and all verified; CI runs a few dozen).
+// signable and all verified; the test runs 20).
 func TestXMLSec_AgreesOnGeneratedBodies(t *testing.T) {
 	bin := xmlsec1(t)
 	p, _ := testPKIs(t)
@@ -252,7 +252,7 @@ func TestXMLSec_AgreesOnGeneratedBodies(t *testing.T) {
 	v := newVerifier(t, p, testNow)
 	r := rand.New(rand.NewPCG(1, 2))
 	signed := 0
-	for signed < 30 {
+	for signed < 20 {
 		body := genElement(r, 3, nil)
 		doc, err := soap.ParseDocument(strings.NewReader(body), soap.Limits{})
 		if err != nil {
