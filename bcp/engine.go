@@ -32,8 +32,9 @@ type ServicePolicy struct {
 	// MaxRetryDelay caps the delay before a retry pass. 0 = 2 s.
 	MaxRetryDelay time.Duration
 	// HedgeDelay, for an idempotent service, starts the next endpoint when the
-	// first has not answered after this long; the first good answer wins and
-	// the other attempt's context is cancelled. 0 = no hedging.
+	// first has not answered after this long (if the retry budget allows); the
+	// first good answer wins and the other attempt's context is cancelled.
+	// 0 = no hedging.
 	HedgeDelay time.Duration
 }
 

@@ -228,3 +228,21 @@ func TestDo_NoRetryPassWhenNothingCouldBeTried(t *testing.T) {
 		require.Zero(t, a.hits.Load()+b.hits.Load())
 	})
 }
+
+func TestDo_HedgesDrawFromTheRetryBudget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := &flaky{delay: 100 * time.Millisecond}, &flaky{}
+		e, err := bcp.New(bcp.Config{
+			ServiceList: listOf(urlA, urlB),
+			Budget:      bcp.BudgetConfig{Ratio: -1, PerSecond: -1}, // nothing to spend
+			Default:     bcp.ServicePolicy{Idempotent: true, HedgeDelay: 10 * time.Millisecond},
+		})
+		require.NoError(t, err)
+		defer e.Close()
+		start := time.Now()
+		require.NoError(t, e.Do(context.Background(), svcShort, attemptOn(map[string]*flaky{urlA: a, urlB: b})))
+		require.Equal(t, 100*time.Millisecond, time.Since(start), "waited for A: no budget for a hedge")
+		require.Zero(t, b.hits.Load())
+		require.Equal(t, uint64(1), e.Snapshot().Budget.Denied)
+	})
+}

@@ -67,7 +67,8 @@ func (e *Engine) hedgedPass(ctx context.Context, r *route, pass int, attempt fun
 	for {
 		select {
 		case <-hedge:
-			if inflight == 1 {
+			// A hedge is extra load like a retry: it draws from the same budget.
+			if inflight == 1 && start < len(r.active) && e.budget.withdraw(e.now()) {
 				launch()
 			}
 		case res := <-results:
