@@ -11,7 +11,8 @@ import (
 // is always granted, and at most Max retries can be saved up. A retry is any
 // attempt after the first pass over a service's endpoints (failing over to the
 // next endpoint within a pass is not a retry: each endpoint is tried at most
-// once per pass and the breakers stop an outage from costing more).
+// once per pass and the breakers stop an outage from costing more). A hedge
+// (ServicePolicy.HedgeDelay) draws from the same budget.
 type BudgetConfig struct {
 	// Ratio is the share of calls that may be retried. 0 = 0.2 (20 %);
 	// negative = none (only the floor).
