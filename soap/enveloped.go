@@ -87,7 +87,7 @@ func SignEnveloped(el *etree.Element, key crypto.Signer, opts EnvelopedOptions) 
 	} else {
 		el.AddChild(sig)
 	}
-	fail := func(err error) error {
+	undo := func(err error) error {
 		el.RemoveChild(sig)
 		return err
 	}
@@ -108,12 +108,12 @@ func SignEnveloped(el *etree.Element, key crypto.Signer, opts EnvelopedOptions) 
 		props := xadesProperties(sig, sigID, propsID, now(), opts.Certificates[0])
 		d, err := digestOf(props, "", nil)
 		if err != nil {
-			return fail(fmt.Errorf("soap: sign enveloped: canonicalise SignedProperties: %w", err))
+			return undo(fmt.Errorf("soap: sign enveloped: canonicalise SignedProperties: %w", err))
 		}
 		addReference(si, "#"+propsID, typeXAdESProp, d, false)
 	}
 	if err := signSignedInfo(sig, si, key); err != nil {
-		return fail(err)
+		return undo(err)
 	}
 	return nil
 }
