@@ -46,6 +46,9 @@ func SignEnveloped(el *etree.Element, key crypto.Signer, opts EnvelopedOptions) 
 	if _, ok := key.Public().(*rsa.PublicKey); !ok {
 		return fmt.Errorf("soap: sign enveloped: key is %T, want RSA", key.Public())
 	}
+	if len(children(newResolver(), el, NSDSig, "Signature")) > 0 {
+		return errors.New("soap: sign enveloped: element already carries a ds:Signature")
+	}
 	if opts.XAdES && len(opts.Certificates) == 0 {
 		return errors.New("soap: sign enveloped: XAdES needs the signing certificate in Certificates")
 	}

@@ -201,3 +201,13 @@ func TestVerifyEnveloped_XAdESSigningCertificateMustMatch(t *testing.T) {
 	require.ErrorIs(t, err, soap.ErrUntrusted)
 	require.ErrorContains(t, err, "SigningCertificate")
 }
+
+func TestSignEnveloped_RefusesToSignTwice(t *testing.T) {
+	p, _ := testPKIs(t)
+	doc := serviceList()
+	opts := soap.EnvelopedOptions{IDAttr: "Id", Certificates: []*x509.Certificate{p.cert}}
+	require.NoError(t, soap.SignEnveloped(doc.Root(), p.key, opts))
+	require.ErrorContains(t, soap.SignEnveloped(doc.Root(), p.key, opts), "already")
+	_, err := soap.VerifyEnveloped(doc.Root(), p.roots, soap.VerifyEnvelopedOptions{IDAttr: "Id", Now: clock})
+	require.NoError(t, err)
+}
