@@ -135,6 +135,36 @@ func TestXMLSec_EhgateVerifiesWhatXMLSecSigns(t *testing.T) {
 	require.ErrorIs(t, err, soap.ErrDigest)
 }
 
+// WSS4J and .NET stacks add ec:InclusiveNamespaces prefix lists to the
+// exc-c14n transforms; ehgate must honour them as xmlsec1 does.
+func TestXMLSec_EhgateVerifiesInclusiveNamespacePrefixLists(t *testing.T) {
+	bin := xmlsec1(t)
+	p, _ := testPKIs(t)
+	ec := `<ec:InclusiveNamespaces xmlns:ec="http://www.w3.org/2001/10/xml-exc-c14n#" PrefixList="%s"/>`
+	tmpl := fmt.Sprintf(wsTemplate, b64(p.cert.Raw),
+		testNow.Format(time.RFC3339), testNow.Add(5*time.Minute).Format(time.RFC3339))
+	tmpl = strings.Replace(tmpl,
+		`<CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>`,
+		`<CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#">`+fmt.Sprintf(ec, "o S")+`</CanonicalizationMethod>`, 1)
+	tmpl = strings.Replace(tmpl,
+		`<Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>`,
+		`<Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#">`+fmt.Sprintf(ec, "u o")+`</Transform>`, 1)
+	tmpl = strings.Replace(tmpl,
+		`<Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>`,
+		`<Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#">`+fmt.Sprintf(ec, "S u c #default")+`</Transform>`, 1)
+	require.Equal(t, 3, strings.Count(tmpl, "InclusiveNamespaces"))
+	dir := writeFiles(t, map[string][]byte{"tmpl.xml": []byte(tmpl), "key.pem": p.keyPEM})
+
+	args := append([]string{"--sign", "--privkey-pem", "key.pem", "--output", "signed.xml"}, idAttrs...)
+	out, err := runXMLSec(t, bin, dir, append(args, "tmpl.xml")...)
+	require.NoError(t, err, "xmlsec1 --sign:\n%s", out)
+	signed, err := os.ReadFile(filepath.Join(dir, "signed.xml"))
+	require.NoError(t, err)
+
+	_, err = newVerifier(t, p, testNow).Verify(signed)
+	require.NoError(t, err, "ehgate rejects xmlsec1's signature with prefix lists:\n%s", signed)
+}
+
 func TestXMLSec_EnvelopedBothWays(t *testing.T) {
 	bin := xmlsec1(t)
 	p, _ := testPKIs(t)
