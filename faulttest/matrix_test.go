@@ -1,0 +1,490 @@
+package faulttest
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ehgate/ehgate/bcp"
+	"github.com/ehgate/ehgate/connector"
+	"github.com/ehgate/ehgate/platformtest"
+	"github.com/ehgate/ehgate/soap"
+)
+
+var update = flag.Bool("update", false, "rewrite the fault matrix table in ../docs/faults.md from this run")
+
+// Behaviours a cell may show; the matrix says which one each cell must show.
+const (
+	// The fault does not concern this service: answered live, no error.
+	bLive = "not concerned: answered live, no error"
+	// Failover: every call answered live by a fallback endpoint, no caller error.
+	bFailover = "failover, no caller error"
+	// ETK: the stored ETK is served (Source=cache; a stored ETK is always served from the
+	// store and refreshed in the background, specs/etk.md); a party never fetched gets a
+	// *connector.FallbackError wrapping *bcp.UnavailableError naming the depot's endpoint.
+	bETKStore = "stored ETK served (Source=cache); typed error naming service and endpoint for a party never fetched"
+	// Local store: the patient/party the store holds is answered Source=cache, Degraded; one it
+	// does not hold gets a *connector.FallbackError wrapping *bcp.UnavailableError that names
+	// the service and every endpoint tried.
+	bCache = "cached answer (Source=cache, Degraded); typed error naming service and endpoints for the rest"
+	// Writes: Receipt.Queued, then after the fault is cleared delivered exactly once.
+	bQueued = "queued, delivered exactly once after recovery"
+	// STS: the client that holds a token keeps using it (no new token, calls live); a client
+	// without one cannot get one: typed error (ErrNotCached + the STS's failure), no answer
+	// invented.
+	bTokenKept = "cached token kept, calls live; a client without a token gets a typed error"
+	// A SOAP fault whose code is not a switching code: no other endpoint is tried, the caller
+	// gets the *soap.Fault (or the store's answer for a priority function), the mode stays.
+	bNoSwitch = "no switch: the fault reaches the caller as *soap.Fault, no other endpoint tried"
+	// The same for a write: no other endpoint tried; the write is queued (the platform did not
+	// accept it) and delivered exactly once after the fault is cleared.
+	bNoSwitchQueued = "no switch; queued, delivered exactly once after recovery"
+)
+
+// matrixFault is one row group: a fault kind with its parameters.
+type matrixFault struct {
+	name  string
+	fault platformtest.Fault
+}
+
+func matrixFaults() []matrixFault {
+	return []matrixFault{
+		{"refuse", platformtest.Fault{Kind: platformtest.FaultRefuse}},
+		{"hang", platformtest.Fault{Kind: platformtest.FaultHang}},
+		{"delay 30s", platformtest.Fault{Kind: platformtest.FaultDelay, Delay: 30 * time.Second}},
+		{"drip 64 B/s", platformtest.Fault{Kind: platformtest.FaultDrip, BytesPerSecond: 64}},
+		{"http 503", platformtest.Fault{Kind: platformtest.FaultHTTPStatus, Status: 503}},
+		{"soap SOA-02001", platformtest.Fault{Kind: platformtest.FaultSOAP, Code: "SOA-02001"}},
+		{"soap SOA-03001 (not a switch)", platformtest.Fault{Kind: platformtest.FaultSOAP, Code: "SOA-03001"}},
+		{"malformed", platformtest.Fault{Kind: platformtest.FaultMalformed}},
+		{"huge 64 MiB", platformtest.Fault{Kind: platformtest.FaultHuge, Size: 64 << 20}},
+		{"bad sts signature", platformtest.Fault{Kind: platformtest.FaultBadSTSSignature}},
+		{"expired token", platformtest.Fault{Kind: platformtest.FaultExpiredToken}},
+		{"clock skew +1h", platformtest.Fault{Kind: platformtest.FaultClockSkew, Skew: time.Hour}},
+	}
+}
+
+var matrixServices = []string{platformtest.ServiceSTS, platformtest.ServiceInsurability, platformtest.ServiceETK, platformtest.ServiceTarification}
+
+const (
+	scopePrimary = "primary site"
+	scopeAll     = "all sites"
+)
+
+// expected is the behaviour a vendor may rely on for fault f on service at scope.
+func expected(f platformtest.Fault, service, scope string) string {
+	k := f.Kind
+	switch service {
+	case platformtest.ServiceSTS:
+		// The STS is listed at the first site only (the platform fails it over behind one
+		// URL), so both scopes are the same outage for the client.
+		return bTokenKept
+	case platformtest.ServiceETK:
+		// Listed at the first site only: no failover target, the store answers.
+		switch k {
+		case platformtest.FaultBadSTSSignature, platformtest.FaultExpiredToken, platformtest.FaultClockSkew:
+			return bLive // the depot is not authenticated (specs/etk.md): tokens and clocks do not matter
+		case platformtest.FaultSOAP:
+			if f.Code == "SOA-03001" {
+				return bNoSwitch
+			}
+		}
+		return bETKStore
+	}
+	switch k {
+	case platformtest.FaultBadSTSSignature:
+		return bLive // an STS fault: business services are not concerned
+	case platformtest.FaultSOAP:
+		if f.Code == "SOA-03001" && service == platformtest.ServiceTarification {
+			return bNoSwitchQueued
+		}
+		if f.Code == "SOA-03001" {
+			return bNoSwitch
+		}
+	}
+	if scope == scopePrimary {
+		return bFailover
+	}
+	if service == platformtest.ServiceTarification {
+		return bQueued
+	}
+	return bCache
+}
+
+// cellResult is one line of the table.
+type cellResult struct {
+	fault, service, scope string
+	want, got             string
+	detail                string
+	took                  time.Duration
+}
+
+// cell runs one (fault, service, scope) case on w and returns what it observed. Assertions
+// that are not the behaviour itself (exactly-once delivery, no token requested) fail the
+// test directly.
+func cell(t *testing.T, w *world, mf matrixFault, service, scope string) (got, detail string) {
+	primary := w.p.Sites()[0]
+	sites := w.p.Sites()
+	if scope == scopePrimary {
+		sites = sites[:1]
+	}
+	inject := func() {
+		for _, s := range sites {
+			s.Inject(service, mf.fault)
+		}
+	}
+	defer w.clearAll()
+	pts := w.insured(0, 3)
+	a, b := pts[0], pts[1]
+	primaryURL := func(svc string) string { return w.p.URL(svc, primary.Name()) }
+
+	switch service {
+	case platformtest.ServiceInsurability:
+		c := w.client(t, &clientSetup{short: []string{service}, shortAttempt: attemptFor(mf.fault)})
+		warm(t, func() error { _, err := c.Insurability(bg, connector.InsurabilityRequest{SSIN: a.SSIN}); return err })
+		otherBefore := w.p.Count(w.p.Sites()[1].Name(), service, platformtest.OutcomeOK)
+		inject()
+		ra, errA := c.Insurability(bg, connector.InsurabilityRequest{SSIN: a.SSIN})
+		rb, errB := c.Insurability(bg, connector.InsurabilityRequest{SSIN: b.SSIN})
+		got, detail = classifyRead(errA, errB, ra.Source, rb.Source, ra.Degraded, ra.Endpoint, rb.Endpoint, primaryURL(service), service, w, expected(mf.fault, service, scope) == bLive)
+		if got == bNoSwitch && w.p.Count(w.p.Sites()[1].Name(), service, platformtest.OutcomeOK) != otherBefore {
+			got = "switched on a non-switching fault"
+		}
+		for _, pt := range []platformtest.Patient{a, b} {
+			if strings.Contains(detail, pt.SSIN) {
+				t.Errorf("an error names a patient: %s", detail)
+			}
+		}
+		w.clearAll()
+		require.True(t, waitUntil(30*time.Second, func() bool {
+			r, err := c.Insurability(bg, connector.InsurabilityRequest{SSIN: b.SSIN})
+			return err == nil && r.Source == connector.SourceLive
+		}), "insurability answers live again after the fault is cleared")
+
+	case platformtest.ServiceETK:
+		c := w.client(t, &clientSetup{short: []string{service}, shortAttempt: attemptFor(mf.fault), mutate: func(cfg *connector.Config) {
+			cfg.Policies.ETK.RefreshAfter = time.Nanosecond // every stored ETK is refreshed: the depot is asked each time
+		}})
+		x := connector.Identifier{Type: "NIHII-PHARMACY", Value: w.id.NIHII}
+		y := connector.Identifier{Type: "NIHII-PHARMACY", Value: w.other.NIHII}
+		warm(t, func() error { _, err := c.ETK(bg, x); return err })
+		inject()
+		rx, errX := c.ETK(bg, x)
+		ry, errY := c.ETK(bg, y)
+		got, detail = classifyETK(errX, errY, rx, ry, primaryURL(service), w)
+		w.clearAll()
+		require.True(t, waitUntil(30*time.Second, func() bool {
+			_, err := c.ETK(bg, y)
+			return err == nil // y was not stored while the depot failed: an answer is live
+		}), "the depot answers again after the fault is cleared")
+
+	case platformtest.ServiceTarification:
+		c := w.client(t, &clientSetup{short: []string{service}, shortAttempt: attemptFor(mf.fault)})
+		var r0 connector.Receipt
+		warm(t, func() error {
+			var err error
+			r0, err = c.Submit(bg, connector.Write{IdempotencyKey: r0.Key, Partition: a.SSIN, Payload: []byte("warm-up claim")})
+			if err == nil && !r0.Delivered {
+				err = fmt.Errorf("warm-up write queued")
+			}
+			return err
+		})
+		otherBefore := w.p.Count(w.p.Sites()[1].Name(), service, platformtest.OutcomeOK)
+		otherAll := w.countAll(w.p.Sites()[1].Name(), service)
+		inject()
+		r, err := c.Submit(bg, connector.Write{Partition: b.SSIN, Payload: []byte("claim during the fault")})
+		switch {
+		case err != nil:
+			var f *soap.Fault
+			if errors.As(err, &f) && w.p.Count(w.p.Sites()[1].Name(), service, platformtest.OutcomeOK) == otherBefore {
+				got = bNoSwitch
+			} else {
+				got = "error"
+			}
+			detail = err.Error()
+		case r.Delivered && r.Endpoint != "" && !strings.HasPrefix(r.Endpoint, primaryURL(service)):
+			got, detail = bFailover, "delivered by "+siteOf(w, r.Endpoint)
+		case r.Delivered:
+			got, detail = bLive, "delivered by "+siteOf(w, r.Endpoint)
+		case r.Queued:
+			switched := w.countAll(w.p.Sites()[1].Name(), service) != otherAll
+			w.clearAll()
+			ok := waitUntil(20*time.Second, func() bool {
+				return w.writeCounts()[r.Key] >= 1 && c.Status().Outbox.Pending == 0
+			})
+			n := w.writeCounts()[r.Key]
+			switch {
+			case ok && n == 1 && !switched && scope == scopePrimary:
+				got = bNoSwitchQueued
+			case ok && n == 1 && scope == scopeAll && isNonSwitching(mf.fault):
+				got = bNoSwitchQueued // every site has the fault: "switched" cannot be told apart
+			case ok && n == 1:
+				got = bQueued
+			default:
+				got = fmt.Sprintf("queued, delivered %d times", n)
+			}
+			detail = fmt.Sprintf("receipt queued; platform accepted the key %d time(s)", n)
+		default:
+			got = fmt.Sprintf("receipt neither delivered nor queued: %+v", r)
+		}
+		counts := w.writeCounts()
+		require.Equal(t, 1, counts[r0.Key], "the warm-up write is accepted once")
+		if r.Key != "" {
+			require.LessOrEqual(t, counts[r.Key], 1, "never delivered twice")
+		}
+
+	case platformtest.ServiceSTS:
+		c := w.client(t, &clientSetup{short: []string{service}, shortAttempt: attemptFor(mf.fault)})
+		warm(t, func() error { _, err := c.Insurability(bg, connector.InsurabilityRequest{SSIN: a.SSIN}); return err })
+		tokens := w.p.TokensIssued()
+		inject()
+		r, err := c.Insurability(bg, connector.InsurabilityRequest{SSIN: b.SSIN})
+		kept := err == nil && r.Source == connector.SourceLive && w.p.TokensIssued() == tokens
+		fresh := w.client(t, &clientSetup{short: []string{service}, shortAttempt: attemptFor(mf.fault)})
+		_, ferr := fresh.Insurability(bg, connector.InsurabilityRequest{SSIN: a.SSIN})
+		switch {
+		case !kept:
+			got = fmt.Sprintf("token not kept (err=%v, source=%v, tokens %d→%d)", err, r.Source, tokens, w.p.TokensIssued())
+		case ferr == nil:
+			got = bLive
+			detail = "a client without a token got one"
+		case errors.Is(ferr, connector.ErrNotCached) && strings.Contains(ferr.Error(), "insurability:v2"):
+			got = bTokenKept
+			detail = "new client: " + ferr.Error()
+		default:
+			got = "untyped error"
+			detail = ferr.Error()
+		}
+		w.clearAll()
+		require.True(t, waitUntil(30*time.Second, func() bool {
+			r, err := fresh.Insurability(bg, connector.InsurabilityRequest{SSIN: b.SSIN})
+			return err == nil && r.Source == connector.SourceLive
+		}), "a new client gets a token once the STS is back")
+	}
+	return got, detail
+}
+
+// classifyRead names the behaviour of two reads: a (held by the store) and b (not held).
+func classifyRead(errA, errB error, srcA, srcB connector.Source, degradedA bool, epA, epB, primaryURL, service string, w *world, wantLive bool) (string, string) {
+	switch {
+	case errA == nil && errB == nil && srcA == connector.SourceLive && srcB == connector.SourceLive:
+		if strings.HasPrefix(epA, primaryURL) && strings.HasPrefix(epB, primaryURL) {
+			return bLive, "answered by " + siteOf(w, epA)
+		}
+		if wantLive {
+			// An STS fault on a business service: on a loaded machine the primary may be slow
+			// enough to fail over; what matters is a live answer without error.
+			return bLive, "answered by " + siteOf(w, epA) + ", " + siteOf(w, epB)
+		}
+		return bFailover, "answered by " + siteOf(w, epA) + ", " + siteOf(w, epB)
+	case errA == nil && srcA == connector.SourceCache && degradedA && errB != nil:
+		var f *soap.Fault
+		if errors.As(errB, &f) && !errors.Is(errB, bcp.ErrUnavailable) {
+			return bNoSwitch, "stored answer served; other: " + errB.Error()
+		}
+		var fe *connector.FallbackError
+		if !errors.As(errB, &fe) || !errors.Is(errB, connector.ErrNotCached) {
+			return "untyped error", errB.Error()
+		}
+		var urls []string
+		for _, s := range w.p.Sites() {
+			if u := w.p.URL(service, s.Name()); u != "" && w.p.Listed(service, s.Name()) {
+				urls = append(urls, u)
+			}
+		}
+		if err := unavailableNames(errB, service, urls...); err != nil {
+			return "error without endpoints", err.Error()
+		}
+		return bCache, errB.Error()
+	case errA != nil:
+		return "error for a stored answer", errA.Error()
+	default:
+		return "unexpected", fmt.Sprintf("a: source=%v degraded=%v; b: source=%v err=%v", srcA, degradedA, srcB, errB)
+	}
+}
+
+// classifyETK names the behaviour of two ETK reads: x (stored) and y (never fetched).
+func classifyETK(errX, errY error, rx, ry connector.ETKResult, primaryURL string, w *world) (string, string) {
+	switch {
+	case errX != nil:
+		return "error for a stored ETK", errX.Error()
+	case rx.Source != connector.SourceCache || len(rx.ETKs) == 0:
+		return "stored ETK not served from the store", fmt.Sprintf("source=%v etks=%d", rx.Source, len(rx.ETKs))
+	case errY == nil && ry.Source == connector.SourceLive:
+		return bLive, "stored ETK from the store; new party answered by " + siteOf(w, ry.Endpoint)
+	case errY == nil:
+		return "unexpected", fmt.Sprintf("new party: source=%v endpoint=%s", ry.Source, ry.Endpoint)
+	}
+	var f *soap.Fault
+	if errors.As(errY, &f) && !errors.Is(errY, bcp.ErrUnavailable) {
+		return bNoSwitch, "stored ETK from the store; new party: " + errY.Error()
+	}
+	if !errors.Is(errY, connector.ErrNotCached) {
+		return "untyped error", errY.Error()
+	}
+	if err := unavailableNames(errY, platformtest.ServiceETK, primaryURL); err != nil {
+		return "error without endpoints", err.Error()
+	}
+	return bETKStore, "stored ETK from the store (Degraded=" + fmt.Sprint(rx.Degraded) + "); new party: " + errY.Error()
+}
+
+// warm runs a warm-up call until it succeeds: the warm-up is not under test, and on a loaded
+// machine a first TLS handshake or token may take a while.
+func warm(t *testing.T, call func() error) {
+	t.Helper()
+	var err error
+	require.True(t, waitUntil(30*time.Second, func() bool { err = call(); return err == nil }), "warm-up: %v", err)
+}
+
+// attemptFor is the attempt timeout of the faulted service: short where the fault is slowness
+// (a hang, a delay, a drip: the timeout is what ends the attempt, so each costs it), long
+// where the fault fails at once, so that the healthy endpoint a call fails over to answers
+// within it even on a loaded machine.
+func attemptFor(f platformtest.Fault) time.Duration {
+	switch f.Kind {
+	case platformtest.FaultHang, platformtest.FaultDelay, platformtest.FaultDrip:
+		return 3 * time.Second
+	}
+	return 10 * time.Second
+}
+
+// matrixGroupsAtOnce bounds the row groups (each its own platform) running at once.
+const matrixGroupsAtOnce = 4
+
+// onePlace reports whether the service list names service at the first site only (the
+// platform fails the STS and the ETK depot over behind one URL).
+func onePlace(service string) bool {
+	return service == platformtest.ServiceSTS || service == platformtest.ServiceETK
+}
+
+func isNonSwitching(f platformtest.Fault) bool {
+	return f.Kind == platformtest.FaultSOAP && f.Code == "SOA-03001"
+}
+
+func siteOf(w *world, url string) string {
+	for _, s := range w.p.Sites() {
+		if strings.HasPrefix(url, s.URL()) {
+			return s.Name()
+		}
+	}
+	return url
+}
+
+// TestMatrix runs every fault kind × service × scope against its own platform per fault kind
+// (row groups in parallel, the cells of a group one after the other, each with a new client)
+// and checks each cell's behaviour. The table it prints is docs/faults.md's.
+func TestMatrix(t *testing.T) {
+	var mu sync.Mutex
+	var results []cellResult
+	start := time.Now()
+	// The groups run at once from goroutines (t.Run may be called concurrently) rather than
+	// as parallel subtests: they mostly wait on timeouts, so -parallel (GOMAXPROCS) would only
+	// serialise them.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, matrixGroupsAtOnce)
+	for gi, mf := range matrixFaults() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			t.Run(mf.name, func(t *testing.T) {
+				w := newWorld(t, int64(100+gi), 30)
+				for _, svc := range matrixServices {
+					for _, scope := range []string{scopePrimary, scopeAll} {
+						if scope == scopeAll && onePlace(svc) {
+							continue // listed at the first site only: "all sites" is the same outage
+						}
+						t.Run(svc+"/"+scope, func(t *testing.T) {
+							t0 := time.Now()
+							got, detail := cell(t, w, mf, svc, scope)
+							want := expected(mf.fault, svc, scope)
+							mu.Lock()
+							results = append(results, cellResult{fault: mf.name, service: svc, scope: scope, want: want, got: got, detail: detail, took: time.Since(t0)})
+							mu.Unlock()
+							require.Equal(t, want, got, "%s on %s at %s: %s", mf.name, svc, scope, detail)
+						})
+					}
+				}
+			})
+		}()
+	}
+	wg.Wait()
+	table := matrixTable(results, time.Since(start))
+	t.Log("\n" + table)
+	if *update {
+		require.NoError(t, replaceSection(filepath.Join("..", "docs", "faults.md"), "matrix", table))
+	}
+}
+
+func matrixTable(results []cellResult, total time.Duration) string {
+	order := map[string]int{}
+	for i, mf := range matrixFaults() {
+		order[mf.name] = i
+	}
+	svcOrder := map[string]int{}
+	for i, s := range matrixServices {
+		svcOrder[s] = i
+	}
+	sort.Slice(results, func(i, j int) bool {
+		a, b := results[i], results[j]
+		if order[a.fault] != order[b.fault] {
+			return order[a.fault] < order[b.fault]
+		}
+		if svcOrder[a.service] != svcOrder[b.service] {
+			return svcOrder[a.service] < svcOrder[b.service]
+		}
+		return a.scope > b.scope
+	})
+	var sb strings.Builder
+	pass := 0
+	for _, r := range results {
+		if r.got == r.want {
+			pass++
+		}
+	}
+	fmt.Fprintf(&sb, "The STS and the ETK depot are listed at the first site only (the platform fails them over behind one URL), so their \"all sites\" cell is the \"primary site\" cell and is not run twice.\n\n")
+	fmt.Fprintf(&sb, "%d cells, %d as expected, whole matrix %.1f s (generated by `go test -race ./faulttest -run TestMatrix -update`).\n\n", len(results), pass, total.Seconds())
+	sb.WriteString("| fault | service | scope | expected | observed | ok | time | detail |\n|---|---|---|---|---|---|---|---|\n")
+	for _, r := range results {
+		ok := "yes"
+		if r.got != r.want {
+			ok = "**NO**"
+		}
+		d := strings.ReplaceAll(r.detail, "|", "\\|")
+		d = strings.ReplaceAll(d, "\n", " ")
+		if len(d) > 220 {
+			d = d[:220] + "…"
+		}
+		fmt.Fprintf(&sb, "| %s | %s | %s | %s | %s | %s | %.2f s | %s |\n", r.fault, r.service, r.scope, r.want, r.got, ok, r.took.Seconds(), d)
+	}
+	return sb.String()
+}
+
+// replaceSection replaces the text between <!-- begin NAME --> and <!-- end NAME --> in the
+// file at path (appending the section when absent).
+func replaceSection(path, name, content string) error {
+	begin, end := "<!-- begin "+name+" -->", "<!-- end "+name+" -->"
+	old, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	s := string(old)
+	section := begin + "\n" + content + end
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i >= 0 && j > i {
+		s = s[:i] + section + s[j+len(end):]
+	} else {
+		s += "\n" + section + "\n"
+	}
+	return os.WriteFile(path, []byte(s), 0o644)
+}
