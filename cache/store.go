@@ -69,9 +69,13 @@ type Store struct {
 type memKey struct{ fn, key string }
 
 type memEntry struct {
-	value    []byte
-	storedAt int64
-	notAfter int64
+	value      []byte
+	storedAt   int64 // Unix nanoseconds, as on disk
+	notAfter   int64 // 0 = none
+	stored     time.Time
+	notAfterT  time.Time
+	until      time.Time // end of serving: StoredAt + ServeStale, or NotAfter if earlier
+	byNotAfter bool
 }
 
 // Entry is an answer read from the Store.
@@ -268,10 +272,11 @@ func (s *Store) Put(ctx context.Context, function, key string, value []byte, opt
 	storedAt := po.storedAt.UnixNano()
 	dk := s.index.sum(f.name, key)
 	rec := s.keys.seal(kindAnswer, storedAt, notAfter, f.bucket, dk, encodeAnswer(key, value))
-	me := &memEntry{value: bytes.Clone(value), storedAt: storedAt, notAfter: notAfter}
-	if me.value == nil {
-		me.value = []byte{}
+	v := bytes.Clone(value)
+	if v == nil {
+		v = []byte{}
 	}
+	me := newMemEntry(f, v, storedAt, notAfter)
 	mk := memKey{f.name, key}
 	return s.write(ctx, func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(f.bucket)
@@ -392,7 +397,7 @@ func (s *Store) openAnswer(f *function, dk, raw []byte, wantKey string) (*memEnt
 	if v == nil {
 		v = []byte{}
 	}
-	return &memEntry{value: v, storedAt: h.t1, notAfter: h.t2}, k, nil
+	return newMemEntry(f, v, h.t1, h.t2), k, nil
 }
 
 func (s *Store) tampered(fn string, err error) error {
@@ -402,24 +407,28 @@ func (s *Store) tampered(fn string, err error) error {
 }
 
 func makeEntry(f *function, key string, me *memEntry, now time.Time) (Entry, error) {
-	storedAt := time.Unix(0, me.storedAt)
-	age := now.Sub(storedAt)
-	until := storedAt.Add(f.policy.ServeStale)
-	var notAfter time.Time
-	byNotAfter := false
-	if me.notAfter != 0 {
-		notAfter = time.Unix(0, me.notAfter)
-		if notAfter.Before(until) {
-			until, byNotAfter = notAfter, true
-		}
-	}
-	if !now.Before(until) {
-		return Entry{}, &ExpiredError{Function: f.name, StoredAt: storedAt, Age: age, Until: until, NotAfter: byNotAfter}
+	age := now.Sub(me.stored)
+	if !now.Before(me.until) {
+		return Entry{}, &ExpiredError{Function: f.name, StoredAt: me.stored, Age: age, Until: me.until, NotAfter: me.byNotAfter}
 	}
 	return Entry{
-		Function: f.name, Key: key, Value: me.value, StoredAt: storedAt, NotAfter: notAfter,
-		Age: age, Fresh: age < f.policy.Fresh, Until: until,
+		Function: f.name, Key: key, Value: me.value, StoredAt: me.stored, NotAfter: me.notAfterT,
+		Age: age, Fresh: age < f.policy.Fresh, Until: me.until,
 	}, nil
+}
+
+// newMemEntry precomputes the times a memory hit needs, so a hit only
+// compares them with now.
+func newMemEntry(f *function, value []byte, storedAt, notAfter int64) *memEntry {
+	me := &memEntry{value: value, storedAt: storedAt, notAfter: notAfter, stored: time.Unix(0, storedAt)}
+	me.until = me.stored.Add(f.policy.ServeStale)
+	if notAfter != 0 {
+		me.notAfterT = time.Unix(0, notAfter)
+		if me.notAfterT.Before(me.until) {
+			me.until, me.byNotAfter = me.notAfterT, true
+		}
+	}
+	return me
 }
 
 // view runs fn in a read transaction, turning a panic of bbolt on a damaged
