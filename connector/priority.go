@@ -185,7 +185,10 @@ func fromStore[A, Q any](c *Client, ctx context.Context, p priority[A, Q], degra
 		maxAge = ttl // the service list's Expiry bounds how long an answer stays usable
 	}
 	// The caller's deadline may be what failed the live call: the local read still runs.
-	s, _, err := lookup[A, Q](c, context.WithoutCancel(ctx), p.function, p.key, maxAge)
+	if ctx.Err() != nil {
+		ctx = context.WithoutCancel(ctx)
+	}
+	s, _, err := lookup[A, Q](c, ctx, p.function, p.key, maxAge)
 	if err != nil {
 		return outcome[A]{}, err
 	}
