@@ -88,10 +88,18 @@ func canonicalize(w etree.Writer, el *etree.Element, prefixList string, omit *et
 	// goxmldsig's transform, then its serialisation settings; in between, two
 	// corrections where goxmldsig departs from the exc-c14n rules that xmlsec1
 	// and other verifiers apply (see finishC14N).
+	// goxmldsig does not know "#default" in a prefix list: note the default
+	// namespace in force at every element, to output it as the list asks.
+	var defaults map[*etree.Element]string
+	if slices.Contains(strings.Fields(prefixList), "#default") {
+		defaults = make(map[*etree.Element]string)
+		inherited := found[""] // "" when no ancestor declares one
+		recordDefaults(cp, inherited, defaults)
+	}
 	if err := etreeutils.TransformExcC14n(cp, prefixList, false); err != nil {
 		return err
 	}
-	finishC14N(cp, map[string]string{"xml": etreeutils.XMLNamespace}, "")
+	finishC14N(cp, map[string]string{"xml": etreeutils.XMLNamespace}, "", defaults)
 	cp.WriteTo(w, &canonicalSettings)
 	return nil
 }
@@ -99,17 +107,41 @@ func canonicalize(w etree.Writer, el *etree.Element, prefixList string, omit *et
 // canonicalSettings are goxmldsig's serialisation settings of canonical XML.
 var canonicalSettings = etree.WriteSettings{CanonicalAttrVal: true, CanonicalEndTags: true, CanonicalText: true}
 
-// finishC14N corrects goxmldsig's output in the two places it departs from
+// recordDefaults notes the default namespace in force at el and below.
+func recordDefaults(el *etree.Element, inForce string, out map[*etree.Element]string) {
+	for _, a := range el.Attr {
+		if a.Space == "" && a.Key == "xmlns" {
+			inForce = a.Value
+		}
+	}
+	out[el] = inForce
+	for _, t := range el.Child {
+		if c, ok := t.(*etree.Element); ok {
+			recordDefaults(c, inForce, out)
+		}
+	}
+}
+
+// finishC14N corrects goxmldsig's output in the places it departs from
 // exc-c14n, found by comparing with xmlsec1:
 //   - attributes are ordered by namespace URI, then local name (goxmldsig
 //     orders prefixed attributes by local name), after the namespace
 //     declarations (the default one first, then by prefix);
 //   - xmlns="" is output only to undo a default namespace an output ancestor
-//     declared (goxmldsig also outputs it where no default was in force).
+//     declared (goxmldsig also outputs it where no default was in force);
+//   - with "#default" in the prefix list, the default namespace in force is
+//     output wherever it differs from the output ancestors' (defaults holds
+//     it per element; nil when the list does not name it).
 //
 // scope maps the prefixes declared by el's output ancestors to their URIs;
 // outDefault is the default namespace they put in force.
-func finishC14N(el *etree.Element, scope map[string]string, outDefault string) {
+func finishC14N(el *etree.Element, scope map[string]string, outDefault string, defaults map[*etree.Element]string) {
+	if defaults != nil {
+		if want := defaults[el]; want != outDefault {
+			el.Attr = slices.DeleteFunc(el.Attr, func(a etree.Attr) bool { return a.Space == "" && a.Key == "xmlns" })
+			el.Attr = append(el.Attr, etree.Attr{Key: "xmlns", Value: want})
+		}
+	}
 	for i, a := range el.Attr {
 		if a.Space == "" && a.Key == "xmlns" {
 			if a.Value == "" && outDefault == "" {
@@ -158,7 +190,7 @@ func finishC14N(el *etree.Element, scope map[string]string, outDefault string) {
 	}
 	for _, t := range el.Child {
 		if c, ok := t.(*etree.Element); ok {
-			finishC14N(c, scope, outDefault)
+			finishC14N(c, scope, outDefault, defaults)
 		}
 	}
 }

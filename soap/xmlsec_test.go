@@ -165,6 +165,29 @@ func TestXMLSec_EhgateVerifiesInclusiveNamespacePrefixLists(t *testing.T) {
 	require.NoError(t, err, "ehgate rejects xmlsec1's signature with prefix lists:\n%s", signed)
 }
 
+// "#default" in a prefix list outputs the default namespace in force (here
+// declared on the Envelope), which goxmldsig alone would leave out.
+func TestXMLSec_EhgateVerifiesDefaultInPrefixList(t *testing.T) {
+	bin := xmlsec1(t)
+	p, _ := testPKIs(t)
+	tmpl := fmt.Sprintf(wsTemplate, b64(p.cert.Raw),
+		testNow.Format(time.RFC3339), testNow.Add(5*time.Minute).Format(time.RFC3339))
+	tmpl = strings.Replace(tmpl, `<S:Envelope `, `<S:Envelope xmlns="urn:envelope-default" `, 1)
+	tmpl = strings.Replace(tmpl, `<Reference URI="#body-1">
+            <Transforms><Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></Transforms>`,
+		`<Reference URI="#body-1">
+            <Transforms><Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"><ec:InclusiveNamespaces xmlns:ec="http://www.w3.org/2001/10/xml-exc-c14n#" PrefixList="#default"/></Transform></Transforms>`, 1)
+	require.Contains(t, tmpl, "#default")
+	dir := writeFiles(t, map[string][]byte{"tmpl.xml": []byte(tmpl), "key.pem": p.keyPEM})
+	args := append([]string{"--sign", "--privkey-pem", "key.pem", "--output", "signed.xml"}, idAttrs...)
+	out, err := runXMLSec(t, bin, dir, append(args, "tmpl.xml")...)
+	require.NoError(t, err, "xmlsec1 --sign:\n%s", out)
+	signed, err := os.ReadFile(filepath.Join(dir, "signed.xml"))
+	require.NoError(t, err)
+	_, err = newVerifier(t, p, testNow).Verify(signed)
+	require.NoError(t, err, "%s", signed)
+}
+
 func TestXMLSec_EnvelopedBothWays(t *testing.T) {
 	bin := xmlsec1(t)
 	p, _ := testPKIs(t)
