@@ -415,3 +415,41 @@ func ExampleStore() {
 	// <InsurabilityResponse/> true <nil>
 	// true
 }
+
+func TestStore_RekeyRewritesEveryChunk(t *testing.T) {
+	dir := t.TempDir()
+	old, cur := testKey("old", 3), testKey("new", 4)
+	cfg := testConfig(dir)
+	cfg.Keys = []cache.Key{old}
+	st, err := cache.Open(cfg)
+	require.NoError(t, err)
+	var lines strings.Builder
+	lines.WriteString(`{"type":"header","format":"ehgate-cache-export","version":1}` + "\n")
+	for i := range 1234 {
+		fmt.Fprintf(&lines, `{"type":"answer","function":"etk","key":"id-%d","value":"dg==","stored_at":"%s"}`+"\n", i, time.Now().UTC().Format(time.RFC3339))
+	}
+	lines.WriteString(`{"type":"end"}` + "\n")
+	_, err = st.Import(bg, strings.NewReader(lines.String()))
+	require.NoError(t, err)
+	require.NoError(t, st.Close())
+
+	cfg.Keys = []cache.Key{cur, old}
+	st, err = cache.Open(cfg)
+	require.NoError(t, err)
+	n, err := st.Rekey(bg)
+	require.NoError(t, err)
+	require.Equal(t, 1234, n)
+	n, err = st.Rekey(bg)
+	require.NoError(t, err)
+	require.Zero(t, n, "nothing left under the old key")
+	require.NoError(t, st.Close())
+	require.Equal(t, map[string]int{"new": 1234}, keyIDsInFile(t, filepath.Join(dir, "pharmacy-1.db")))
+
+	cfg.Keys = []cache.Key{cur}
+	st = openTest(t, cfg)
+	for _, i := range []int{0, 499, 500, 999, 1000, 1233} {
+		e, err := st.Get(bg, cache.FunctionETK, fmt.Sprintf("id-%d", i))
+		require.NoError(t, err)
+		require.Equal(t, "v", string(e.Value))
+	}
+}
