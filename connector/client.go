@@ -121,6 +121,8 @@ type Client struct {
 	ctx          context.Context
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup
+	bgMu         sync.Mutex
+	closing      bool
 	closeOnce    sync.Once
 }
 
@@ -256,16 +258,11 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, &ConfigError{Field: "BCP", Reason: err.Error()}
 	}
-	if l := c.loader.Current(); l != nil {
-		c.listChanged(l)
-	}
-	cancelList := c.loader.OnChange(c.listChanged)
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
+	cancelList := c.loader.OnChange(c.listChanged) // called at once with the held list
+	c.goBackground(func() {
 		<-c.ctx.Done()
 		cancelList()
-	}()
+	})
 
 	attrs := sts.PresetPharmacy
 	if cfg.Identity.Preset == PresetGP {
@@ -292,31 +289,23 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	}
 
 	events, unsubscribe := c.engine.Subscribe(256)
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
+	c.goBackground(func() {
 		defer unsubscribe()
 		c.watchEngine(events)
-	}()
+	})
 
 	if cfg.StatusFeedURL != "" {
 		if c.feed, err = newFeedWatcher(c, hc); err != nil {
 			return nil, &ConfigError{Field: "StatusFeedURL", Reason: err.Error()}
 		}
 		stop := c.feed.start()
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
+		c.goBackground(func() {
 			<-c.ctx.Done()
 			stop()
-		}()
+		})
 	}
 
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		c.replayLoop()
-	}()
+	c.goBackground(c.replayLoop)
 	ok = true
 	return c, nil
 }
@@ -326,6 +315,9 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 func (c *Client) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
+		c.bgMu.Lock()
+		c.closing = true // no background task starts after this
+		c.bgMu.Unlock()
 		c.cancel()
 		if c.tokens != nil {
 			c.tokens.Close()
@@ -346,6 +338,21 @@ func (c *Client) Close() error {
 		c.events.close()
 	})
 	return err
+}
+
+// goBackground runs f in a goroutine that Close waits for; nothing starts once Close began.
+func (c *Client) goBackground(f func()) bool {
+	c.bgMu.Lock()
+	defer c.bgMu.Unlock()
+	if c.closing {
+		return false
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f()
+	}()
+	return true
 }
 
 // loadCredentials returns the identification and holder-of-key credentials.
@@ -391,6 +398,7 @@ func ServiceListVerifier(roots *x509.CertPool) func(raw []byte) error {
 // well-formed, over the limits, not an envelope, a DTD) is that endpoint's failure.
 type classifier struct{ codes []string }
 
+// Classify implements bcp.Classifier.
 func (c classifier) Classify(err error) bcp.Outcome {
 	var fault *soap.Fault
 	if !errors.As(err, &fault) && (errors.Is(err, soap.ErrMalformed) || errors.Is(err, soap.ErrLimit) ||
@@ -403,6 +411,7 @@ func (c classifier) Classify(err error) bcp.Outcome {
 // tokenStore adapts the encrypted store to sts.TokenStore.
 type tokenStore struct{ s *cache.Store }
 
+// LoadToken implements sts.TokenStore.
 func (t tokenStore) LoadToken(ctx context.Context, identity string) ([]byte, error) {
 	e, err := t.s.Get(ctx, functionToken, identity)
 	if errors.Is(err, cache.ErrNotFound) || errors.Is(err, cache.ErrExpired) {
@@ -414,6 +423,7 @@ func (t tokenStore) LoadToken(ctx context.Context, identity string) ([]byte, err
 	return e.Value, nil
 }
 
+// SaveToken implements sts.TokenStore.
 func (t tokenStore) SaveToken(ctx context.Context, identity string, assertion []byte, notOnOrAfter time.Time) error {
 	return t.s.Put(ctx, functionToken, identity, assertion, cache.NotAfter(notOnOrAfter))
 }
@@ -531,10 +541,14 @@ func (c *Client) do(ctx context.Context, service, action string, body *etree.Ele
 // action, signed with the token, through the service list's endpoints with failover, and
 // returns the first element of the answer's Body. Non-SOAP HTTP errors are *bcp.StatusError,
 // SOAP faults *soap.Fault, and an answer from no endpoint a *bcp.UnavailableError. Call has
-// no local fallback: only priority functions have one.
+// no local store: while the service is in forced fallback (status feed, operator, drill) it
+// returns a *FallbackError (ErrFallback) without a network attempt.
 func (c *Client) Call(ctx context.Context, service, action string, body *etree.Element) (*etree.Element, error) {
 	if body == nil {
 		return nil, &RequestError{Field: "body", Reason: "required"}
+	}
+	if c.modes.forced(service) {
+		return nil, &FallbackError{Service: service, Err: ErrFallback, Cache: errors.New("connector: Call has no local store")}
 	}
 	var out *etree.Element
 	var mu sync.Mutex
@@ -655,11 +669,7 @@ func (c *Client) modeChanged(service string, from, to Mode, cause string) {
 	if to != ModeRecovering {
 		return
 	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		c.recover(service)
-	}()
+	c.goBackground(func() { c.recover(service) })
 }
 
 // recover runs the recovery of a service, then ends its recovering mode.

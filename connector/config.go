@@ -24,6 +24,7 @@ const (
 	Acceptance
 )
 
+// String returns "none", "production" or "acceptance".
 func (e Environment) String() string {
 	switch e {
 	case EnvironmentNone:
@@ -74,6 +75,7 @@ const (
 	PresetGP
 )
 
+// String returns "pharmacy" or "gp".
 func (p Preset) String() string {
 	switch p {
 	case PresetPharmacy:
@@ -213,6 +215,7 @@ type ConfigError struct {
 	Reason string
 }
 
+// Error names the field and what is wrong with it.
 func (e *ConfigError) Error() string { return "connector: config: " + e.Field + ": " + e.Reason }
 
 // Is reports whether target is ErrConfig.

@@ -90,6 +90,7 @@ var ErrETK = errors.New("connector: unusable etk")
 // ETKError says why an ETK was refused.
 type ETKError struct{ Reason string }
 
+// Error says why the ETK was refused.
 func (e *ETKError) Error() string { return "connector: unusable etk: " + e.Reason }
 
 // Is reports whether target is ErrETK.
@@ -385,16 +386,17 @@ func (c *Client) refreshETK(id Identifier, key string) {
 	if _, busy := c.etkFlight.LoadOrStore(key, struct{}{}); busy {
 		return
 	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
+	started := c.goBackground(func() {
 		defer c.etkFlight.Delete(key)
 		ctx, cancel := context.WithTimeout(c.ctx, 2*c.cfg.Policies.ETK.AttemptTimeout)
 		defer cancel()
 		if _, err := c.liveETK(ctx, id, key); err != nil {
 			c.log.Debug("connector: background etk refresh failed", zap.String("type", id.Type), zap.Error(err))
 		}
-	}()
+	})
+	if !started {
+		c.etkFlight.Delete(key)
+	}
 }
 
 // liveETK asks the depot for id (following MatchingEtk) and stores the result.

@@ -107,6 +107,7 @@ const (
 	SourceCache               // the local store answered
 )
 
+// String returns "live" or "cache".
 func (s Source) String() string {
 	switch s {
 	case SourceLive:
@@ -182,6 +183,7 @@ type RequestError struct {
 	Field, Reason string
 }
 
+// Error names the field and what is wrong with it.
 func (e *RequestError) Error() string {
 	return "connector: invalid request: " + e.Field + ": " + e.Reason
 }

@@ -23,6 +23,7 @@ const (
 	ModeRecovering
 )
 
+// String returns "normal", "failed-over", "fallback" or "recovering".
 func (m Mode) String() string {
 	switch m {
 	case ModeNormal:
@@ -211,6 +212,7 @@ const (
 	EventDrill
 )
 
+// String returns the kind in kebab case, e.g. "mode-changed".
 func (k EventKind) String() string {
 	switch k {
 	case EventModeChanged:

@@ -33,6 +33,7 @@ type FallbackError struct {
 	Cache   error
 }
 
+// Error names the service and both failures, never the patient.
 func (e *FallbackError) Error() string {
 	return fmt.Sprintf("connector: %s: no answer: %v; local store: %v", e.Service, e.Err, e.Cache)
 }

@@ -15,6 +15,7 @@ type SSINError struct {
 	Reason string // "length", "digits", "date", "checksum"
 }
 
+// Error says what is wrong, without the number.
 func (e *SSINError) Error() string { return "connector: invalid ssin: " + e.Reason }
 
 // Is reports whether target is ErrInvalidSSIN.

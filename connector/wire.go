@@ -22,6 +22,7 @@ type ResponseError struct {
 	Reason   string
 }
 
+// Error names the service, the endpoint and what was unexpected.
 func (e *ResponseError) Error() string {
 	if e.Endpoint == "" {
 		return fmt.Sprintf("connector: %s: unexpected response: %s", e.Service, e.Reason)
@@ -47,6 +48,7 @@ type BusinessError struct {
 	Message string // the platform's message or detail
 }
 
+// Error names the service and the platform's codes; long numbers are redacted.
 func (e *BusinessError) Error() string {
 	s := "connector: " + e.Service + ": business error " + redactNumbers(e.Code)
 	if e.Minor != "" {
