@@ -707,3 +707,24 @@ func TestClient_ChangedAnswerIsReportedByDrillAndRegularisation(t *testing.T) {
 	require.Equal(t, pt.PaymentApproval, res.Answer.PaymentApproval)
 	noPersonalData(t, env.logs, []platformtest.Patient{pt})
 }
+
+// Hanging endpoints do not keep the counter waiting: past the call's live budget the store
+// answers (AttemptTimeout alone would wait a minute per endpoint). The budget leaves room for
+// the first call's token request and TLS handshakes on a loaded machine.
+func TestClient_HangingSitesAnswerFromTheStoreWithinTheCallBudget(t *testing.T) {
+	env := newTestEnv(t, func(c *Config) {
+		c.Policies.Insurability.AttemptTimeout = time.Minute
+		c.Policies.Insurability.CallTimeout = 3 * time.Second
+	})
+	ctx := context.Background()
+	pt := patients(env.p, 1)[0]
+	_, err := env.c.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
+	require.NoError(t, err)
+	for _, s := range env.p.Sites() {
+		s.Inject(platformtest.ServiceInsurability, platformtest.Fault{Kind: platformtest.FaultHang})
+	}
+	res, err := env.c.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
+	require.NoError(t, err)
+	require.Equal(t, SourceCache, res.Source)
+	require.True(t, res.Degraded)
+}

@@ -108,6 +108,10 @@ type Policy struct {
 	RefreshAfter time.Duration
 	// AttemptTimeout bounds one attempt at one endpoint. 0 = Timeouts.Attempt.
 	AttemptTimeout time.Duration
+	// CallTimeout bounds the live part of one call (token, every endpoint, retries); when it
+	// runs out the local store answers. 0 = 2 × AttemptTimeout (one hanging endpoint and a
+	// good one).
+	CallTimeout time.Duration
 	// NoStore turns the local store off for this function (no fallback answers).
 	NoStore bool
 }
@@ -289,6 +293,9 @@ func (c Config) Validate() error {
 		{"Policies.Insurability.AttemptTimeout", c.Policies.Insurability.AttemptTimeout},
 		{"Policies.GenericInsurability.AttemptTimeout", c.Policies.GenericInsurability.AttemptTimeout},
 		{"Policies.ETK.AttemptTimeout", c.Policies.ETK.AttemptTimeout},
+		{"Policies.Insurability.CallTimeout", c.Policies.Insurability.CallTimeout},
+		{"Policies.GenericInsurability.CallTimeout", c.Policies.GenericInsurability.CallTimeout},
+		{"Policies.ETK.CallTimeout", c.Policies.ETK.CallTimeout},
 	} {
 		if d.v < 0 {
 			return bad(d.name, "negative")
@@ -342,6 +349,9 @@ func (c Config) withDefaults() Config {
 	for _, p := range []*Policy{&c.Policies.Insurability, &c.Policies.GenericInsurability, &c.Policies.ETK} {
 		if p.AttemptTimeout == 0 {
 			p.AttemptTimeout = c.Timeouts.Attempt
+		}
+		if p.CallTimeout == 0 {
+			p.CallTimeout = 2 * p.AttemptTimeout
 		}
 	}
 	return c

@@ -347,7 +347,9 @@ func (c *Client) ETK(ctx context.Context, id Identifier) (ETKResult, error) {
 		c.refreshETK(id, key)
 		return cached, nil
 	}
-	res, err := c.liveETK(ctx, id, key)
+	lctx, cancel := context.WithTimeout(ctx, pol.CallTimeout)
+	res, err := c.liveETK(lctx, id, key)
+	cancel()
 	if err == nil {
 		c.noteLive(ServiceETK)
 		return res, nil

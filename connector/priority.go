@@ -220,7 +220,9 @@ func run[A, Q any](c *Client, ctx context.Context, p priority[A, Q]) (outcome[A]
 			return outcome[A]{Answer: s.Answer, Source: SourceCache, AsOf: s.AsOf}, nil
 		}
 	}
-	ans, ep, err := p.live(ctx)
+	lctx, cancel := context.WithTimeout(ctx, p.policy.CallTimeout)
+	ans, ep, err := p.live(lctx)
+	cancel()
 	now := c.clock.Now()
 	if err == nil {
 		c.noteLive(p.service)

@@ -154,7 +154,9 @@ func (c *Client) Submit(ctx context.Context, w Write) (Receipt, error) {
 	if c.modes.forced(w.Service) || c.modes.isFallback(w.Service) || c.outbox.Pending() > 0 {
 		return c.enqueue(ctx, m, nil)
 	}
-	ep, err := c.send(ctx, m)
+	sctx, cancel := context.WithTimeout(ctx, 2*c.cfg.Timeouts.Attempt)
+	ep, err := c.send(sctx, m)
+	cancel()
 	if err == nil {
 		c.noteLive(w.Service)
 		return Receipt{Key: w.IdempotencyKey, Delivered: true, Reference: w.IdempotencyKey, Endpoint: ep, At: c.clock.Now()}, nil
