@@ -728,3 +728,25 @@ func TestClient_HangingSitesAnswerFromTheStoreWithinTheCallBudget(t *testing.T) 
 	require.Equal(t, SourceCache, res.Source)
 	require.True(t, res.Degraded)
 }
+
+// A token the platform refuses (SOA-01001) is renewed once; when every site still refuses,
+// the store answers.
+func TestClient_RefusedTokenIsRenewedOnceThenTheStoreAnswers(t *testing.T) {
+	env := newTestEnv(t)
+	ctx := context.Background()
+	pt := patients(env.p, 1)[0]
+	_, err := env.c.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
+	require.NoError(t, err)
+
+	env.p.Site("ehealth").Inject(platformtest.ServiceInsurability, platformtest.Fault{Kind: platformtest.FaultExpiredToken})
+	res, err := env.c.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
+	require.NoError(t, err, "the other site accepts the token")
+	require.Equal(t, SourceLive, res.Source)
+
+	env.p.Site("mycarenet").Inject(platformtest.ServiceInsurability, platformtest.Fault{Kind: platformtest.FaultExpiredToken})
+	issued := env.p.TokensIssued()
+	res, err = env.c.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
+	require.NoError(t, err)
+	require.Equal(t, SourceCache, res.Source)
+	require.Equal(t, issued+1, env.p.TokensIssued(), "one renewal, not one per endpoint")
+}
