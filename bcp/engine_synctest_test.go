@@ -103,7 +103,7 @@ func TestDo_RetriesOnlyIdempotentServicesWithJitteredBackoff(t *testing.T) {
 	})
 }
 
-func TestDo_AttemptTimeoutIsAFailureCallerDeadlineEndsTheCall(t *testing.T) {
+func TestDo_AttemptTimeoutIsAFailureCallerCancelIsNot(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a, b := &flaky{delay: time.Hour}, &flaky{}
 		e, err := bcp.New(bcp.Config{ServiceList: listOf(urlA, urlB), Default: bcp.ServicePolicy{AttemptTimeout: 2 * time.Second}})
