@@ -11,6 +11,9 @@ import (
 // maxRegularisation bounds how many answers served from the store wait to be checked again.
 const maxRegularisation = 10_000
 
+// regularisationWorkers is how many answers are checked again at the same time.
+const regularisationWorkers = 4
+
 // Difference is one answer served from the local store and checked again live.
 //
 // It holds personal data (the request and both answers): give it to the pharmacist's
@@ -92,27 +95,46 @@ func (r *regulariser) run(ctx context.Context, service string) {
 		return
 	}
 	rep := RegularisationReport{Service: service, Started: r.c.clock.Now()}
-	for key, check := range todo {
-		if ctx.Err() != nil {
-			r.record(service, key, check)
-			rep.Failed++
-			continue
-		}
-		actx, cancel := context.WithTimeout(ctx, 2*r.c.cfg.Timeouts.Attempt)
-		d, err := check(actx)
-		cancel()
-		if err != nil {
-			r.record(service, key, check)
-			rep.Failed++
-			continue
-		}
-		rep.Checked++
-		if len(d.Fields) == 0 {
-			rep.Unchanged++
-		} else {
-			rep.Changed = append(rep.Changed, d)
-		}
+	type job struct {
+		key   string
+		check func(context.Context) (Difference, error)
 	}
+	jobs := make(chan job)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range min(regularisationWorkers, len(todo)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				var d Difference
+				err := ctx.Err()
+				if err == nil {
+					actx, cancel := context.WithTimeout(ctx, 2*r.c.cfg.Timeouts.Attempt)
+					d, err = j.check(actx)
+					cancel()
+				}
+				mu.Lock()
+				switch {
+				case err != nil:
+					r.record(service, j.key, j.check) // kept for the next run
+					rep.Failed++
+				case len(d.Fields) == 0:
+					rep.Checked++
+					rep.Unchanged++
+				default:
+					rep.Checked++
+					rep.Changed = append(rep.Changed, d)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for key, check := range todo {
+		jobs <- job{key, check}
+	}
+	close(jobs)
+	wg.Wait()
 	rep.Finished = r.c.clock.Now()
 	r.mu.Lock()
 	r.last[service] = rep
