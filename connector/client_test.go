@@ -727,6 +727,9 @@ func TestClient_HangingSitesAnswerFromTheStoreWithinTheCallBudget(t *testing.T) 
 	require.NoError(t, err)
 	require.Equal(t, SourceCache, res.Source)
 	require.True(t, res.Degraded)
+	m, cause := env.c.Mode(ServiceInsurability)
+	require.Equal(t, ModeFallback, m)
+	require.Equal(t, CauseCallTimeout, cause)
 }
 
 // A token the platform refuses (SOA-01001) is renewed once; when every site still refuses,

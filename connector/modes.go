@@ -41,6 +41,7 @@ func (m Mode) String() string {
 // Causes of a mode change, as they appear in events, logs and Status.
 const (
 	CauseUnavailable    = "every endpoint failed"
+	CauseCallTimeout    = "no endpoint answered within the call's budget"
 	CauseLiveAgain      = "a live call succeeded"
 	CauseFeedOutage     = "status feed: major outage"
 	CauseFeedRecovered  = "status feed: outage over"

@@ -222,6 +222,7 @@ func run[A, Q any](c *Client, ctx context.Context, p priority[A, Q]) (outcome[A]
 	}
 	lctx, cancel := context.WithTimeout(ctx, p.policy.CallTimeout)
 	ans, ep, err := p.live(lctx)
+	budgetSpent := err != nil && lctx.Err() != nil && ctx.Err() == nil
 	cancel()
 	now := c.clock.Now()
 	if err == nil {
@@ -234,7 +235,11 @@ func run[A, Q any](c *Client, ctx context.Context, p priority[A, Q]) (outcome[A]
 	if !platformDown(err) {
 		return outcome[A]{Answer: ans, Source: SourceLive, AsOf: now, Endpoint: ep}, err
 	}
-	c.noteFailure(p.service, err)
+	if budgetSpent {
+		c.modes.update(p.service, CauseCallTimeout, func(s *serviceState) { s.unavailable = true })
+	} else {
+		c.noteFailure(p.service, err)
+	}
 	out, cerr := fromStore(c, ctx, p, true)
 	if cerr != nil {
 		return out, &FallbackError{Service: p.service, Err: err, Cache: cerr}
