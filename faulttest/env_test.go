@@ -110,7 +110,9 @@ func (w *world) config(t testing.TB, s *clientSetup) connector.Config {
 			if d == 0 {
 				d = shortAttempt
 			}
-			cfg.BCP.Services[svc] = bcp.ServicePolicy{AttemptTimeout: d, Idempotent: svc != connector.ServiceTarification}
+			// No retry pass: the matrix is about what each fault does to one pass over the
+			// endpoints, and a retry pass would double the cost of every slow fault.
+			cfg.BCP.Services[svc] = bcp.ServicePolicy{AttemptTimeout: d, Idempotent: svc != connector.ServiceTarification, Retries: -1}
 		}
 	}
 	if s.mutate != nil {
