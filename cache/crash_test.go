@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -35,6 +36,8 @@ const (
 	helperURLEnv = "EHGATE_CACHE_HELPER_URL"
 	producers    = 4
 )
+
+var crashSeed = flag.Uint64("crash-seed", 1, "seed of the kill moments of TestCrash_KillNineWhileWritingThenReplayExactlyOnce (0 = from the clock)")
 
 func crashConfig(dir string) cache.Config {
 	cfg := testConfig(dir)
@@ -138,6 +141,11 @@ func httpSender(url string) cache.SendFunc {
 // dedupServer is an idempotent write service: it accepts each idempotency key
 // once, answers a repeated key with the same success, fails some requests
 // before accepting and loses the answer of some accepted ones.
+//
+// With a gate (gateAt > 0) it stops the replayer it serves at a known point:
+// the request whose acceptance is the gateAt-th is recorded but not answered,
+// every later request is held unanswered, until releaseGate. The gate closes
+// once only; after releaseGate the server behaves as without one.
 type dedupServer struct {
 	mu        sync.Mutex
 	requests  int
@@ -147,10 +155,32 @@ type dedupServer struct {
 	failures  int
 	lostAcks  int
 	badBodies int
+
+	gateAt    int           // acceptances before the gate closes; 0 = no gate
+	gatedKey  string        // the accepted message left unanswered at the gate
+	held      int           // requests held at the gate, unanswered
+	gated     chan struct{} // closed when the gate closes
+	release   chan struct{} // closed by releaseGate
+	releaseMu sync.Once
+	released  bool
 }
 
-func newDedupServer() *dedupServer {
-	return &dedupServer{accepted: map[string][]byte{}, dups: map[string]int{}, order: map[string][]string{}}
+func newDedupServer(gateAt int) *dedupServer {
+	return &dedupServer{
+		accepted: map[string][]byte{}, dups: map[string]int{}, order: map[string][]string{},
+		gateAt: gateAt, gated: make(chan struct{}), release: make(chan struct{}),
+	}
+}
+
+// releaseGate lets the requests held at the gate end (with a 503 nobody
+// reads: their client is dead by then) and opens the gate for good.
+func (d *dedupServer) releaseGate() {
+	d.releaseMu.Do(func() {
+		d.mu.Lock()
+		d.released = true
+		d.mu.Unlock()
+		close(d.release)
+	})
 }
 
 func (d *dedupServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -161,38 +191,55 @@ func (d *dedupServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	key := r.Header.Get("Idempotency-Key")
 	d.mu.Lock()
-	defer d.mu.Unlock()
+	if d.gatedKey != "" && !d.released {
+		d.held++
+		d.mu.Unlock()
+		<-d.release
+		http.Error(w, "unavailable", http.StatusServiceUnavailable)
+		return
+	}
 	d.requests++
 	if d.requests%7 == 0 { // down before accepting
 		d.failures++
+		d.mu.Unlock()
 		http.Error(w, "unavailable", http.StatusServiceUnavailable)
 		return
 	}
 	if _, ok := d.accepted[key]; ok {
 		d.dups[key]++
+		d.mu.Unlock()
 		w.WriteHeader(http.StatusOK)
 		return
 	}
 	if !bytes.Equal(body, crashPayload(strings.TrimPrefix(key, "m-"))) {
 		d.badBodies++
+		d.mu.Unlock()
 		http.Error(w, "payload does not match its key", http.StatusBadRequest)
 		return
 	}
 	d.accepted[key] = body
 	p := r.Header.Get("Partition")
 	d.order[p] = append(d.order[p], key)
-	if d.requests%11 == 0 { // accepted, but the answer is lost
+	if d.gatedKey == "" && d.gateAt > 0 && len(d.accepted) == d.gateAt {
+		// Accepted and recorded, but the answer never leaves before the
+		// replayer is killed: the lost-ack case, at a known point.
+		d.gatedKey = key
+		d.mu.Unlock()
+		close(d.gated)
+		<-d.release
+		http.Error(w, "unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	lost := d.requests%11 == 0 // accepted, but the answer is lost
+	if lost {
 		d.lostAcks++
+	}
+	d.mu.Unlock()
+	if lost {
 		http.Error(w, "gateway timeout", http.StatusGatewayTimeout)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
-}
-
-func (d *dedupServer) acceptedCount() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.accepted)
 }
 
 // child starts the helper in mode and returns its command and a channel of
@@ -277,12 +324,23 @@ func outboxOf(t *testing.T, dir string) (answers map[string][]byte, pending []st
 	return answers, pending, payloads
 }
 
+// TestCrash_KillNineWhileWritingThenReplayExactlyOnce kills a writing child
+// with SIGKILL 20 times at moments drawn from -crash-seed (fixed by default,
+// 0 = from the clock), checks that every acknowledged answer and message
+// survived each kill, then replays the outbox in a child that the dedup
+// server stops a third of the way (one message accepted, its answer held) and
+// that is killed there, and finishes the replay in this process: each message
+// accepted exactly once, in order within its partition, the cut-off one
+// redelivered and deduplicated.
 func TestCrash_KillNineWhileWritingThenReplayExactlyOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test re-executes the test binary")
 	}
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	seed := *crashSeed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	t.Logf("kill moments from -crash-seed=%d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	dir := t.TempDir()
 
@@ -291,12 +349,7 @@ func TestCrash_KillNineWhileWritingThenReplayExactlyOnce(t *testing.T) {
 	const kills = 20
 	for run := range kills {
 		cmd, lines := child(t, "write", dir, helperRunEnv+"="+strconv.Itoa(run))
-		// Let it get going, then kill it at a random moment.
-		first, ok := <-lines
-		require.True(t, ok, "child wrote nothing")
-		deadline := time.After(time.Duration(rng.IntN(120)) * time.Millisecond)
-		n := 0
-		collect := func(l string) {
+		collect := func(l string) (enqueued bool) {
 			kind, key, _ := strings.Cut(l, " ")
 			switch kind {
 			case "P":
@@ -304,9 +357,16 @@ func TestCrash_KillNineWhileWritingThenReplayExactlyOnce(t *testing.T) {
 			case "E":
 				ackedEnq[key] = true
 			}
-			n++
+			return kind == "E"
 		}
-		collect(first)
+		// Let it get going (one message enqueued, so that every run adds to
+		// the outbox), then kill it at a random moment.
+		for started := false; !started; {
+			l, ok := <-lines
+			require.True(t, ok, "child ended before enqueueing anything")
+			started = collect(l)
+		}
+		deadline := time.After(time.Duration(rng.IntN(120)) * time.Millisecond)
 	wait:
 		for {
 			select {
@@ -337,23 +397,37 @@ func TestCrash_KillNineWhileWritingThenReplayExactlyOnce(t *testing.T) {
 	require.NotEmpty(t, pending)
 
 	// Replay against the dedup server; the replayer is killed once mid-way.
-	srv := newDedupServer()
+	// The server holds every request once a third of the outbox is accepted
+	// (the last of those accepted but unanswered), so the kill lands mid-replay
+	// however slowly this process gets scheduled. Each replay worker has at
+	// most one accepted message not yet removed (it removes a message before
+	// sending the next), so more than Concurrency acceptances before the gate
+	// mean some removals are durable.
+	gateAt := len(pending) / 3
+	require.Greater(t, gateAt, producers, "too few messages in the outbox to stop the replay a third of the way")
+	srv := newDedupServer(gateAt)
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
+	defer srv.releaseGate() // before hs.Close, which waits for held requests
 	cmd, lines := child(t, "replay", dir, helperURLEnv+"="+hs.URL)
-	giveUp := time.Now().Add(30 * time.Second)
-	for srv.acceptedCount() < len(pending)/3 {
-		require.True(t, time.Now().Before(giveUp), "the replayer delivers nothing")
-		time.Sleep(time.Millisecond)
+	select {
+	case <-srv.gated:
+	case <-time.After(60 * time.Second): // a bound for a stuck replayer only
+		t.Fatalf("the replayer did not get %d messages accepted", gateAt)
 	}
 	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 	for l := range lines {
 		require.NotEqual(t, "DONE ", l, "the replayer finished before it was killed")
 	}
 	killed(t, cmd)
+	srv.releaseGate()
 	_, left, _ := outboxOf(t, dir)
-	require.NotEmpty(t, left, "killed mid-replay")
-	require.Less(t, len(left), len(pending))
+	srv.mu.Lock()
+	gatedKey, held := srv.gatedKey, srv.held
+	srv.mu.Unlock()
+	require.Contains(t, left, gatedKey, "the message accepted but not answered before the kill is still pending")
+	require.Less(t, len(left), len(pending), "the replay removed what it delivered before the kill")
+	t.Logf("replayer killed after %d acceptances, %d requests held, %d messages left", gateAt, held, len(left))
 
 	st, err := cache.Open(crashConfig(dir))
 	require.NoError(t, err)
@@ -379,7 +453,7 @@ func TestCrash_KillNineWhileWritingThenReplayExactlyOnce(t *testing.T) {
 	for k := range ackedEnq {
 		require.Contains(t, srv.accepted, k)
 	}
-	require.Positive(t, srv.lostAcks+len(srv.dups), "the test exercised redelivery")
+	require.Positive(t, srv.dups[gatedKey], "the message whose answer the kill cut off was redelivered and deduplicated")
 	// Within a partition, first acceptances follow the enqueue order.
 	for p, keys := range srv.order {
 		require.True(t, slices.IsSortedFunc(keys, func(a, b string) int { return compareCrashKeys(a, b) }), "partition %s out of order", p)
