@@ -311,8 +311,11 @@ func (s *Store) importOp(l exportLine, res *ExportResult) (func(tx *bolt.Tx) err
 		if err := s.outbox.validate(&m); err != nil {
 			return nil, nil, err
 		}
-		if l.EnqueuedAt == nil || (dead && l.DeadAt == nil) || l.Attempts < 0 || len(l.Reason) > maxReasonBytes {
+		if l.EnqueuedAt == nil || (dead && l.DeadAt == nil) || len(l.Reason) > maxReasonBytes {
 			return nil, nil, fmt.Errorf("%w: %s needs enqueued_at (and dead_at), a bounded reason", ErrInvalid, l.Type)
+		}
+		if l.Attempts < 0 || l.Attempts > maxAttempts {
+			return nil, nil, fmt.Errorf("%w: %s attempts %d not within 0..%d", ErrInvalid, l.Type, l.Attempts, maxAttempts)
 		}
 		enq := l.EnqueuedAt.UnixNano()
 		ik := s.index.sum("outbox", m.IdempotencyKey)

@@ -156,6 +156,9 @@ func TestStore_ImportRejectsBadInput(t *testing.T) {
 		"bad base64":         {header + `{"type":"answer","function":"insurability","key":"k","value":"!!","stored_at":"2026-11-23T09:00:00Z"}` + "\n", cache.ErrInvalid, "line 2"},
 		"truncated":          {header + answer, io.ErrUnexpectedEOF, "end line"},
 		"line too long":      {header + `{"type":"answer","value":"` + strings.Repeat("A", 3<<20) + `"}` + "\n", cache.ErrInvalid, "line 2"},
+		// A dead letter the store could not read back must not import.
+		"attempts over 2^31": {header + answer + deadLetter(3000000000), cache.ErrInvalid, "line 3"},
+		"negative attempts":  {header + deadLetter(-1), cache.ErrInvalid, "line 2"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -164,10 +167,28 @@ func TestStore_ImportRejectsBadInput(t *testing.T) {
 			require.Contains(t, err.Error(), c.line)
 		})
 	}
-	// The truncated import still imported its answer.
+	// The truncated import still imported its answer; no dead letter came in.
 	e, err := st.Get(bg, cache.FunctionInsurability, "k")
 	require.NoError(t, err)
 	require.Equal(t, "v", string(e.Value))
+	require.Zero(t, st.Outbox().DeadLetterCount())
+
+	// The largest count accepted is one the store reads back.
+	res, err := st.Import(bg, strings.NewReader(header+deadLetter(1<<31)+`{"type":"end"}`+"\n"))
+	require.NoError(t, err)
+	require.Equal(t, 1, res.DeadLetters)
+	dls, err := st.Outbox().DeadLetters(bg)
+	require.NoError(t, err)
+	require.Len(t, dls, 1)
+	require.Equal(t, 1<<31, dls[0].Attempts)
+	s, err := st.Stats(bg)
+	require.NoError(t, err)
+	require.Zero(t, s.AuthFailures)
+}
+
+func deadLetter(attempts int) string {
+	return fmt.Sprintf(`{"type":"dead_letter","seq":1,"idempotency_key":"ref-1","partition":"p","service":"svc","payload":"dg==",`+
+		`"enqueued_at":"2026-11-23T09:00:00Z","attempts":%d,"reason":"status 400","dead_at":"2026-11-23T09:01:00Z"}`+"\n", attempts)
 }
 
 func ExampleStore_Export() {

@@ -267,6 +267,9 @@ func encodeMessage(m *Message, reason string, dead bool) []byte {
 
 const maxReasonBytes = 4096
 
+// maxAttempts bounds Message.Attempts in a record (and in an imported line).
+const maxAttempts = 1 << 31
+
 func decodeMessage(pt []byte, maxValue int, dead bool) (m Message, reason string, err error) {
 	r := fieldReader{b: pt, limit: max(maxValue, MaxKeyBytes)}
 	ik := r.next()
@@ -281,7 +284,7 @@ func decodeMessage(pt []byte, maxValue int, dead bool) (m Message, reason string
 	if err := r.done(); err != nil {
 		return m, "", err
 	}
-	if len(ik) == 0 || len(ik) > MaxKeyBytes || len(part) > MaxKeyBytes || len(svc) > MaxKeyBytes || len(why) > maxReasonBytes || attempts > 1<<31 {
+	if len(ik) == 0 || len(ik) > MaxKeyBytes || len(part) > MaxKeyBytes || len(svc) > MaxKeyBytes || len(why) > maxReasonBytes || attempts > maxAttempts {
 		return m, "", errMalformed
 	}
 	if payload == nil {
