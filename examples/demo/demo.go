@@ -43,16 +43,27 @@ type phaseDef struct {
 	// store's first answer); switchWhat says what the switch is.
 	switchSite string
 	switchWhat string
+	// done reports whether the phase has shown what it is there to show; the phase ends at
+	// the first check after its share of the morning at which done holds (or at its cap).
+	// doneWhat says what done waits for.
+	done     func(w *world, st *phaseStats) bool
+	doneWhat string
 }
 
 var phases = []phaseDef{
-	{name: "normal", title: "normal work", apply: func(*platformtest.Platform) {}},
+	{
+		name: "normal", title: "normal work", apply: func(*platformtest.Platform) {},
+		done:     func(_ *world, st *phaseStats) bool { return st.live.Load() > 0 },
+		doneWhat: "a live answer",
+	},
 	{
 		name: "failover", title: "the primary site (" + primarySite + ") dies",
 		apply: func(p *platformtest.Platform) {
 			p.Site(primarySite).Inject("", platformtest.Fault{Kind: platformtest.FaultRefuse})
 		},
 		switchSite: fallbackSite, switchWhat: "first live answer from " + fallbackSite,
+		done:     func(_ *world, st *phaseStats) bool { return st.switchAt.Load() != 0 },
+		doneWhat: "a live answer from " + fallbackSite,
 	},
 	{
 		name: "outage", title: "status feed: Major Outage, every site down",
@@ -65,6 +76,10 @@ var phases = []phaseDef{
 			}
 		},
 		switchWhat: "first answer from the local store",
+		done: func(_ *world, st *phaseStats) bool {
+			return st.storeChecks.Load() > 0 && st.queued.Load() > 0
+		},
+		doneWhat: "an insurability answer from the local store marked degraded, and a queued write",
 	},
 	{
 		name: "recovery", title: "the platform returns",
@@ -77,6 +92,10 @@ var phases = []phaseDef{
 			}
 		},
 		switchSite: primarySite, switchWhat: "first live answer from " + primarySite + " again",
+		done: func(w *world, st *phaseStats) bool {
+			return st.switchAt.Load() != 0 && w.settled()
+		},
+		doneWhat: "failback to " + primarySite + ", an empty outbox and the store's answers checked again",
 	},
 }
 
@@ -124,9 +143,11 @@ type submitted struct {
 // phaseStats are the figures of one phase, counted by the counters as answers come back.
 type phaseStats struct {
 	calls, live, cached, business, uncached, errors, heldErrors atomic.Int64
+	storeChecks                                                 atomic.Int64 // insurability answers from the store, marked degraded
 	writes, delivered, queued                                   atomic.Int64
 	slowest                                                     atomic.Int64 // ns
 	switchAt                                                    atomic.Int64 // unix ns of the switch; 0 = none yet
+	reached                                                     atomic.Bool  // the phase's done was seen before its cap
 }
 
 func (s *phaseStats) noteLatency(d time.Duration) {
@@ -214,12 +235,9 @@ func Run(ctx context.Context, o Options, out io.Writer) (*Report, error) {
 		w.boundMu.Unlock()
 		ph.apply(p)
 		w.linef("── phase %d/%d: %s", i+1, len(phases), ph.title)
-		if err := sleepCtx(ctx, share); err != nil {
+		if err := w.play(ctx, i, share); err != nil {
 			break
 		}
-	}
-	if ctx.Err() == nil {
-		w.settle(ctx)
 	}
 	stopWork()
 	counters.Wait()
@@ -297,21 +315,30 @@ func (w *world) clientConfig(dir string) (connector.Config, error) {
 	}, nil
 }
 
-// settle lets the last phase run on until the outbox is empty and the services are back to
-// normal, for at most o.Settle.
-func (w *world) settle(ctx context.Context) {
+// play lets phase i run for its share of the morning, then on until the phase has shown what
+// it is there to show (its done), for at most o.Settle more. The phases' ends are thus driven
+// by what happened, not by how much a loaded machine got done in a fixed time.
+func (w *world) play(ctx context.Context, i int, share time.Duration) error {
+	if err := sleepCtx(ctx, share); err != nil {
+		return err
+	}
+	ph, st := phases[i], w.stats[i]
 	deadline := time.Now().Add(w.o.Settle)
-	for time.Now().Before(deadline) {
-		if w.settled() {
-			return
+	for !ph.done(w, st) {
+		if !time.Now().Before(deadline) {
+			w.linef("phase %d/%d: still no %s after %s more; moving on", i+1, len(phases), ph.doneWhat, w.o.Settle)
+			return nil
 		}
-		if sleepCtx(ctx, 50*time.Millisecond) != nil {
-			return
+		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+			return err
 		}
 	}
-	w.linef("recovery not complete after %s more; stopping", w.o.Settle)
+	st.reached.Store(true)
+	return nil
 }
 
+// settled reports whether the outbox is empty, insurability and tarification are back to
+// normal and answers the store served for insurability were checked again.
 func (w *world) settled() bool {
 	st := w.c.Status()
 	if st.Outbox.Pending > 0 || st.Outbox.Replaying {
@@ -328,7 +355,7 @@ func (w *world) settled() bool {
 	w.regMu.Lock()
 	defer w.regMu.Unlock()
 	for _, r := range w.reg {
-		if r.Service == connector.ServiceInsurability {
+		if r.Service == connector.ServiceInsurability && r.Checked > 0 {
 			return true
 		}
 	}
@@ -392,6 +419,9 @@ func (w *world) check(ctx context.Context, pt platformtest.Patient) bool {
 	switch {
 	case err == nil:
 		w.answered(st, ph, pt.SSIN, res.Source, res.Degraded, res.Endpoint)
+		if res.Source != connector.SourceLive && res.Degraded {
+			st.storeChecks.Add(1)
+		}
 		return true
 	case errors.As(err, &be):
 		st.live.Add(1) // the platform answered: unknown patient

@@ -13,11 +13,18 @@ import (
 
 // TestDemo_MorningKeepsItsPromises plays a short morning through the command's own entry
 // point and checks the invariants the README claims: no write lost, no error at a counter,
-// a failover measured, answers from the store during the outage, every queued write
-// replayed once, the fixed summary line last.
+// every call counted once, every queued write replayed once, the fixed summary line last.
+//
+// How much gets done in a phase depends on the machine's load, so nothing here counts on
+// it: each phase runs on after its share of -duration until it has shown what it is for (a
+// live answer; a live answer from the fallback site; an answer from the store and a queued
+// write; failback, an empty outbox and the store's answers checked again), with a cap of
+// 20 s per phase, and the run reports a problem for a phase that hit its cap. The per-phase
+// "> 0" checks below therefore hold by construction once every phase is Reached; what is
+// asserted about speed is nothing.
 func TestDemo_MorningKeepsItsPromises(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"-duration=10s", "-seed=3", "-json"}, &stdout, &stderr)
+	code := run(context.Background(), []string{"-duration=4s", "-seed=3", "-json"}, &stdout, &stderr)
 	require.Equal(t, 0, code, "demo failed:\n%s", stderr.String())
 
 	var rep Report
@@ -29,23 +36,25 @@ func TestDemo_MorningKeepsItsPromises(t *testing.T) {
 	require.Zero(t, s.Lost, "no write lost")
 	require.Zero(t, s.Errors, "no counter saw an error")
 	for _, p := range rep.Phases {
+		require.True(t, p.Reached, "phase %s ended at its cap without %s", p.Name, p.DoneWhat)
 		require.Zero(t, p.HeldErrors, "phase %s: error for a patient the store held", p.Name)
 		require.Equal(t, p.Calls, p.Live+p.Cached+p.Uncached+p.Errors, "phase %s: every call is counted once", p.Name)
+		require.Equal(t, p.Writes, p.Delivered+p.Queued, "phase %s: every write has one receipt", p.Name)
 	}
-	require.GreaterOrEqual(t, s.FailoverMs, int64(0), "failover measured")
-	require.Less(t, s.FailoverMs, int64(10000))
 
 	normal, failover, outage, recovery := rep.Phases[0], rep.Phases[1], rep.Phases[2], rep.Phases[3]
 	require.Positive(t, normal.Live)
 	require.Positive(t, failover.Live, "the fallback site answered live")
+	require.GreaterOrEqual(t, failover.SwitchMs, int64(0), "failover measured")
+	require.Equal(t, failover.SwitchMs, s.FailoverMs)
 	require.Positive(t, outage.Cached, "answers from the local store during the outage")
 	require.Positive(t, outage.Queued, "writes queued during the outage")
 	require.Positive(t, recovery.Live)
 	require.GreaterOrEqual(t, recovery.SwitchMs, int64(0), "the primary site answered again")
 
 	require.Equal(t, s.Queued, s.Replayed, "every queued write replayed")
-	require.Equal(t, rep.Writes.Submitted, rep.Writes.Accepted, "every receipt recorded by the platform")
-	require.Zero(t, rep.Writes.Unknown)
+	require.Equal(t, rep.Writes.Submitted, rep.Writes.Accepted, "every receipt recorded by the platform, once")
+	require.Zero(t, rep.Writes.Unknown, "the platform recorded nothing nobody submitted")
 	require.Zero(t, rep.Writes.PendingAtEnd)
 	require.Positive(t, rep.Regularisation.Checked, "answers served from the store were checked again")
 
@@ -54,10 +63,16 @@ func TestDemo_MorningKeepsItsPromises(t *testing.T) {
 		sum.Calls += p.Calls
 		sum.Live += p.Live
 		sum.Cached += p.Cached
+		sum.Errors += p.Errors
+		sum.Queued += p.Queued
+		sum.Replayed += p.Replayed
 	}
 	require.Equal(t, sum.Calls, s.Calls)
 	require.Equal(t, sum.Live, s.Live)
 	require.Equal(t, sum.Cached, s.Cached)
+	require.Equal(t, sum.Errors, s.Errors)
+	require.Equal(t, sum.Queued, s.Queued)
+	require.Equal(t, sum.Replayed, s.Replayed)
 
 	lines := strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n")
 	last := lines[len(lines)-1]

@@ -21,9 +21,13 @@
 //	summary: calls=N live=N cached=N errors=N queued=N replayed=N lost=N failover_ms=N
 //
 // Every figure is counted from the answers the counters got and from the writes the
-// platform recorded (platformtest's Writes), never from the plan. The exit status is 1 when
-// a write was lost, a counter saw an error for a patient the store held (or any other error),
-// or no failover was observed.
+// platform recorded (platformtest's Writes), never from the plan. Each phase gets its share
+// of -duration, then runs on until it has shown what it is there to show (a live answer; a
+// live answer from the fallback site; an answer from the store and a queued write; failback,
+// an empty outbox and the store's answers checked again), for at most 20 s more, so that a
+// slow machine makes the morning longer rather than emptier. The exit status is 1 when a
+// write was lost, a counter saw an error for a patient the store held (or any other error),
+// or a phase ended without what it waits for (no failover, say).
 //
 // Flags: -duration (length of the morning), -seed (population, choices, think times), -json
 // (the figures as JSON on stdout; live lines, table and summary go to stderr), -v (also
@@ -53,7 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := DefaultOptions()
-	fs.DurationVar(&o.Duration, "duration", o.Duration, "length of the morning, shared by its four phases (recovery may run a few seconds longer)")
+	fs.DurationVar(&o.Duration, "duration", o.Duration, "length of the morning, shared by its four phases (a phase runs on, up to 20s more, until it has shown what it is for)")
 	fs.Int64Var(&o.Seed, "seed", o.Seed, "seed of the patient population, the counters' choices and their think times")
 	fs.BoolVar(&o.JSON, "json", false, "print the figures as JSON on stdout (live lines, table and summary go to stderr)")
 	fs.BoolVar(&o.Verbose, "v", false, "also show breaker moves, service-list updates and every replay attempt")
@@ -109,8 +113,9 @@ type Options struct {
 	Counters int
 	// Patients is the size of the platform's population.
 	Patients int
-	// Settle bounds how long the last phase waits, after its quarter, for the outbox to
-	// drain and every service to be back to normal.
+	// Settle bounds how long a phase runs on, after its quarter, until it has shown what it
+	// is there to show (for the last one: failback, an empty outbox, the store's answers
+	// checked again).
 	Settle time.Duration
 	JSON   bool
 	// Verbose adds breaker moves, service-list updates and replay attempts to the live lines.

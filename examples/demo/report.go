@@ -59,6 +59,10 @@ type PhaseReport struct {
 	SwitchMs   int64  `json:"switch_ms"`
 	SwitchWhat string `json:"switch_what,omitempty"`
 	SlowestMs  int64  `json:"slowest_call_ms"`
+	// Reached says whether the phase showed what it is there to show (DoneWhat) before its
+	// cap; a phase runs on after its share of the morning until it has.
+	Reached  bool   `json:"reached"`
+	DoneWhat string `json:"done_what"`
 }
 
 // WriteReport checks the writes against what the platform recorded.
@@ -127,6 +131,7 @@ func (w *world) report(end time.Time) *Report {
 			Writes: st.writes.Load(), Delivered: st.delivered.Load(), Queued: st.queued.Load(),
 			SwitchMs: -1, SwitchWhat: phases[i].switchWhat,
 			SlowestMs: time.Duration(st.slowest.Load()).Milliseconds(),
+			Reached:   st.reached.Load(), DoneWhat: phases[i].doneWhat,
 		}
 		if !bounds[i].IsZero() {
 			until := end
@@ -207,6 +212,11 @@ func (w *world) report(end time.Time) *Report {
 	}
 	if rep.Summary.FailoverMs < 0 {
 		rep.Problems = append(rep.Problems, "no answer from the fallback site was seen after the primary site died")
+	}
+	for i, pr := range rep.Phases {
+		if !pr.Reached {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("phase %d (%s) ended without %s", i+1, pr.Name, pr.DoneWhat))
+		}
 	}
 	return rep
 }
