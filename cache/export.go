@@ -350,28 +350,9 @@ func (s *Store) importOp(l exportLine, res *ExportResult) (func(tx *bolt.Tx) err
 		}
 		pt := encodeMessage(&m, "", false)
 		return func(tx *bolt.Tx) error {
-				added = false
-				idx, err := tx.CreateBucketIfNotExists(bucketOutboxIndex)
-				if err != nil {
-					return err
-				}
-				if idx.Get(ik) != nil {
-					return nil
-				}
-				ob, err := tx.CreateBucketIfNotExists(bucketOutbox)
-				if err != nil {
-					return err
-				}
-				seq, err := ob.NextSequence()
-				if err != nil {
-					return err
-				}
-				k := seqKey(seq)
-				if err := ob.Put(k, s.keys.seal(kindOutbox, enq, 0, bucketOutbox, k, pt)); err != nil {
-					return err
-				}
-				added = true
-				return idx.Put(ik, k)
+				var err error
+				added, err = s.outbox.appendTx(tx, ik, pt, enq)
+				return err
 			}, func() {
 				if added {
 					res.Outbox++

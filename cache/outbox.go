@@ -116,33 +116,44 @@ func (o *Outbox) Enqueue(ctx context.Context, m Message) error {
 	now := s.now().UnixNano()
 	added := false
 	return s.write(ctx, func(tx *bolt.Tx) error {
-		added = false
-		idx, err := tx.CreateBucketIfNotExists(bucketOutboxIndex)
-		if err != nil {
-			return err
-		}
-		if idx.Get(ik) != nil {
-			return nil
-		}
-		b, err := tx.CreateBucketIfNotExists(bucketOutbox)
-		if err != nil {
-			return err
-		}
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		k := seqKey(seq)
-		if err := b.Put(k, s.keys.seal(kindOutbox, now, 0, bucketOutbox, k, pt)); err != nil {
-			return err
-		}
-		added = true
-		return idx.Put(ik, k)
+		var err error
+		added, err = o.appendTx(tx, ik, pt, now)
+		return err
 	}, func() {
 		if added {
 			o.pending.Add(1)
 		}
 	})
+}
+
+// appendTx appends the encoded message pt (see encodeMessage) to the queue
+// under the next Seq, sealed with enqueued-at enq, and indexes it under ik,
+// the HMAC of its idempotency key, unless a message with that key is already
+// pending (added false). Enqueue, Requeue and Import all append through it.
+func (o *Outbox) appendTx(tx *bolt.Tx, ik, pt []byte, enq int64) (added bool, err error) {
+	idx, err := tx.CreateBucketIfNotExists(bucketOutboxIndex)
+	if err != nil {
+		return false, err
+	}
+	if idx.Get(ik) != nil {
+		return false, nil
+	}
+	b, err := tx.CreateBucketIfNotExists(bucketOutbox)
+	if err != nil {
+		return false, err
+	}
+	seq, err := b.NextSequence()
+	if err != nil {
+		return false, err
+	}
+	k := seqKey(seq)
+	if err := b.Put(k, o.s.keys.seal(kindOutbox, enq, 0, bucketOutbox, k, pt)); err != nil {
+		return false, err
+	}
+	if err := idx.Put(ik, k); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // Pending returns how many messages wait to be delivered.
@@ -269,27 +280,9 @@ func (o *Outbox) Requeue(ctx context.Context, seq uint64) error {
 			return err
 		}
 		removed = true
-		idx, err := tx.CreateBucketIfNotExists(bucketOutboxIndex)
-		if err != nil {
-			return err
-		}
-		if idx.Get(ik) != nil {
-			return nil
-		}
-		b, err := tx.CreateBucketIfNotExists(bucketOutbox)
-		if err != nil {
-			return err
-		}
-		ns, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		nk := seqKey(ns)
-		if err := b.Put(nk, s.keys.seal(kindOutbox, now, 0, bucketOutbox, nk, pt)); err != nil {
-			return err
-		}
-		added = true
-		return idx.Put(ik, nk)
+		var err error
+		added, err = o.appendTx(tx, ik, pt, now)
+		return err
 	}, func() {
 		if removed {
 			o.dead.Add(-1)
