@@ -1,5 +1,8 @@
 package cache_test
 
+// The harness shared by the tests of this package: an injected clock, test
+// keys and configuration, and a store closed at the end of the test.
+
 import (
 	"bytes"
 	"context"
