@@ -607,15 +607,36 @@ func (c *Client) watchEngine(events <-chan bcp.Event) {
 			case bcp.EventFailedOver:
 				c.log.Warn("connector: failed over", zap.String("service", svc), zap.String("endpoint", ev.Endpoint.URL), zap.String("from", ev.Previous.URL))
 				c.events.publish(Event{Kind: EventFailedOver, Service: svc, Endpoint: ev.Endpoint.URL, Cause: CauseFailover, At: ev.At})
-				c.modes.update(svc, CauseFailover, func(s *serviceState) { s.failedOver = !c.isDefault(svc, ev.Endpoint) })
 			case bcp.EventFailedBack:
 				c.log.Warn("connector: failed back", zap.String("service", svc), zap.String("endpoint", ev.Endpoint.URL))
 				c.events.publish(Event{Kind: EventFailedBack, Service: svc, Endpoint: ev.Endpoint.URL, Cause: CauseFailback, At: ev.At})
-				c.modes.update(svc, CauseFailback, func(s *serviceState) { s.failedOver = !c.isDefault(svc, ev.Endpoint) })
 			default:
 				c.events.publish(Event{Kind: EventBreaker, Service: svc, Endpoint: ev.Endpoint.URL, Cause: ev.From.String() + " → " + ev.To.String(), At: ev.At})
 			}
+			// The event stream drops events when full: it only wakes this loop up, and the
+			// failed-over state is read from the engine itself.
+			c.syncFailover()
 		}
+	}
+}
+
+// syncFailover sets every service's failed-over flag from the engine's snapshot: a service
+// is failed over when the endpoint that answered last is not its default.
+func (c *Client) syncFailover() {
+	for _, ss := range c.engine.Snapshot().Services {
+		if ss.Serving.URL == "" {
+			continue
+		}
+		name := bcp.ShortServiceName(ss.ID)
+		if name == "" {
+			name = ss.ID
+		}
+		fo := !c.isDefault(name, ss.Serving)
+		cause := CauseFailback
+		if fo {
+			cause = CauseFailover
+		}
+		c.modes.update(name, cause, func(s *serviceState) { s.failedOver = fo })
 	}
 }
 

@@ -575,6 +575,13 @@ func TestClient_ETK(t *testing.T) {
 	res, err = env.c.ETK(ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, SourceCache, res.Source)
+	env.advanceUntil(t, time.Second, env.inMode(ServiceETK, ModeFallback)) // the refresh failed
+	res, err = env.c.ETK(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, SourceCache, res.Source)
+	require.True(t, res.Degraded, "the depot is unreachable: the answer says so")
+
+	notAfter := res.ETKs[0].Certificate.NotAfter
 
 	_, err = env.c.ETK(ctx, Identifier{Type: "NIHII-PHARMACY", Value: "87654321"})
 	require.ErrorIs(t, err, ErrNotCached, "depot down and nothing stored")
@@ -584,6 +591,11 @@ func TestClient_ETK(t *testing.T) {
 	_, err = env.c.ETK(ctx, Identifier{Type: "NIHII-PHARMACY", Value: "87654321"})
 	var be *BusinessError
 	require.ErrorAs(t, err, &be, "an unknown party is the depot's answer")
+
+	env.p.Site("ehealth").Inject(platformtest.ServiceETK, platformtest.Fault{Kind: platformtest.FaultRefuse})
+	env.clock.Advance(notAfter.Sub(env.clock.Now()) + time.Hour) // past the certificate's NotAfter
+	_, err = env.c.ETK(ctx, id)
+	require.ErrorIs(t, err, ErrNotCached, "an expired certificate is never served")
 }
 
 func TestClient_ConfigErrorsNameTheField(t *testing.T) {
@@ -752,4 +764,46 @@ func TestClient_RefusedTokenIsRenewedOnceThenTheStoreAnswers(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, SourceCache, res.Source)
 	require.Equal(t, issued+1, env.p.TokensIssued(), "one renewal, not one per endpoint")
+}
+
+// A Major Outage reading does not outlive the feed: once the status site has been unreadable
+// for three poll intervals, the breakers decide again; and an operator can end it at once.
+func TestClient_StaleOrOverriddenMajorOutageNoLongerHoldsFallback(t *testing.T) {
+	env := newTestEnv(t)
+	ctx := context.Background()
+	pt := patients(env.p, 1)[0]
+	_, err := env.c.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
+	require.NoError(t, err)
+
+	env.p.SetComponentStatus("Insurability", platformtest.StatusMajorOutage)
+	env.advanceUntil(t, time.Second, env.inMode(ServiceInsurability, ModeFallback))
+	require.NoError(t, env.c.EndFallback(ServiceInsurability))
+	env.waitMode(t, ServiceInsurability, ModeNormal)
+	res, err := env.c.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
+	require.NoError(t, err)
+	require.Equal(t, SourceLive, res.Source, "the operator has the last word")
+
+	env.p.SetComponentStatus("Insurability", platformtest.StatusOperational)
+	env.advanceUntil(t, time.Second, func() bool { return feedStatus(env.c, ServiceInsurability) == "Operational" })
+	env.p.SetComponentStatus("Insurability", platformtest.StatusMajorOutage)
+	env.advanceUntil(t, time.Second, env.inMode(ServiceInsurability, ModeFallback))
+
+	env.p.Site(platformtest.ControlSite).Inject(platformtest.ServiceStatusFeed, platformtest.Fault{Kind: platformtest.FaultMalformed})
+	env.advanceUntil(t, time.Second, env.inMode(ServiceInsurability, ModeNormal))
+	_, cause := env.c.Mode(ServiceInsurability)
+	require.Contains(t, []string{CauseFeedStale, CauseReplayed}, cause)
+	n := counts(env.p, platformtest.ServiceInsurability)
+	res, err = env.c.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
+	require.NoError(t, err)
+	require.Equal(t, SourceLive, res.Source)
+	require.Greater(t, counts(env.p, platformtest.ServiceInsurability), n)
+}
+
+func feedStatus(c *Client, service string) string {
+	for _, s := range c.Status().Services {
+		if s.Name == service {
+			return s.FeedStatus
+		}
+	}
+	return ""
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/beevik/etree"
 	"go.uber.org/zap"
@@ -298,11 +299,15 @@ func parseETKResponse(el *etree.Element) (etkResponse, error) {
 	return r, nil
 }
 
+// truncateText cuts s to at most n bytes on a rune boundary.
 func truncateText(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // etkRecord is one ETK as the local store keeps it.
@@ -314,8 +319,9 @@ type etkRecord struct {
 // ETK returns the encryption token keys of a party, as specs/etk.md asks: kept durably per
 // (Type, Value, ApplicationID); a stored ETK younger than Policies.ETK.RefreshAfter (8 h) is
 // served without calling the depot, an older one is served and refreshed in the background;
-// when the depot is unreachable a stored ETK is served while its certificate is valid
-// (Degraded=true); an expired certificate is never served. MatchingEtk answers are followed
+// while the depot is unreachable (the last refresh or call failed, or the service is in
+// fallback) a stored ETK is served while its certificate is valid, with Degraded=true; an
+// expired certificate is never served. MatchingEtk answers are followed
 // (each identifier asked again); only ETKs whose certificate subject matches the identifier
 // asked are kept. An Error answer is a *BusinessError.
 func (c *Client) ETK(ctx context.Context, id Identifier) (ETKResult, error) {
@@ -341,10 +347,12 @@ func (c *Client) ETK(ctx context.Context, id Identifier) (ETKResult, error) {
 		return cached, nil
 	case forced:
 		return ETKResult{}, &FallbackError{Service: ServiceETK, Err: ErrFallback, Cache: cerr}
-	case cerr == nil && fresh:
-		return cached, nil
 	case cerr == nil:
-		c.refreshETK(id, key)
+		if !fresh {
+			c.refreshETK(id, key)
+		}
+		// The last attempt to reach the depot (a refresh or a call) failed: say so.
+		cached.Degraded = c.modes.needsLive(ServiceETK)
 		return cached, nil
 	}
 	lctx, cancel := context.WithTimeout(ctx, pol.CallTimeout)
@@ -394,7 +402,12 @@ func (c *Client) refreshETK(id Identifier, key string) {
 		defer cancel()
 		if _, err := c.liveETK(ctx, id, key); err != nil {
 			c.log.Debug("connector: background etk refresh failed", zap.String("type", id.Type), zap.Error(err))
+			if platformDown(err) && !errors.Is(err, ErrETK) {
+				c.modes.update(ServiceETK, CauseUnavailable, func(s *serviceState) { s.unavailable = true })
+			}
+			return
 		}
+		c.noteLive(ServiceETK)
 	})
 	if !started {
 		c.etkFlight.Delete(key)

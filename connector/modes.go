@@ -45,6 +45,7 @@ const (
 	CauseLiveAgain      = "a live call succeeded"
 	CauseFeedOutage     = "status feed: major outage"
 	CauseFeedRecovered  = "status feed: outage over"
+	CauseFeedStale      = "status feed: reading too old"
 	CauseOperator       = "operator"
 	CauseOperatorEnd    = "operator ended fallback"
 	CauseDrill          = "drill"

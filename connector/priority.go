@@ -115,6 +115,16 @@ func (m *memo) add(k memoKey, e memoEntry) {
 	s.mu.Unlock()
 }
 
+// clear drops every decoded answer (after the store changed under it: import, purge).
+func (m *memo) clear() {
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		clear(s.m)
+		s.mu.Unlock()
+	}
+}
+
 func (m *memo) remove(k memoKey) {
 	s := m.shard(k)
 	s.mu.Lock()

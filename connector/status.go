@@ -181,14 +181,20 @@ func (c *Client) ActivateFallback(service, reason string) error {
 	return nil
 }
 
-// EndFallback ends an operator's fallback of service: the service recovers (outbox replay,
-// regularisation) and returns to normal.
+// EndFallback ends a fallback of service by hand: the operator's own, and a Major Outage
+// reading of the status feed (until the feed says something else). The service recovers
+// (outbox replay, regularisation) and returns to normal; a drill runs to its end.
 func (c *Client) EndFallback(service string) error {
 	if service == "" {
 		return &RequestError{Field: "service", Reason: "required"}
 	}
 	c.log.Info("connector: fallback ended by an operator", zap.String("service", service))
-	c.modes.update(service, CauseOperatorEnd, func(s *serviceState) { s.operator = ""; s.unavailable = false })
+	if c.feed != nil {
+		c.feed.endOutage(service) // the operator has the last word over a Major Outage reading
+	}
+	c.modes.update(service, CauseOperatorEnd, func(s *serviceState) {
+		s.operator, s.unavailable, s.feedOutage = "", false, false
+	})
 	return nil
 }
 
@@ -199,12 +205,17 @@ func (c *Client) Mode(service string) (Mode, string) {
 }
 
 // feedWatcher maps the status feed onto service modes: Major Outage puts a mapped service in
-// fallback at once; any other reading ends that; an unreadable feed changes nothing.
+// fallback at once; any other reading ends that; an unreadable feed changes nothing for a
+// while, but a Major Outage reading older than three poll intervals no longer holds a service
+// in fallback (the status site is often down in a real incident: the breakers decide then).
+// An operator's EndFallback overrides the reading until the feed says something else.
 type feedWatcher struct {
-	c      *Client
-	poller *bcp.Poller
-	mu     sync.Mutex
-	status map[string]string // service → last status name
+	c        *Client
+	poller   *bcp.Poller
+	maxAge   time.Duration
+	mu       sync.Mutex
+	status   map[string]string // service → last status name published
+	override map[string]string // service → status an operator overrode
 }
 
 func newFeedWatcher(c *Client, hc *http.Client) (*feedWatcher, error) {
@@ -213,37 +224,65 @@ func newFeedWatcher(c *Client, hc *http.Client) (*feedWatcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &feedWatcher{c: c, poller: p, status: map[string]string{}}
-	return w, nil
+	return &feedWatcher{c: c, poller: p, maxAge: 3 * c.cfg.StatusPoll, status: map[string]string{}, override: map[string]string{}}, nil
 }
 
-// start subscribes to the poller; the returned function stops it.
+// start subscribes to the poller and checks the reading's age every poll interval; the
+// returned function stops both.
 func (w *feedWatcher) start() func() {
-	cancel := w.poller.OnChange(w.reading)
+	cancel := w.poller.OnChange(func(r *bcp.Reading) { w.apply(r, true) })
+	done := make(chan struct{})
+	w.c.goBackground(func() {
+		for {
+			tick := make(chan struct{})
+			t := w.c.clock.AfterFunc(w.c.cfg.StatusPoll, func() { close(tick) })
+			select {
+			case <-done:
+				t.Stop()
+				return
+			case <-tick:
+			}
+			fresh := w.c.clock.Now().Sub(w.poller.Status().LastSuccess) <= w.maxAge
+			w.apply(w.poller.Current(), fresh)
+		}
+	})
 	return func() {
 		cancel()
+		close(done)
 		w.poller.Close()
 	}
 }
 
-func (w *feedWatcher) reading(r *bcp.Reading) {
+// apply sets each mapped service's feed outage from reading r; a stale reading holds none.
+func (w *feedWatcher) apply(r *bcp.Reading, fresh bool) {
 	if r == nil {
 		return
 	}
 	for name, h := range r.Services {
 		status := h.Status.String()
+		if !fresh {
+			status = "stale: " + status
+		}
 		w.mu.Lock()
 		prev, seen := w.status[name]
 		w.status[name] = status
+		overridden, isOverridden := w.override[name]
+		if isOverridden && overridden != h.Status.String() {
+			delete(w.override, name) // the feed moved on: it decides again
+			isOverridden = false
+		}
 		w.mu.Unlock()
 		if seen && prev == status {
 			continue
 		}
 		w.c.events.publish(Event{Kind: EventFeed, Service: name, Cause: status, At: r.At})
-		outage := h.Status == bcp.ComponentMajorOutage
+		outage := fresh && h.Status == bcp.ComponentMajorOutage && !isOverridden
 		cause := CauseFeedRecovered
-		if outage {
+		switch {
+		case outage:
 			cause = CauseFeedOutage
+		case !fresh:
+			cause = CauseFeedStale
 		}
 		w.c.modes.update(name, cause, func(s *serviceState) {
 			if s.feedOutage && !outage {
@@ -251,6 +290,16 @@ func (w *feedWatcher) reading(r *bcp.Reading) {
 			}
 			s.feedOutage = outage
 		})
+	}
+}
+
+// endOutage is the operator overriding the feed's reading of service.
+func (w *feedWatcher) endOutage(service string) {
+	r := w.poller.Current()
+	if h, ok := r.Service(service); ok && h.Status == bcp.ComponentMajorOutage {
+		w.mu.Lock()
+		w.override[service] = h.Status.String()
+		w.mu.Unlock()
 	}
 }
 

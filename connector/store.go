@@ -25,6 +25,7 @@ func (c *Client) Import(ctx context.Context, r io.Reader) (cache.ExportResult, e
 		return cache.ExportResult{}, ErrClosed
 	}
 	res, err := c.store.Import(ctx, r)
+	c.memo.clear() // imported answers may be newer than the decoded ones held
 	c.kickReplay() // imported writes are delivered like any queued write
 	return res, err
 }
@@ -35,7 +36,9 @@ func (c *Client) Purge(ctx context.Context) (int, error) {
 	if c.ctx.Err() != nil {
 		return 0, ErrClosed
 	}
-	return c.store.Purge(ctx)
+	n, err := c.store.Purge(ctx)
+	c.memo.clear() // what left the disk leaves memory too
+	return n, err
 }
 
 // Rekey rewrites every record encrypted under an older key of Config.CacheKeys under the

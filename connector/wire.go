@@ -40,12 +40,13 @@ var ErrBusiness = errors.New("connector: business error")
 
 // BusinessError is the platform's business answer: a ReturnCode whose Major is not 0
 // (Insurability v2), a MessageFault (GenericInsurability v1), an Error (ETK depot) or a rejected
-// write. Its text names the service and the codes, never the patient.
+// write. Its text (Error) names the service and the codes only: the platform's message may name
+// the patient, so it stays in Message for the pharmacist's screen, never in a log.
 type BusinessError struct {
 	Service string
 	Code    string // Major return code, FaultCode, ETK error code, write status code
 	Minor   string
-	Message string // the platform's message or detail
+	Message string // the platform's message or detail: personal data, do not log
 }
 
 // Error names the service and the platform's codes; long numbers are redacted.
@@ -54,37 +55,39 @@ func (e *BusinessError) Error() string {
 	if e.Minor != "" {
 		s += "/" + redactNumbers(e.Minor)
 	}
-	if e.Message != "" {
-		s += ": " + redactNumbers(e.Message)
-	}
 	return s
 }
 
-// redactNumbers replaces every run of 9 or more digits (an SSIN, a registration number the
-// platform may echo in a message) with "[number]", so that error texts, which end up in logs,
-// carry no patient identifier.
+// redactNumbers replaces every run of 9 or more digits, separators allowed between them
+// (an SSIN typed "85.07.30-033.28", a registration number), with "[number]".
 func redactNumbers(s string) string {
 	var b strings.Builder
-	run := 0
-	flush := func(i int) {
-		if run >= 9 {
-			b.WriteString("[number]")
-		} else {
-			b.WriteString(s[i-run : i])
-		}
-		run = 0
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] >= '0' && s[i] <= '9' {
-			run++
+	for i := 0; i < len(s); {
+		if !isDigit(s[i]) {
+			b.WriteByte(s[i])
+			i++
 			continue
 		}
-		flush(i)
-		b.WriteByte(s[i])
+		// Extend over digits and separators; count the digits.
+		j, digits, last := i, 0, i
+		for j < len(s) && (isDigit(s[j]) || strings.IndexByte(" .-/", s[j]) >= 0) {
+			if isDigit(s[j]) {
+				digits++
+				last = j
+			}
+			j++
+		}
+		if digits >= 9 {
+			b.WriteString("[number]")
+		} else {
+			b.WriteString(s[i : last+1])
+		}
+		i = last + 1
 	}
-	flush(len(s))
 	return b.String()
 }
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // Is reports whether target is ErrBusiness.
 func (e *BusinessError) Is(target error) bool { return target == ErrBusiness }

@@ -313,8 +313,19 @@ func TestWrite_BuildAndParse(t *testing.T) {
 	}
 }
 
-func TestBusinessError_RedactsNumbers(t *testing.T) {
-	err := &BusinessError{Service: ServiceInsurability, Code: "1", Message: "person 93051822361 unknown at mutuality 300"}
-	require.Equal(t, "connector: insurability:v2: business error 1: person [number] unknown at mutuality 300", err.Error())
-	require.Equal(t, "93051822361", err.Message[7:18], "the field itself keeps the platform's text for the vendor")
+func TestBusinessError_TextCarriesNoPatient(t *testing.T) {
+	err := &BusinessError{Service: ServiceInsurability, Code: "1", Minor: "12", Message: "patient PEETERS Jan (85.07.30-033.28) unknown"}
+	require.Equal(t, "connector: insurability:v2: business error 1/12", err.Error())
+	require.Contains(t, err.Message, "PEETERS", "the field keeps the platform's text for the pharmacist")
+	for in, want := range map[string]string{
+		"ssin 93051822361 unknown":    "ssin [number] unknown",
+		"ssin 85.07.30-033.28 x":      "ssin [number] x",
+		"ssin 850730 033 28.":         "ssin [number].",
+		"regnr 123/456/789 mut 300":   "regnr [number] mut 300",
+		"code 400 at 12:30, 2026-11":  "code 400 at 12:30, 2026-11",
+		"12345678 is short, 1.2.3.4.": "12345678 is short, 1.2.3.4.",
+	} {
+		require.Equal(t, want, redactNumbers(in), in)
+	}
+	require.Equal(t, "ab…", truncateText("abé", 3), "never half a rune")
 }

@@ -284,8 +284,18 @@ func (c *Client) replay() {
 			return nil
 		case errors.Is(err, ErrBusiness) || errors.Is(err, ErrRequest):
 			rejected.Add(1)
-			c.log.Error("connector: queued write rejected by the platform, set aside", zap.String("service", m.Service), zap.Error(err))
-			return cache.Permanent(err)
+			var be *BusinessError
+			reason := err.Error()
+			code := ""
+			if errors.As(err, &be) {
+				code = be.Code
+				if be.Message != "" {
+					reason += ": " + be.Message // kept encrypted with the dead letter, for the vendor
+				}
+			}
+			c.log.Error("connector: queued write rejected by the platform, set aside",
+				zap.String("service", m.Service), zap.String("code", code))
+			return cache.Permanent(errors.New(reason))
 		default:
 			c.noteFailure(m.Service, err)
 			return err
