@@ -15,8 +15,11 @@ const (
 	// FaultNone is the zero kind: the service behaves.
 	FaultNone FaultKind = iota
 	// FaultRefuse refuses connections. Injected for every service of a site
-	// (service ""), the site's listener is closed, so clients get "connection
-	// refused", and reopened on the same port when cleared. Injected for one
+	// (service ""), the site resets its open connections and then every new
+	// one as soon as it is accepted, before the TLS handshake, so clients get
+	// "connection reset by peer" (a transport failure, like "connection
+	// refused"); the site keeps its port bound, so clearing the fault cannot
+	// fail and the site serves again on the same port. Injected for one
 	// service, the connection carrying a request for it is reset without an
 	// answer (the other services share the port and keep working).
 	FaultRefuse

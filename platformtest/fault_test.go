@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ehgate/ehgate/bcp"
 	"github.com/ehgate/ehgate/platformtest"
 	"github.com/ehgate/ehgate/soap"
 )
@@ -167,7 +168,7 @@ func TestFault_EachKindAsAPlainHTTPClientSeesIt(t *testing.T) {
 	}
 }
 
-func TestFault_RefusedSiteClosesItsPortAndReopensTheSamePort(t *testing.T) {
+func TestFault_RefusedSiteResetsConnectionsAndKeepsItsPort(t *testing.T) {
 	p := start(t, platformtest.Config{})
 	site := p.Site("mycarenet")
 	url := p.URL(platformtest.ServiceETK, "mycarenet")
@@ -180,9 +181,17 @@ func TestFault_RefusedSiteClosesItsPortAndReopensTheSamePort(t *testing.T) {
 
 	site.Inject("", platformtest.Fault{Kind: platformtest.FaultRefuse})
 	_, err = send(c, url, msg)
-	require.Error(t, err, "the idle connection was closed too")
+	require.Error(t, err, "the idle connection was cut too")
 	_, err = send(plainClient(t, p, 2*time.Second), url, msg)
-	require.True(t, errors.Is(err, syscall.ECONNREFUSED), "dial error: %v", err)
+	require.True(t, errors.Is(err, syscall.ECONNRESET), "a new connection is reset before TLS: %v", err)
+	require.False(t, os.IsTimeout(err), "%v", err)
+	require.Equal(t, bcp.Failure, bcp.DefaultClassifier{}.Classify(err), "a transport failure for bcp: %v", err)
+	// The port stays the site's while it refuses: nobody else can take it.
+	ln, err := net.Listen("tcp", site.Addr())
+	if err == nil {
+		ln.Close()
+	}
+	require.Error(t, err, "the refusing site still holds its port")
 	// The other site is unaffected.
 	resp, err = send(c, p.URL(platformtest.ServiceETK, "ehealth"), msg)
 	require.NoError(t, err)
@@ -191,12 +200,23 @@ func TestFault_RefusedSiteClosesItsPortAndReopensTheSamePort(t *testing.T) {
 	require.Equal(t, platformtest.FaultRefuse, site.Fault("").Kind)
 	addr := site.Addr()
 	site.Clear("")
-	require.NoError(t, site.ReopenError())
 	require.Equal(t, addr, site.Addr())
 	resp, err = send(plainClient(t, p, 2*time.Second), url, msg)
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	// Refusing and clearing again and again never loses the site.
+	for i := range 20 {
+		site.Inject("", platformtest.Fault{Kind: platformtest.FaultRefuse})
+		_, err = send(c, url, msg)
+		require.Error(t, err, "round %d refused", i)
+		site.Clear("")
+		resp, err = send(c, url, msg)
+		require.NoError(t, err, "round %d cleared", i)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
 }
 
 func TestFault_RefusingOneServiceResetsItsConnectionsOnly(t *testing.T) {

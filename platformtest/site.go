@@ -23,17 +23,17 @@ type Site struct {
 	provider string
 	services []string
 	routes   map[string]route
-	addr     string // 127.0.0.1:port, kept across refusals
+	addr     string // 127.0.0.1:port, bound once and held until Close
 	srv      *http.Server
 	tlsConf  *tls.Config
 
-	mu        sync.Mutex
-	ln        net.Listener // nil while the whole site refuses connections
-	faults    map[string]Fault
-	changed   chan struct{} // closed and replaced whenever faults change
-	conns     map[net.Conn]struct{}
-	closed    bool
-	reopenErr error
+	mu       sync.Mutex
+	ln       net.Listener // open from newSite to close, refusing or not
+	refusing bool         // every service refuses: connections are reset on accept
+	faults   map[string]Fault
+	changed  chan struct{} // closed and replaced whenever faults change
+	conns    map[net.Conn]struct{}
+	closed   bool
 
 	serving  sync.WaitGroup // Serve loops
 	inflight sync.WaitGroup // handlers
@@ -69,18 +69,41 @@ func newSite(p *Platform, name, provider string, routes map[string]route, servic
 		return nil, fmt.Errorf("platformtest: site %s: listen: %w", name, err)
 	}
 	s.addr = ln.Addr().String()
-	s.serve(ln)
-	return s, nil
-}
-
-// serve starts a Serve loop on ln; s.mu must be held or s not yet shared.
-func (s *Site) serve(ln net.Listener) {
 	s.ln = ln
 	s.serving.Add(1)
 	go func() {
 		defer s.serving.Done()
-		_ = s.srv.Serve(tls.NewListener(ln, s.tlsConf))
+		_ = s.srv.Serve(tls.NewListener(refusingListener{ln, s}, s.tlsConf))
 	}()
+	return s, nil
+}
+
+// refusingListener hands the site's connections to the HTTP server, except
+// while the whole site refuses: then it resets each connection as soon as it
+// is accepted, before any TLS byte, so the client's dial or handshake fails
+// with "connection reset by peer". The port itself is never given back (a
+// closed ephemeral port may be taken by any other socket on the machine
+// before the site could bind it again).
+type refusingListener struct {
+	net.Listener
+	s *Site
+}
+
+// Accept returns the next connection the site should serve.
+func (l refusingListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		l.s.mu.Lock()
+		refusing := l.s.refusing && !l.s.closed
+		l.s.mu.Unlock()
+		if !refusing {
+			return c, nil
+		}
+		reset(c)
+	}
 }
 
 func (s *Site) trackConn(c net.Conn, state http.ConnState) {
@@ -88,8 +111,8 @@ func (s *Site) trackConn(c net.Conn, state http.ConnState) {
 	defer s.mu.Unlock()
 	switch state {
 	case http.StateNew:
-		if s.closed || s.ln == nil {
-			c.Close()
+		if s.closed || s.refusing {
+			reset(c) // accepted just before the site started refusing
 			return
 		}
 		s.conns[c] = struct{}{}
@@ -105,7 +128,8 @@ func (s *Site) Name() string { return s.name }
 func (s *Site) Provider() string { return s.provider }
 
 // URL returns the site's base URL, https://127.0.0.1:<port>. The port does
-// not change when the site refuses connections and comes back.
+// not change when the site refuses connections and comes back: the site keeps
+// it bound from Start to Close.
 func (s *Site) URL() string { return "https://" + s.addr }
 
 // Addr returns the site's host:port.
@@ -136,7 +160,8 @@ func (s *Site) Inject(service string, f Fault) {
 }
 
 // Clear removes service's fault; service "" clears every fault of the site.
-// A refusing site listens again on the same port.
+// A site that refused every connection serves the next one again (same port;
+// it was never released, so clearing cannot fail).
 func (s *Site) Clear(service string) {
 	svcs := s.resolve(service)
 	s.mu.Lock()
@@ -166,14 +191,6 @@ func (s *Site) Fault(service string) Fault {
 // Waiting returns how many requests FaultHang is holding right now.
 func (s *Site) Waiting() int { return int(s.waiting.Load()) }
 
-// ReopenError returns the error of the last attempt to listen again after a
-// refusal was cleared (another process may have taken the port), or nil.
-func (s *Site) ReopenError() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.reopenErr
-}
-
 func (s *Site) resolve(service string) []string {
 	if service == "" {
 		return s.services
@@ -190,8 +207,10 @@ func (s *Site) resolve(service string) []string {
 	panic(fmt.Sprintf("platformtest: site %s does not serve %s", s.name, c))
 }
 
-// applyLocked makes the listener follow the faults: closed while every
-// service refuses, open otherwise. It wakes handlers waiting on a fault.
+// applyLocked makes the site's connections follow the faults: while every
+// service refuses, the open connections are reset and new ones are reset on
+// accept; otherwise connections are served. It wakes handlers waiting on a
+// fault. Nothing here can fail: the listener stays open throughout.
 func (s *Site) applyLocked() {
 	close(s.changed)
 	s.changed = make(chan struct{})
@@ -205,28 +224,15 @@ func (s *Site) applyLocked() {
 			break
 		}
 	}
-	switch {
-	case refuseAll && s.ln != nil:
-		s.ln.Close()
-		s.ln = nil
+	if refuseAll && !s.refusing {
+		// Cut the keep-alive connections too: a dead site answers nothing
+		// on them either.
 		for c := range s.conns {
-			c.Close()
+			reset(c)
 			delete(s.conns, c)
 		}
-	case !refuseAll && s.ln == nil:
-		var ln net.Listener
-		var err error
-		for range 50 { // the port was ours a moment ago; a racing bind is rare
-			if ln, err = net.Listen("tcp", s.addr); err == nil {
-				break
-			}
-			time.Sleep(time.Millisecond)
-		}
-		s.reopenErr = err
-		if err == nil {
-			s.serve(ln)
-		}
 	}
+	s.refusing = refuseAll
 }
 
 // current returns service's fault and a channel closed when faults change.
@@ -250,10 +256,7 @@ func (s *Site) clock(service string) func() time.Time {
 func (s *Site) close() {
 	s.mu.Lock()
 	s.closed = true
-	if s.ln != nil {
-		s.ln.Close()
-		s.ln = nil
-	}
+	s.ln.Close()
 	close(s.changed)
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
@@ -461,12 +464,18 @@ func resetConn(w http.ResponseWriter) {
 	if err != nil {
 		return
 	}
+	reset(c)
+}
+
+// reset closes c, a TCP connection or TLS over one, with a TCP reset (no
+// close_notify, no FIN): the peer's next read or write fails with
+// ECONNRESET, as when the server process dies.
+func reset(c net.Conn) {
 	if tc, ok := c.(*tls.Conn); ok {
-		if nc, ok := tc.NetConn().(*net.TCPConn); ok {
-			_ = nc.SetLinger(0)
-			nc.Close()
-			return
-		}
+		c = tc.NetConn()
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
 	}
 	c.Close()
 }

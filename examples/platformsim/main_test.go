@@ -82,7 +82,7 @@ func TestPlatformsim_StartsPrintsURLsAndObeysControlCommands(t *testing.T) {
 	status, body := control1("/fault", url.Values{"site": {"ehealth"}, "kind": {"refuse"}})
 	require.Equal(t, http.StatusOK, status, body)
 	_, err = client.Get(site + "/EtkDepot/v1")
-	require.True(t, errors.Is(err, syscall.ECONNREFUSED), "%v", err)
+	require.True(t, errors.Is(err, syscall.ECONNRESET), "a refusing site resets connections: %v", err)
 	status, _ = control1("/clear", url.Values{"site": {"ehealth"}})
 	require.Equal(t, http.StatusOK, status)
 	resp, err := client.Get(site + "/EtkDepot/v1")
