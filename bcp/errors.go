@@ -36,6 +36,8 @@ type StatusError struct {
 	ContentType string        // Content-Type of the answer
 }
 
+// Error names the status code and endpoint, with the content type and
+// Retry-After when known.
 func (e *StatusError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "bcp: http status %d from %s", e.StatusCode, e.Endpoint)
@@ -55,6 +57,7 @@ type AttemptError struct {
 	Err      error
 }
 
+// Error names the endpoint (URL and order) and the cause.
 func (e AttemptError) Error() string {
 	return fmt.Sprintf("%s (order %d): %v", e.Endpoint.URL, e.Endpoint.Order, e.Err)
 }
@@ -70,6 +73,7 @@ type UnavailableError struct {
 	Attempts []AttemptError
 }
 
+// Error names the service and lists every attempt with its cause.
 func (e *UnavailableError) Error() string {
 	var b strings.Builder
 	b.WriteString("bcp: service ")

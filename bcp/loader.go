@@ -45,6 +45,8 @@ type RejectedError struct {
 	Err    error
 }
 
+// Error names where the list came from, the start of its SHA-256, the reason
+// and the cause.
 func (e *RejectedError) Error() string {
 	sum := e.SHA256
 	if len(sum) > 12 {
@@ -63,6 +65,7 @@ type FetchError struct {
 	Err        error
 }
 
+// Error names the URL, the HTTP status when one was read, and the cause.
 func (e *FetchError) Error() string {
 	if e.StatusCode != 0 {
 		return fmt.Sprintf("bcp: fetch %s: HTTP %d: %v", e.URL, e.StatusCode, e.Err)
@@ -70,6 +73,7 @@ func (e *FetchError) Error() string {
 	return fmt.Sprintf("bcp: fetch %s: %v", e.URL, e.Err)
 }
 
+// Unwrap returns the cause.
 func (e *FetchError) Unwrap() error { return e.Err }
 
 // ListSource says where the held service list came from.

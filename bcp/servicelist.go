@@ -58,6 +58,7 @@ type ListError struct {
 	Err     error // ErrListMalformed, ErrListDoctype, ErrListTooLarge or nil
 }
 
+// Error names the service, field and offending value when known, and the reason.
 func (e *ListError) Error() string {
 	var b strings.Builder
 	b.WriteString("bcp: service list")

@@ -28,6 +28,7 @@ type FeedError struct {
 	Reason string
 }
 
+// Error says which component and field of the feed were wrong, and why.
 func (e *FeedError) Error() string {
 	if e.Index < 0 {
 		return "bcp: status feed: " + e.Reason
@@ -42,11 +43,20 @@ func (e *FeedError) Unwrap() error { return ErrInvalidFeed }
 // not one of the four known values is ComponentUnknown, which is not an outage.
 type ComponentStatus int
 
+// The component statuses of the status page (specs/statusfeed.md). Only
+// ComponentMajorOutage is acted on (Reading.MajorOutage; the connector moves
+// the service into fallback mode at once); the others are informative.
 const (
+	// ComponentUnknown is any status_name other than the four below (or none);
+	// it is not an outage.
 	ComponentUnknown ComponentStatus = iota
+	// ComponentOperational is "Operational".
 	ComponentOperational
+	// ComponentDegradedPerformance is "Degraded Performance".
 	ComponentDegradedPerformance
+	// ComponentPartialOutage is "Partial Outage".
 	ComponentPartialOutage
+	// ComponentMajorOutage is "Major Outage": see Reading.MajorOutage.
 	ComponentMajorOutage
 )
 
