@@ -50,6 +50,14 @@ const DefaultEventBuffer = 64
 // subscription (and closes the channel). Sends never block: when the buffer is
 // full the event is dropped and counted in Snapshot().DroppedEvents. Close
 // ends every subscription.
+//
+// The stream is lossy by design (a slow subscriber must never slow calls
+// down), and a burst of breaker transitions during an outage is exactly when
+// a small buffer fills. A consumer that keeps state derived from events (the
+// endpoint serving a service, whether it failed over: ServiceSnapshot.Serving
+// and FailedOver) should treat an event as a wake-up and re-read Snapshot(),
+// and re-read it too when Snapshot().DroppedEvents grows; events alone are
+// for logs and displays.
 func (e *Engine) Subscribe(buffer int) (<-chan Event, func()) {
 	if buffer <= 0 {
 		buffer = DefaultEventBuffer
@@ -79,6 +87,12 @@ func (e *Engine) Subscribe(buffer int) (<-chan Event, func()) {
 	}
 }
 
+// publish offers ev to every subscriber without blocking. It runs on the call
+// path (from served on a change of endpoint, from breakerChanged on a breaker
+// transition), so it must stay cheap: subMu is held only for non-blocking
+// sends, never while waiting on a subscriber, so neither Subscribe nor a slow
+// consumer can stall a call. subMu is held at all so that an unsubscribe or
+// Close cannot close a channel while it is being sent on.
 func (e *Engine) publish(ev Event) {
 	e.subMu.Lock()
 	defer e.subMu.Unlock()
