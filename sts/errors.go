@@ -3,7 +3,10 @@ package sts
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 var (
@@ -60,10 +63,54 @@ func (e *ValidationError) Unwrap() []error {
 
 // StatusError is a token response whose samlp:Status is not Success: the STS refused to issue
 // (for example an identity it does not know, or an attribute it will not certify).
+//
+// Message is the STS's samlp:StatusMessage made safe to print and log, since Error() includes
+// it and a failed background renewal logs the error at warn level: a refusal may name the
+// subject of the request (the care provider's SSIN), so every run of ten or more digits and
+// separators (" .-/") that starts and ends with a digit is replaced by "[number]", control
+// characters by spaces, and the result is cut to at most MaxStatusMessage bytes (on a rune
+// boundary, "…" appended when cut). The message as the STS sent it is not kept.
 type StatusError struct {
 	Code     string   // samlp:StatusCode/@Value, e.g. "samlp:Requester"
 	SubCodes []string // nested samlp:StatusCode values, outermost first
-	Message  string   // samlp:StatusMessage
+	Message  string   // samlp:StatusMessage, bounded and redacted as above
+}
+
+// MaxStatusMessage bounds StatusError.Message, in bytes (before the "…" marking a cut).
+const MaxStatusMessage = 256
+
+// numberRun is a run of digits that may name a person: an SSIN (11 digits), a NIHII
+// (8 or 11), a card number, written plain or with separators ("85.07.30-033.61").
+var numberRun = regexp.MustCompile(`[0-9][0-9 .\-/]{8,}[0-9]`)
+
+// safeStatusMessage bounds and redacts an STS's status message (see StatusError).
+func safeStatusMessage(s string) string {
+	// Redact before cutting, so a number cut at the boundary cannot leave a readable prefix;
+	// first bound the work to a few times what is kept.
+	s = cutRunes(s, 16*MaxStatusMessage)
+	s = numberRun.ReplaceAllLiteralString(s, "[number]")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+	s = strings.TrimSpace(s)
+	if len(s) > MaxStatusMessage {
+		return cutRunes(s, MaxStatusMessage) + "…"
+	}
+	return s
+}
+
+// cutRunes returns the longest prefix of s of at most n bytes that ends on a rune boundary.
+func cutRunes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func (e *StatusError) Error() string {

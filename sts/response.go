@@ -67,7 +67,7 @@ func (v *validator) readResponse(raw []byte, body *etree.Element, requestID stri
 			}
 		}
 		if m := childNS(status, nsSAMLP, "StatusMessage"); m != nil {
-			se.Message = strings.TrimSpace(m.Text())
+			se.Message = safeStatusMessage(m.Text())
 		}
 		return nil, se
 	}
