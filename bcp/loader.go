@@ -189,14 +189,10 @@ type Loader struct {
 	etagXML   string // ETag of the held list when it came from the network
 	rejected  string // hash of the last list refused for a reason its bytes determine
 	rejectErr error
-	failing   string // message of the fetch failure last logged; "" when the last check worked
+	failing   failureLog
 
-	statusMu sync.Mutex
-	status   PollStatus
-
-	subMu   sync.Mutex
-	subs    map[int]func(*ServiceList)
-	nextSub int
+	status statusCell
+	subs   subscribers[*ServiceList]
 
 	loop *loop
 }
@@ -231,7 +227,6 @@ func NewLoader(cfg LoaderConfig, opts ...Option) (*Loader, error) {
 		client: o.httpClient,
 		clock:  o.clock,
 		log:    o.logger.With(zap.String("component", "bcp.loader"), zap.String("base_url", cfg.BaseURL)),
-		subs:   map[int]func(*ServiceList){},
 	}
 	if l.client == nil {
 		l.client = &http.Client{}
@@ -290,42 +285,24 @@ func (l *Loader) Current() *ServiceList { return l.cur.Load() }
 func (l *Loader) Source() ListSource { return ListSource(l.src.Load()) }
 
 // Status returns the outcome of the latest checks.
-func (l *Loader) Status() PollStatus {
-	l.statusMu.Lock()
-	defer l.statusMu.Unlock()
-	return l.status
-}
+func (l *Loader) Status() PollStatus { return l.status.get() }
 
 // OnChange calls f with the held list at once (when there is one) and then with every list
 // the Loader adopts, in order, one call at a time, from the Loader's goroutine. f must not
 // block for long nor call OnChange or Refresh. The returned function unsubscribes.
 // Typical use: loader.OnChange(engine.SetServiceList).
 func (l *Loader) OnChange(f func(*ServiceList)) (cancel func()) {
-	l.subMu.Lock()
-	defer l.subMu.Unlock()
-	id := l.nextSub
-	l.nextSub++
-	l.subs[id] = f
-	if cur := l.cur.Load(); cur != nil {
-		f(cur)
-	}
-	return func() {
-		l.subMu.Lock()
-		defer l.subMu.Unlock()
-		delete(l.subs, id)
-	}
+	return l.subs.add(f, func() (*ServiceList, bool) {
+		cur := l.cur.Load()
+		return cur, cur != nil
+	})
 }
 
 func (l *Loader) publish(list *ServiceList, src ListSource) {
-	l.subMu.Lock()
-	defer l.subMu.Unlock()
-	l.cur.Store(list)
-	l.src.Store(int32(src))
-	for id := 0; id < l.nextSub; id++ {
-		if f, ok := l.subs[id]; ok {
-			f(list)
-		}
-	}
+	l.subs.publish(func() {
+		l.cur.Store(list)
+		l.src.Store(int32(src))
+	}, list, true)
 }
 
 // Close stops the background checks and waits for them. Safe to call more than once.
@@ -343,23 +320,14 @@ func (l *Loader) Refresh(ctx context.Context) (changed bool, err error) {
 	defer l.fetchMu.Unlock()
 	start := l.clock.Now()
 	changed, err = l.refresh(ctx)
-	l.statusMu.Lock()
-	l.status.LastAttempt = start
-	l.status.LastErr = err
-	if err == nil {
-		l.status.LastSuccess = l.clock.Now()
-	}
-	l.statusMu.Unlock()
+	l.status.finished(start, l.clock.Now(), err)
 	if ctx.Err() != nil {
 		return changed, err
 	}
 	var rej *RejectedError
 	switch {
 	case err == nil:
-		if l.failing != "" {
-			l.log.Info("service list reachable again")
-		}
-		l.failing = ""
+		l.failing.reached(l.log, "service list reachable again")
 	case errors.As(err, &rej):
 		// Logged once per refused list (when it was fetched); repeats are debug.
 		if !errors.Is(err, errRejectedEarlier) {
@@ -368,15 +336,10 @@ func (l *Loader) Refresh(ctx context.Context) (changed bool, err error) {
 		} else {
 			l.log.Debug("service list still the refused one", zap.String("sha256", rej.SHA256))
 		}
-		l.failing = ""
+		l.failing = failureLog{} // the platform was reached: the list itself was wrong
 	default:
-		// A platform that stays unreachable is logged when the failure starts or changes.
-		if msg := err.Error(); msg != l.failing {
-			l.log.Warn("service list check failed; held list stays in force", zap.Error(err))
-			l.failing = msg
-		} else {
-			l.log.Debug("service list check still failing", zap.Error(err))
-		}
+		l.failing.failed(l.log, err,
+			"service list check failed; held list stays in force", "service list check still failing")
 	}
 	return changed, err
 }

@@ -106,14 +106,10 @@ type Poller struct {
 
 	cur atomic.Pointer[Reading]
 
-	fetchMu  sync.Mutex
-	failing  string // guarded by fetchMu: message of the failure last logged
-	statusMu sync.Mutex
-	status   PollStatus
-
-	subMu   sync.Mutex
-	subs    map[int]func(*Reading)
-	nextSub int
+	fetchMu sync.Mutex
+	failing failureLog // guarded by fetchMu
+	status  statusCell
+	subs    subscribers[*Reading]
 
 	loop *loop
 }
@@ -137,7 +133,6 @@ func NewPoller(cfg PollerConfig, opts ...Option) (*Poller, error) {
 		clock:  o.clock,
 		log:    o.logger.With(zap.String("component", "bcp.poller"), zap.String("url", cfg.URL)),
 		keys:   map[string][]string{},
-		subs:   map[int]func(*Reading){},
 	}
 	if p.client == nil {
 		p.client = &http.Client{}
@@ -154,29 +149,16 @@ func NewPoller(cfg PollerConfig, opts ...Option) (*Poller, error) {
 func (p *Poller) Current() *Reading { return p.cur.Load() }
 
 // Status returns the outcome of the latest fetches.
-func (p *Poller) Status() PollStatus {
-	p.statusMu.Lock()
-	defer p.statusMu.Unlock()
-	return p.status
-}
+func (p *Poller) Status() PollStatus { return p.status.get() }
 
 // OnChange calls f with the current reading at once (when there is one) and then with each
 // reading whose statuses differ from the previous one, in order, one call at a time. f must
 // not block for long nor call OnChange or Refresh. The returned function unsubscribes.
 func (p *Poller) OnChange(f func(*Reading)) (cancel func()) {
-	p.subMu.Lock()
-	defer p.subMu.Unlock()
-	id := p.nextSub
-	p.nextSub++
-	p.subs[id] = f
-	if cur := p.cur.Load(); cur != nil {
-		f(cur)
-	}
-	return func() {
-		p.subMu.Lock()
-		defer p.subMu.Unlock()
-		delete(p.subs, id)
-	}
+	return p.subs.add(f, func() (*Reading, bool) {
+		cur := p.cur.Load()
+		return cur, cur != nil
+	})
 }
 
 // Close stops polling and waits. Safe to call more than once.
@@ -199,45 +181,21 @@ func (p *Poller) Refresh(ctx context.Context) (changed bool, err error) {
 			err = &FetchError{URL: p.cfg.URL, StatusCode: http.StatusOK, Err: err}
 		}
 	}
-	p.statusMu.Lock()
-	p.status.LastAttempt = start
-	p.status.LastErr = err
-	p.statusMu.Unlock()
+	p.status.attempted(start, err)
 	if err != nil {
 		if ctx.Err() == nil {
-			// A feed that stays unreadable is logged when the failure starts or changes.
-			if msg := err.Error(); msg != p.failing {
-				p.log.Warn("status feed unreadable; last reading kept", zap.Error(err))
-				p.failing = msg
-			} else {
-				p.log.Debug("status feed still unreadable", zap.Error(err))
-			}
+			p.failing.failed(p.log, err, "status feed unreadable; last reading kept", "status feed still unreadable")
 		}
 		return false, err
 	}
-	if p.failing != "" {
-		p.log.Info("status feed readable again")
-		p.failing = ""
-	}
+	p.failing.reached(p.log, "status feed readable again")
 	now := p.clock.Now()
 	prev := p.cur.Load()
 	r := p.reading(now, comps, prev)
 	changed = prev == nil || statusesDiffer(prev, r)
 
-	p.subMu.Lock()
-	p.cur.Store(r)
-	if changed {
-		for id := 0; id < p.nextSub; id++ {
-			if f, ok := p.subs[id]; ok {
-				f(r)
-			}
-		}
-	}
-	p.subMu.Unlock()
-
-	p.statusMu.Lock()
-	p.status.LastSuccess = now
-	p.statusMu.Unlock()
+	p.subs.publish(func() { p.cur.Store(r) }, r, changed)
+	p.status.succeeded(now)
 	if changed {
 		for _, name := range sortedServiceNames(r) {
 			h := r.Services[name]
