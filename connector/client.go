@@ -93,20 +93,22 @@ type Client struct {
 	origin requestOrigin
 	limits soap.Limits
 
-	hok     *sts.Credential
-	engine  *bcp.Engine
-	loader  *bcp.Loader
-	tokens  *sts.Provider
-	store   *cache.Store
-	outbox  *cache.Outbox
-	feed    *feedWatcher
-	modes   *modeTable
-	events  hub
-	memo    *memo
-	pseudo  []byte // key of the pseudonyms in drill reports
-	signer  atomic.Pointer[tokenSigner]
-	regular *regulariser
-	drills  *drillState
+	hok    *sts.Credential
+	engine *bcp.Engine
+	// engineConfig is what the engine was built with (per-service policies from Policies).
+	engineConfig bcp.Config
+	loader       *bcp.Loader
+	tokens       *sts.Provider
+	store        *cache.Store
+	outbox       *cache.Outbox
+	feed         *feedWatcher
+	modes        *modeTable
+	events       hub
+	memo         *memo
+	pseudo       []byte // key of the pseudonyms in drill reports
+	signer       atomic.Pointer[tokenSigner]
+	regular      *regulariser
+	drills       *drillState
 
 	replayKick chan struct{}
 	// ownTransport is the transport the client built (closed with it); nil when the vendor
@@ -254,6 +256,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 			bc.Services[svc] = p
 		}
 	}
+	c.engineConfig = bc
 	c.engine, err = bcp.New(bc, bcp.WithClock(c.clock), bcp.WithLogger(c.log))
 	if err != nil {
 		return nil, &ConfigError{Field: "BCP", Reason: err.Error()}
@@ -535,6 +538,44 @@ func (c *Client) do(ctx context.Context, service, action string, body *etree.Ele
 		}
 		return err
 	}
+}
+
+// liveCall runs one operation through do and parses the answer with parse. A business error
+// from parse is an answer (the endpoint is fine): it is returned with the parsed value; any
+// other parse error is the endpoint's failure, stamped with its URL. An attempt whose context
+// ended (a hedging loser) does not overwrite the winner's answer.
+func liveCall[A any](c *Client, ctx context.Context, service, action string, body *etree.Element, signed bool,
+	parse func(*etree.Element) (A, error)) (A, string, error) {
+	var (
+		mu       sync.Mutex
+		ans      A
+		endpoint string
+		business error
+		done     bool
+	)
+	err := c.do(ctx, service, action, body, signed, func(ep bcp.Endpoint, el *etree.Element) error {
+		a, err := parse(el)
+		if err != nil && !errors.Is(err, ErrBusiness) {
+			var re *ResponseError
+			if errors.As(err, &re) {
+				re.Endpoint = ep.URL
+			}
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !done {
+			ans, endpoint, business, done = a, ep.URL, err, true
+		}
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if err != nil {
+		var zero A
+		return zero, "", err
+	}
+	return ans, endpoint, business
 }
 
 // Call sends body (the element to put in the SOAP Body) to service with the SOAPAction

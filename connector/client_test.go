@@ -807,3 +807,38 @@ func feedStatus(c *Client, service string) string {
 	}
 	return ""
 }
+
+// Close while counters call ETK with stale entries (each starting a background refresh) and
+// insurability: no WaitGroup misuse, no race, calls after Close fail with ErrClosed.
+func TestClient_CloseWhileCallsRun(t *testing.T) {
+	env := newTestEnv(t)
+	ctx := context.Background()
+	if err := env.p.RegisterETK("NIHII-PHARMACY", "11223344", "", "Apotheek Zuid"); err != nil {
+		require.ErrorContains(t, err, "already registered")
+	}
+	id := Identifier{Type: "NIHII-PHARMACY", Value: "11223344"}
+	_, err := env.c.ETK(ctx, id)
+	require.NoError(t, err)
+	pt := patients(env.p, 1)[0]
+	_, err = env.c.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
+	require.NoError(t, err)
+	env.clock.Advance(9 * time.Hour) // every ETK call now starts a background refresh
+
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				_, err := env.c.ETK(ctx, id)
+				if errors.Is(err, ErrClosed) {
+					return
+				}
+			}
+		}()
+	}
+	require.NoError(t, env.c.Close())
+	wg.Wait()
+	_, err = env.c.ETK(ctx, id)
+	require.ErrorIs(t, err, ErrClosed)
+}

@@ -67,3 +67,19 @@ func TestConfig_Defaults(t *testing.T) {
 	c = Config{Environment: Production}.withDefaults()
 	require.Equal(t, ProductionServiceListURL, c.ServiceListURL)
 }
+
+func TestConfig_DefaultTimeoutsReachTheEngine(t *testing.T) {
+	c := Config{Environment: Production}.withDefaults()
+	require.Equal(t, 5*time.Second, c.Timeouts.Attempt)
+	require.Equal(t, 10*time.Second, c.Policies.Insurability.CallTimeout)
+	p, id := testPlatform(t)
+	cfg := testConfig(t, p, id)
+	cfg.Policies.Insurability.AttemptTimeout = 1500 * time.Millisecond
+	cl, err := New(cfg)
+	require.NoError(t, err)
+	defer cl.Close()
+	require.Equal(t, 1500*time.Millisecond, cl.engineConfig.Services[ServiceInsurability].AttemptTimeout)
+	require.Equal(t, 5*time.Second, cl.engineConfig.Services[ServiceTarification].AttemptTimeout)
+	require.True(t, cl.engineConfig.Services[ServiceInsurability].Idempotent)
+	require.False(t, cl.engineConfig.Services[ServiceTarification].Idempotent, "writes are not retried by the engine")
+}

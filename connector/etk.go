@@ -8,14 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/beevik/etree"
 	"go.uber.org/zap"
 
-	"github.com/ehgate/ehgate/bcp"
 	"github.com/ehgate/ehgate/cache"
 )
 
@@ -479,30 +477,5 @@ func (c *Client) liveETK(ctx context.Context, id Identifier, key string) (ETKRes
 
 // askETK sends one GetEtkRequest (unsigned: the depot needs no authentication).
 func (c *Client) askETK(ctx context.Context, id Identifier) (etkResponse, string, error) {
-	var (
-		mu       sync.Mutex
-		out      etkResponse
-		endpoint string
-		business error
-	)
-	err := c.do(ctx, ServiceETK, ActionETK, buildETKRequest(id), false, func(ep bcp.Endpoint, el *etree.Element) error {
-		r, err := parseETKResponse(el)
-		if err != nil && !errors.Is(err, ErrBusiness) {
-			var re *ResponseError
-			if errors.As(err, &re) {
-				re.Endpoint = ep.URL
-			}
-			return err
-		}
-		mu.Lock()
-		out, endpoint, business = r, ep.URL, err
-		mu.Unlock()
-		return nil
-	})
-	mu.Lock()
-	defer mu.Unlock()
-	if err != nil {
-		return etkResponse{}, "", err
-	}
-	return out, endpoint, business
+	return liveCall(c, ctx, ServiceETK, ActionETK, buildETKRequest(id), false, parseETKResponse)
 }

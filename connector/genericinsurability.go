@@ -2,14 +2,10 @@ package connector
 
 import (
 	"context"
-	"errors"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/beevik/etree"
-
-	"github.com/ehgate/ehgate/bcp"
 )
 
 // GenericInsurability v1 (care providers other than pharmacists), specs/insurability.md.
@@ -247,30 +243,5 @@ func (c *Client) GenericInsurability(ctx context.Context, req GenericInsurabilit
 
 func (c *Client) liveGenericInsurability(ctx context.Context, req GenericInsurabilityRequest) (GenericInsurabilityAnswer, string, error) {
 	body := buildGenericInsurabilityRequest(req, c.origin, newReference())
-	var (
-		mu       sync.Mutex
-		ans      GenericInsurabilityAnswer
-		endpoint string
-		business error
-	)
-	err := c.do(ctx, ServiceGenericInsurability, ActionGenericInsurability, body, true, func(ep bcp.Endpoint, el *etree.Element) error {
-		a, err := parseGenericInsurabilityResponse(el)
-		if err != nil && !errors.Is(err, ErrBusiness) {
-			var re *ResponseError
-			if errors.As(err, &re) {
-				re.Endpoint = ep.URL
-			}
-			return err
-		}
-		mu.Lock()
-		ans, endpoint, business = a, ep.URL, err
-		mu.Unlock()
-		return nil
-	})
-	mu.Lock()
-	defer mu.Unlock()
-	if err != nil {
-		return GenericInsurabilityAnswer{}, "", err
-	}
-	return ans, endpoint, business
+	return liveCall(c, ctx, ServiceGenericInsurability, ActionGenericInsurability, body, true, parseGenericInsurabilityResponse)
 }

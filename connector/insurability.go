@@ -6,12 +6,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/beevik/etree"
-
-	"github.com/ehgate/ehgate/bcp"
 )
 
 // Insurability v2 (pharmacists), specs/insurability.md.
@@ -358,31 +355,5 @@ func (c *Client) Insurability(ctx context.Context, req InsurabilityRequest) (Ins
 
 // liveInsurability asks the platform.
 func (c *Client) liveInsurability(ctx context.Context, req InsurabilityRequest) (InsurabilityAnswer, string, error) {
-	body := buildInsurabilityRequest(req, c.origin, newReference())
-	var (
-		mu       sync.Mutex
-		ans      InsurabilityAnswer
-		endpoint string
-		business error
-	)
-	err := c.do(ctx, ServiceInsurability, ActionInsurability, body, true, func(ep bcp.Endpoint, el *etree.Element) error {
-		a, err := parseInsurabilityResponse(el)
-		if err != nil && !errors.Is(err, ErrBusiness) {
-			var re *ResponseError
-			if errors.As(err, &re) {
-				re.Endpoint = ep.URL
-			}
-			return err
-		}
-		mu.Lock()
-		ans, endpoint, business = a, ep.URL, err
-		mu.Unlock()
-		return nil
-	})
-	mu.Lock()
-	defer mu.Unlock()
-	if err != nil {
-		return InsurabilityAnswer{}, "", err
-	}
-	return ans, endpoint, business
+	return liveCall(c, ctx, ServiceInsurability, ActionInsurability, buildInsurabilityRequest(req, c.origin, newReference()), true, parseInsurabilityResponse)
 }

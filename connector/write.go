@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -186,23 +185,9 @@ func (c *Client) enqueue(ctx context.Context, m cache.Message, cause error) (Rec
 func (c *Client) send(ctx context.Context, m cache.Message) (string, error) {
 	w := Write{Service: m.Service, IdempotencyKey: m.IdempotencyKey, Payload: m.Payload}
 	body := buildWriteRequest(w, m.Partition, c.origin)
-	var endpoint string
-	var mu sync.Mutex
-	err := c.do(ctx, m.Service, ActionTarification, body, true, func(ep bcp.Endpoint, el *etree.Element) error {
-		if _, err := parseWriteResponse(el, m.IdempotencyKey); err != nil {
-			var re *ResponseError
-			if errors.As(err, &re) {
-				re.Endpoint = ep.URL
-			}
-			return err
-		}
-		mu.Lock()
-		endpoint = ep.URL
-		mu.Unlock()
-		return nil
+	_, endpoint, err := liveCall(c, ctx, m.Service, ActionTarification, body, true, func(el *etree.Element) (string, error) {
+		return parseWriteResponse(el, m.IdempotencyKey)
 	})
-	mu.Lock()
-	defer mu.Unlock()
 	return endpoint, err
 }
 
