@@ -61,5 +61,9 @@
 // (signature, holder-of-key, expiry), so that a restart during an STS outage keeps working.
 //
 // Logs never carry the assertion, its attributes or an SSIN; errors name the identity by
-// Provider.Identity, a digest of the certificates and the attribute set.
+// Provider.Identity, a digest of the certificates and the attribute set. A token is named at
+// info level and above by assertion_ref, the first 12 hex digits of the SHA-256 of its
+// AssertionID (the ID names the bearer token at the platform); the ID itself is logged only
+// at debug level, once per installed token, with its assertion_ref. A refusing STS's
+// message is bounded and redacted (StatusError).
 package sts

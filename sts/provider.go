@@ -360,7 +360,7 @@ func (p *Provider) unusable(c *current) bool {
 // expire marks c expired.
 func (p *Provider) expire(c *current) {
 	if c.expired.CompareAndSwap(false, true) && p.cur.Load() == c {
-		p.log.Info("sts token expired", zap.String("assertion_id", c.tok.ID))
+		p.log.Info("sts token expired", assertionRef(c.tok.ID))
 	}
 }
 
@@ -458,7 +458,7 @@ func (p *Provider) obtain() (*Token, error) {
 	}
 	p.install(tok, true)
 	p.log.Info("sts token obtained",
-		zap.String("assertion_id", tok.ID),
+		assertionRef(tok.ID),
 		zap.Time("not_on_or_after", tok.NotOnOrAfter),
 		zap.Duration("granted", tok.Lifetime()))
 	if p.cfg.Store != nil {
@@ -530,6 +530,7 @@ func (p *Provider) message(now time.Time) ([]byte, string, error) {
 
 // install makes tok the current token; fresh says it was just issued.
 func (p *Provider) install(tok *Token, fresh bool) {
+	p.log.Debug("sts token installed", zap.String("assertion_id", tok.ID), assertionRef(tok.ID))
 	now := p.clock.Now()
 	life := tok.Lifetime()
 	margin := min(p.cfg.ExpiryMargin, life/10)
@@ -546,7 +547,7 @@ func (p *Provider) install(tok *Token, fresh bool) {
 	signer, err := soap.NewSigner(soap.SignerConfig{Key: p.cfg.HolderOfKey.Key, Assertion: tok.Assertion, Now: p.clock.Now})
 	if err != nil {
 		// The assertion was validated and parses alone; this would be a bug, not bad input.
-		p.log.Error("sts token unusable for signing", zap.String("assertion_id", tok.ID), zap.Error(err))
+		p.log.Error("sts token unusable for signing", assertionRef(tok.ID), zap.Error(err))
 	}
 	c.signer = signer
 	if left := c.useUntil.Sub(now); left > 0 {
@@ -585,11 +586,11 @@ func (p *Provider) loadStored() {
 		return
 	}
 	if margin := min(p.cfg.ExpiryMargin, tok.Lifetime()/10); !now.Before(tok.NotOnOrAfter.Add(-margin)) {
-		p.log.Info("sts stored token too close to expiry", zap.String("assertion_id", tok.ID))
+		p.log.Info("sts stored token too close to expiry", assertionRef(tok.ID))
 		return
 	}
 	p.install(tok, false)
-	p.log.Info("sts stored token loaded", zap.String("assertion_id", tok.ID), zap.Time("not_on_or_after", tok.NotOnOrAfter))
+	p.log.Info("sts stored token loaded", assertionRef(tok.ID), zap.Time("not_on_or_after", tok.NotOnOrAfter))
 }
 
 // run renews the token in the background: when it is due, and with backoff after a failure.
@@ -640,4 +641,11 @@ func (p *Provider) run() {
 			}
 		}
 	}
+}
+
+// assertionRef names a token in logs at info level and above without its AssertionID (which
+// names the bearer token at the platform): the first 12 hex digits of the ID's SHA-256.
+func assertionRef(id string) zap.Field {
+	sum := sha256.Sum256([]byte(id))
+	return zap.String("assertion_ref", hex.EncodeToString(sum[:6]))
 }
