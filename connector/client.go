@@ -431,28 +431,28 @@ func (t tokenStore) SaveToken(ctx context.Context, identity string, assertion []
 	return t.s.Put(ctx, functionToken, identity, assertion, cache.NotAfter(notOnOrAfter))
 }
 
-// signerFor returns the WS-Security signer of the current token.
-func (c *Client) signerFor(ctx context.Context, renew bool) (*soap.Signer, error) {
-	var tok *sts.Token
-	var err error
-	if renew {
+// signerFor returns the WS-Security signer of the current token and the token's ID. With
+// refused set (the platform refused the token of that ID), the token is renewed, unless
+// another call has already replaced it: one renewal per refused token, however many calls
+// saw the refusal.
+func (c *Client) signerFor(ctx context.Context, refused string) (*soap.Signer, string, error) {
+	tok, err := c.tokens.Token(ctx)
+	if err == nil && refused != "" && tok.ID == refused {
 		tok, err = c.tokens.Renew(ctx)
-	} else {
-		tok, err = c.tokens.Token(ctx)
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	c.token.Store(tok)
 	if s := c.signer.Load(); s != nil && s.id == tok.ID {
-		return s.signer, nil
+		return s.signer, tok.ID, nil
 	}
 	s, err := soap.NewSigner(soap.SignerConfig{Key: c.hok.Key, Assertion: tok.Assertion, Now: c.clock.Now})
 	if err != nil {
-		return nil, fmt.Errorf("connector: signer for token %s: %w", tok.ID, err)
+		return nil, "", fmt.Errorf("connector: signer for token %s: %w", tok.ID, err)
 	}
 	c.signer.Store(&tokenSigner{id: tok.ID, signer: s})
-	return s, nil
+	return s, tok.ID, nil
 }
 
 // currentToken is the last token used (nil before the first signed call).
@@ -505,11 +505,16 @@ func (c *Client) do(ctx context.Context, service, action string, body *etree.Ele
 	if c.ctx.Err() != nil {
 		return ErrClosed
 	}
+	var used string // the ID of the token that signed the last try
 	for try := 0; ; try++ {
 		var signer *soap.Signer
 		if signed {
+			refused := ""
+			if try > 0 {
+				refused = used
+			}
 			var err error
-			if signer, err = c.signerFor(ctx, try > 0); err != nil {
+			if signer, used, err = c.signerFor(ctx, refused); err != nil {
 				return err
 			}
 		}

@@ -842,3 +842,36 @@ func TestClient_CloseWhileCallsRun(t *testing.T) {
 	_, err = env.c.ETK(ctx, id)
 	require.ErrorIs(t, err, ErrClosed)
 }
+
+// Many counters refused at once renew the token once, not once each.
+func TestClient_ConcurrentRefusalsRenewOnce(t *testing.T) {
+	env := newTestEnv(t)
+	ctx := context.Background()
+	pts := patients(env.p, 20)
+	for _, pt := range pts {
+		_, err := env.c.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
+		require.NoError(t, err)
+	}
+	for _, s := range env.p.Sites() {
+		s.Inject(platformtest.ServiceInsurability, platformtest.Fault{Kind: platformtest.FaultExpiredToken})
+	}
+	issued := env.p.TokensIssued()
+	var wg sync.WaitGroup
+	for _, pt := range pts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := env.c.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
+			if err != nil || res.Source != SourceCache {
+				t.Errorf("patient held by the store not answered from it: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	// One renewal per refused token: callers refused for a token already replaced retry with the
+	// new one. (Every token is refused here, so a caller that started late with the new token
+	// may renew that one in turn: a few generations, never one renewal per caller.)
+	renewals := env.p.TokensIssued() - issued
+	require.GreaterOrEqual(t, renewals, 1)
+	require.Less(t, renewals, len(pts)/2, "renewals: %d for %d callers", renewals, len(pts))
+}
