@@ -628,16 +628,23 @@ func (p *Provider) run() {
 		}
 		fired := make(chan struct{})
 		t := p.clock.AfterFunc(wait, func() { close(fired) })
-		select {
-		case <-p.ctx.Done():
-			t.Stop()
-			return
-		case <-fired:
-		case <-p.wake:
-			// A token was installed by a caller: recompute from it.
-			t.Stop()
-			if p.cur.Load() != c {
-				b.Reset()
+	sleep:
+		for {
+			select {
+			case <-p.ctx.Done():
+				t.Stop()
+				return
+			case <-fired:
+				break sleep
+			case <-p.wake:
+				// A token was installed by a caller: recompute from it. A wake left over
+				// from a token this loop already knows (its own renewal's install) is no
+				// reason to cut a backoff short: keep waiting.
+				if p.cur.Load() != c {
+					t.Stop()
+					b.Reset()
+					break sleep
+				}
 			}
 		}
 	}
