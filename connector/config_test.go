@@ -2,6 +2,8 @@ package connector
 
 import (
 	"crypto/x509"
+	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -82,4 +84,29 @@ func TestConfig_DefaultTimeoutsReachTheEngine(t *testing.T) {
 	require.Equal(t, 5*time.Second, cl.engineConfig.Services[ServiceTarification].AttemptTimeout)
 	require.True(t, cl.engineConfig.Services[ServiceInsurability].Idempotent)
 	require.False(t, cl.engineConfig.Services[ServiceTarification].Idempotent, "writes are not retried by the engine")
+}
+
+func TestConfig_PrintsNoSecret(t *testing.T) {
+	p, id := testPlatform(t)
+	cfg := testConfig(t, p, id)
+	cfg.Package.Password = "licence-secret"
+	cfg.Credentials.Password = "keystore-secret"
+	key := string(cfg.CacheKeys[0])
+	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
+		out := fmt.Sprintf(format, cfg)
+		require.NotContains(t, out, "licence-secret", format)
+		require.NotContains(t, out, "keystore-secret", format)
+		require.NotContains(t, out, key, format)
+		require.Contains(t, out, "[redacted]", format)
+		out = fmt.Sprintf(format, cfg.Credentials)
+		require.NotContains(t, out, "keystore-secret", format)
+	}
+	b, err := json.Marshal(cfg.Credentials)
+	require.NoError(t, err)
+	require.NotContains(t, string(b), "keystore-secret")
+	require.NotContains(t, string(b), `"D"`, "no private key")
+	require.Contains(t, string(b), "loaded")
+	b, err = json.Marshal(cfg.Package)
+	require.NoError(t, err)
+	require.NotContains(t, string(b), "licence-secret")
 }
