@@ -5,10 +5,13 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,20 +59,97 @@ func newWorld(t testing.TB, seed int64, patients int) *world {
 type clientSetup struct {
 	dir     string        // cache directory; "" = a new t.TempDir()
 	key     []byte        // cache key; nil = a fresh random key
-	attempt time.Duration // attempt timeout of every service; 0 = 5 s
-	// short names the services whose attempts time out after shortAttempt (the faulted one:
-	// a hang, drip or delay then costs 2 s, while the other services keep the default and
-	// never fail by a slow moment of a loaded machine).
-	short        []string
-	shortAttempt time.Duration // 0 = 2 s
-	logger       *zap.Logger
-	mutate       func(*connector.Config)
-	opts         []connector.Option
+	attempt time.Duration // attempt timeout of every service; 0 = generous
+	// faulted names the services given an explicit policy: attempt timeout faultedAttempt and
+	// no retry pass (a test is about what a fault does to one pass over the endpoints).
+	faulted        []string
+	faultedAttempt time.Duration // 0 = the setup's attempt timeout
+	// cuts, when set, makes the client's transport cut requests to the endpoints it names
+	// after cutAfter (see cutTransport).
+	cuts   *cutSet
+	logger *zap.Logger
+	mutate func(*connector.Config)
+	opts   []connector.Option
+}
+
+// generous is the attempt timeout of the fault tests: an overloaded machine cannot make a
+// healthy endpoint miss it. What the tests assert is an outcome, never a speed; an attempt
+// on a faulted endpoint ends by the fault itself (refused, an error answer, the size limit)
+// or, for a slowness fault, by the test's cut (cutAfter) — never by racing a healthy endpoint
+// against a short timeout.
+const generous = 20 * time.Second
+
+// cutAfter is how long a request to an endpoint under a slowness fault (hang, delay, drip)
+// lives before the test's transport cuts it: a per-endpoint deadline, as a vendor's
+// transport may set, that leaves the healthy endpoints their generous attempt timeout.
+const cutAfter = 300 * time.Millisecond
+
+// cutSet is the set of endpoint URLs whose requests are cut after cutAfter, shared by the
+// transports of a test's clients; it counts the requests it cut.
+type cutSet struct {
+	mu       sync.Mutex
+	prefixes []string
+	n        atomic.Int64
+}
+
+// set makes urls the endpoints to cut (replacing the previous set).
+func (s *cutSet) set(urls ...string) {
+	s.mu.Lock()
+	s.prefixes = append([]string(nil), urls...)
+	s.mu.Unlock()
+}
+
+// clear stops cutting.
+func (s *cutSet) clear() { s.set() }
+
+func (s *cutSet) match(u string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.prefixes {
+		if p != "" && strings.HasPrefix(u, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// cutTransport gives a request to an endpoint of its cutSet a deadline of cutAfter, from the
+// request until its body is closed; other requests go through untouched. The error a cut
+// request gets is context.DeadlineExceeded, a transport failure for bcp's classifier.
+type cutTransport struct {
+	next http.RoundTripper
+	cuts *cutSet
+}
+
+func (c *cutTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !c.cuts.match(req.URL.String()) {
+		return c.next.RoundTrip(req)
+	}
+	c.cuts.n.Add(1)
+	ctx, cancel := context.WithTimeout(req.Context(), cutAfter)
+	resp, err := c.next.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 // config is the Config a vendor writes for w's platform: a PKCS#12 keystore on disk, the
-// platform's roots, short attempt timeouts (hang, drip and delay faults cost one attempt
-// each) and breakers that probe again quickly.
+// platform's roots, generous connect (10 s) and attempt timeouts (see generous) and breakers
+// that probe again quickly.
 func (w *world) config(t testing.TB, s *clientSetup) connector.Config {
 	t.Helper()
 	if s.dir == "" {
@@ -81,7 +161,7 @@ func (w *world) config(t testing.TB, s *clientSetup) connector.Config {
 		require.NoError(t, err)
 	}
 	if s.attempt == 0 {
-		s.attempt = 5 * time.Second
+		s.attempt = generous
 	}
 	p12, err := w.id.PKCS12(keystorePassword)
 	require.NoError(t, err)
@@ -97,21 +177,21 @@ func (w *world) config(t testing.TB, s *clientSetup) connector.Config {
 	cfg.Package = connector.PackageLicense{Name: "faulttest", Username: "vendor", Password: licencePassword}
 	cfg.CacheDir = filepath.Join(s.dir, "store")
 	cfg.CacheKeys = [][]byte{s.key}
-	cfg.Timeouts = connector.Timeouts{Connect: 2 * time.Second, Attempt: s.attempt}
+	cfg.Timeouts = connector.Timeouts{Connect: 10 * time.Second, Attempt: s.attempt}
 	cfg.ServiceListPoll = time.Second // a list fetch that timed out at New is retried soon
 	cfg.BCP = bcp.Config{
 		Breaker: bcp.BreakerConfig{ConsecutiveFailures: 2, OpenTimeout: 200 * time.Millisecond, MaxOpenTimeout: time.Second, Jitter: -1},
 		Router:  bcp.RouterConfig{HoldDown: -1, PanicProbeInterval: 100 * time.Millisecond},
 	}
-	if len(s.short) > 0 {
+	if len(s.faulted) > 0 {
 		cfg.BCP.Services = map[string]bcp.ServicePolicy{}
-		for _, svc := range s.short {
-			d := s.shortAttempt
-			if d == 0 {
-				d = shortAttempt
-			}
-			// No retry pass: the matrix is about what each fault does to one pass over the
-			// endpoints, and a retry pass would double the cost of every slow fault.
+		d := s.faultedAttempt
+		if d == 0 {
+			d = s.attempt
+		}
+		for _, svc := range s.faulted {
+			// No retry pass: a test is about what each fault does to one pass over the
+			// endpoints, and a retry pass would double the cost of every fault.
 			cfg.BCP.Services[svc] = bcp.ServicePolicy{AttemptTimeout: d, Idempotent: svc != connector.ServiceTarification, Retries: -1}
 		}
 	}
@@ -129,6 +209,11 @@ func (w *world) client(t testing.TB, s *clientSetup) *connector.Client {
 	}
 	cfg := w.config(t, s)
 	opts := append([]connector.Option{}, s.opts...)
+	if s.cuts != nil {
+		tr := connector.NewTransport(w.p.CACertPool(), cfg.Timeouts.Connect)
+		t.Cleanup(tr.CloseIdleConnections)
+		opts = append(opts, connector.WithTransport(&cutTransport{next: tr, cuts: s.cuts}))
+	}
 	if s.logger != nil {
 		opts = append(opts, connector.WithLogger(s.logger))
 	}
@@ -223,9 +308,6 @@ func unavailableNames(err error, service string, urls ...string) error {
 }
 
 var bg = context.Background()
-
-// shortAttempt is the attempt timeout of a faulted service in the matrix.
-const shortAttempt = 2 * time.Second
 
 // syncLog is a zapcore.WriteSyncer collecting log lines in memory.
 type syncLog struct {

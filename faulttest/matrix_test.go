@@ -21,7 +21,10 @@ import (
 	"github.com/ehgate/ehgate/soap"
 )
 
-var update = flag.Bool("update", false, "rewrite the fault matrix table in ../docs/faults.md from this run")
+var (
+	update = flag.Bool("update", false, "rewrite the tables in ../docs/faults.md from this run (the full matrix, the soak)")
+	matrix = flag.Bool("matrix", false, "run the full fault matrix (TestMatrix, 72 cells); the default run is TestFaults")
+)
 
 // Behaviours a cell may show; the matrix says which one each cell must show.
 const (
@@ -138,19 +141,35 @@ func cell(t *testing.T, w *world, mf matrixFault, service, scope string) (got, d
 	if scope == scopePrimary {
 		sites = sites[:1]
 	}
+	// A slowness fault (hang, delay, drip) is ended by the test's transport cutting the
+	// faulted endpoints' requests after cutAfter; every other attempt has the generous
+	// timeout, so a healthy endpoint answers whatever the machine's load.
+	cuts := &cutSet{}
 	inject := func() {
+		if slowness(mf.fault) {
+			var urls []string
+			for _, s := range sites {
+				urls = append(urls, w.p.URL(service, s.Name()))
+			}
+			cuts.set(urls...)
+		}
 		for _, s := range sites {
 			s.Inject(service, mf.fault)
 		}
 	}
-	defer w.clearAll()
+	clear := func() {
+		cuts.clear()
+		w.clearAll()
+	}
+	defer clear()
+	setup := func() *clientSetup { return &clientSetup{faulted: []string{service}, cuts: cuts} }
 	pts := w.insured(0, 3)
 	a, b := pts[0], pts[1]
 	primaryURL := func(svc string) string { return w.p.URL(svc, primary.Name()) }
 
 	switch service {
 	case platformtest.ServiceInsurability:
-		c := w.client(t, &clientSetup{short: []string{service}, shortAttempt: attemptFor(mf.fault)})
+		c := w.client(t, setup())
 		warm(t, func() error { _, err := c.Insurability(bg, connector.InsurabilityRequest{SSIN: a.SSIN}); return err })
 		otherBefore := w.p.Count(w.p.Sites()[1].Name(), service, platformtest.OutcomeOK)
 		inject()
@@ -165,16 +184,18 @@ func cell(t *testing.T, w *world, mf matrixFault, service, scope string) (got, d
 				t.Errorf("an error names a patient: %s", detail)
 			}
 		}
-		w.clearAll()
+		clear()
 		require.True(t, waitUntil(30*time.Second, func() bool {
 			r, err := c.Insurability(bg, connector.InsurabilityRequest{SSIN: b.SSIN})
 			return err == nil && r.Source == connector.SourceLive
 		}), "insurability answers live again after the fault is cleared")
 
 	case platformtest.ServiceETK:
-		c := w.client(t, &clientSetup{short: []string{service}, shortAttempt: attemptFor(mf.fault), mutate: func(cfg *connector.Config) {
+		cs := setup()
+		cs.mutate = func(cfg *connector.Config) {
 			cfg.Policies.ETK.RefreshAfter = time.Nanosecond // every stored ETK is refreshed: the depot is asked each time
-		}})
+		}
+		c := w.client(t, cs)
 		x := connector.Identifier{Type: "NIHII-PHARMACY", Value: w.id.NIHII}
 		y := connector.Identifier{Type: "NIHII-PHARMACY", Value: w.other.NIHII}
 		warm(t, func() error { _, err := c.ETK(bg, x); return err })
@@ -182,14 +203,14 @@ func cell(t *testing.T, w *world, mf matrixFault, service, scope string) (got, d
 		rx, errX := c.ETK(bg, x)
 		ry, errY := c.ETK(bg, y)
 		got, detail = classifyETK(errX, errY, rx, ry, primaryURL(service), w)
-		w.clearAll()
+		clear()
 		require.True(t, waitUntil(30*time.Second, func() bool {
 			_, err := c.ETK(bg, y)
 			return err == nil // y was not stored while the depot failed: an answer is live
 		}), "the depot answers again after the fault is cleared")
 
 	case platformtest.ServiceTarification:
-		c := w.client(t, &clientSetup{short: []string{service}, shortAttempt: attemptFor(mf.fault)})
+		c := w.client(t, setup())
 		var r0 connector.Receipt
 		warm(t, func() error {
 			var err error
@@ -218,8 +239,8 @@ func cell(t *testing.T, w *world, mf matrixFault, service, scope string) (got, d
 			got, detail = bLive, "delivered by "+siteOf(w, r.Endpoint)
 		case r.Queued:
 			switched := w.countAll(w.p.Sites()[1].Name(), service) != otherAll
-			w.clearAll()
-			ok := waitUntil(20*time.Second, func() bool {
+			clear()
+			ok := waitUntil(30*time.Second, func() bool {
 				return w.writeCounts()[r.Key] >= 1 && c.Status().Outbox.Pending == 0
 			})
 			n := w.writeCounts()[r.Key]
@@ -244,13 +265,13 @@ func cell(t *testing.T, w *world, mf matrixFault, service, scope string) (got, d
 		}
 
 	case platformtest.ServiceSTS:
-		c := w.client(t, &clientSetup{short: []string{service}, shortAttempt: attemptFor(mf.fault)})
+		c := w.client(t, setup())
 		warm(t, func() error { _, err := c.Insurability(bg, connector.InsurabilityRequest{SSIN: a.SSIN}); return err })
 		tokens := w.p.TokensIssued()
 		inject()
 		r, err := c.Insurability(bg, connector.InsurabilityRequest{SSIN: b.SSIN})
 		kept := err == nil && r.Source == connector.SourceLive && w.p.TokensIssued() == tokens
-		fresh := w.client(t, &clientSetup{short: []string{service}, shortAttempt: attemptFor(mf.fault)})
+		fresh := w.client(t, setup())
 		_, ferr := fresh.Insurability(bg, connector.InsurabilityRequest{SSIN: a.SSIN})
 		switch {
 		case !kept:
@@ -265,11 +286,14 @@ func cell(t *testing.T, w *world, mf matrixFault, service, scope string) (got, d
 			got = "untyped error"
 			detail = ferr.Error()
 		}
-		w.clearAll()
+		clear()
 		require.True(t, waitUntil(30*time.Second, func() bool {
 			r, err := fresh.Insurability(bg, connector.InsurabilityRequest{SSIN: b.SSIN})
 			return err == nil && r.Source == connector.SourceLive
 		}), "a new client gets a token once the STS is back")
+	}
+	if n := cuts.n.Load(); n > 0 {
+		detail = fmt.Sprintf("[%d request(s) to the faulted endpoint(s) cut after %s] ", n, cutAfter) + detail
 	}
 	return got, detail
 }
@@ -346,18 +370,8 @@ func warm(t *testing.T, call func() error) {
 	require.True(t, waitUntil(30*time.Second, func() bool { err = call(); return err == nil }), "warm-up: %v", err)
 }
 
-// attemptFor is the attempt timeout of the faulted service: short where the fault is slowness
-// (a hang, a delay, a drip: the timeout is what ends the attempt, so each costs it), long
-// where the fault fails at once, so that the healthy endpoint a call fails over to answers
-// within it even on a loaded machine.
-func attemptFor(f platformtest.Fault) time.Duration {
-	if slowness(f) {
-		return 3 * time.Second
-	}
-	return 10 * time.Second
-}
-
-// slowness reports whether f is a fault whose attempts end by the attempt timeout.
+// slowness reports whether f is a fault that never ends an attempt by itself (the test's
+// transport cuts it, see cutAfter).
 func slowness(f platformtest.Fault) bool {
 	switch f.Kind {
 	case platformtest.FaultHang, platformtest.FaultDelay, platformtest.FaultDrip:
@@ -365,9 +379,6 @@ func slowness(f platformtest.Fault) bool {
 	}
 	return false
 }
-
-// matrixGroupsAtOnce bounds the row groups (each its own platform) running at once.
-const matrixGroupsAtOnce = 4
 
 // onePlace reports whether the service list names service at the first site only (the
 // platform fails the STS and the ETK depot over behind one URL).
@@ -388,64 +399,125 @@ func siteOf(w *world, url string) string {
 	return url
 }
 
-// TestMatrix runs every fault kind × service × scope against its own platform per fault kind
-// (row groups in parallel, the cells of a group one after the other, each with a new client)
-// and checks each cell's behaviour. The table it prints is docs/faults.md's.
-func TestMatrix(t *testing.T) {
+// cellSpec is one cell: a fault on a service at a scope.
+type cellSpec struct {
+	mf      matrixFault
+	service string
+	scope   string
+}
+
+// fullMatrix is every cell: each fault kind × service × scope (the "all sites" cell of a
+// service listed at one site only is the "primary site" cell and is not run twice), one
+// group per fault kind.
+func fullMatrix() [][]cellSpec {
+	var groups [][]cellSpec
+	for _, mf := range matrixFaults() {
+		var g []cellSpec
+		for _, svc := range matrixServices {
+			for _, scope := range []string{scopePrimary, scopeAll} {
+				if scope == scopeAll && onePlace(svc) {
+					continue
+				}
+				g = append(g, cellSpec{mf, svc, scope})
+			}
+		}
+		groups = append(groups, g)
+	}
+	return groups
+}
+
+// defaultCells is one cell per distinct behaviour, in three groups of about equal cost.
+func defaultCells() [][]cellSpec {
+	f := map[string]matrixFault{}
+	for _, mf := range matrixFaults() {
+		f[mf.name] = mf
+	}
+	ins, wr, sts, etk := platformtest.ServiceInsurability, platformtest.ServiceTarification, platformtest.ServiceSTS, platformtest.ServiceETK
+	return [][]cellSpec{
+		{
+			{f["refuse"], ins, scopePrimary}, // failover
+			{f["refuse"], ins, scopeAll},     // stored answer, Degraded; typed error naming the endpoints
+			{f["refuse"], wr, scopeAll},      // queued, delivered exactly once after recovery
+			{f["hang"], ins, scopePrimary},   // slowness: failover
+		},
+		{
+			{f["soap SOA-02001"], ins, scopePrimary},                // switching fault code: failover
+			{f["soap SOA-03001 (not a switch)"], ins, scopePrimary}, // non-switching code: no switch
+			{f["malformed"], ins, scopePrimary},                     // garbled answer: failover
+			{f["refuse"], sts, scopePrimary},                        // cached token kept
+		},
+		{
+			{f["huge 64 MiB"], ins, scopePrimary}, // size limit, then failover
+			{f["drip 64 B/s"], ins, scopePrimary}, // slowness: failover
+			{f["refuse"], etk, scopePrimary},      // stored ETK served
+		},
+	}
+}
+
+// runCells runs each group of cells against its own platform (the groups at once, the cells
+// of a group one after the other, each with a new client) and checks each cell's behaviour.
+// A cell runs once: a cell that does not show its behaviour fails the test.
+func runCells(t *testing.T, groups [][]cellSpec, seed int64) []cellResult {
 	var mu sync.Mutex
 	var results []cellResult
-	start := time.Now()
 	// The groups run at once from goroutines (t.Run may be called concurrently) rather than
-	// as parallel subtests: they mostly wait on timeouts, so -parallel (GOMAXPROCS) would only
-	// serialise them.
+	// as parallel subtests: -parallel (GOMAXPROCS) would serialise them.
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, matrixGroupsAtOnce)
-	for gi, mf := range matrixFaults() {
+	for gi, g := range groups {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			t.Run(mf.name, func(t *testing.T) {
-				w := newWorld(t, int64(100+gi), 30)
-				for _, svc := range matrixServices {
-					for _, scope := range []string{scopePrimary, scopeAll} {
-						if scope == scopeAll && onePlace(svc) {
-							continue // listed at the first site only: "all sites" is the same outage
-						}
-						t.Run(svc+"/"+scope, func(t *testing.T) {
-							t0 := time.Now()
-							got, detail := cell(t, w, mf, svc, scope)
-							want := expected(mf.fault, svc, scope)
-							if got != want && slowness(mf.fault) {
-								// With a slowness fault the healthy endpoint must answer within
-								// the same 3 s attempt timeout; on an overloaded machine it may
-								// not. Such a cell runs once more (a real defect fails twice)
-								// and the table says so.
-								t.Logf("first try: %s (%s); trying once more", got, detail)
-								first := got
-								got, detail = cell(t, w, mf, svc, scope)
-								detail = "second try (first: " + first + "): " + detail
-							}
-							mu.Lock()
-							results = append(results, cellResult{fault: mf.name, service: svc, scope: scope, want: want, got: got, detail: detail, took: time.Since(t0)})
-							mu.Unlock()
-							require.Equal(t, want, got, "%s on %s at %s: %s", mf.name, svc, scope, detail)
-						})
-					}
+			t.Run(fmt.Sprintf("group %d", gi+1), func(t *testing.T) {
+				w := newWorld(t, seed+int64(gi), 30)
+				for _, cs := range g {
+					t.Run(cs.mf.name+"/"+cs.service+"/"+cs.scope, func(t *testing.T) {
+						t0 := time.Now()
+						got, detail := cell(t, w, cs.mf, cs.service, cs.scope)
+						want := expected(cs.mf.fault, cs.service, cs.scope)
+						mu.Lock()
+						results = append(results, cellResult{fault: cs.mf.name, service: cs.service, scope: cs.scope, want: want, got: got, detail: detail, took: time.Since(t0)})
+						mu.Unlock()
+						require.Equal(t, want, got, "%s on %s at %s: %s", cs.mf.name, cs.service, cs.scope, detail)
+					})
 				}
 			})
 		}()
 	}
 	wg.Wait()
-	table := matrixTable(results, time.Since(start))
+	return results
+}
+
+// TestFaults is the fault matrix's default (CI) run: one cell per distinct behaviour
+// (defaultCells), plus the status feed's Major Outage (TestFaults_FeedMajorOutage). The
+// whole matrix runs with -matrix.
+func TestFaults(t *testing.T) {
+	t.Parallel() // own platforms; runs after TestSoak, whose goroutine check it would disturb
+	start := time.Now()
+	results := runCells(t, defaultCells(), 200)
+	t.Log("\n" + matrixTable(results, time.Since(start), "go test -race ./faulttest -run TestFaults -v"))
+}
+
+// TestMatrix runs every fault kind × service × scope (72 cells) with -matrix or -update and
+// checks each cell's behaviour; with -update it rewrites the table in docs/faults.md.
+func TestMatrix(t *testing.T) {
+	if !*matrix && !*update {
+		t.Skip("the full matrix runs with -matrix (or -update); the default run is TestFaults")
+	}
+	t.Parallel()
+	start := time.Now()
+	results := runCells(t, fullMatrix(), 100)
+	raceFlag := ""
+	if raceEnabled {
+		raceFlag = "-race "
+	}
+	table := matrixTable(results, time.Since(start), "go test "+raceFlag+"./faulttest -run TestMatrix -update")
 	t.Log("\n" + table)
-	if *update {
+	if *update && !t.Failed() {
 		require.NoError(t, replaceSection(filepath.Join("..", "docs", "faults.md"), "matrix", table))
 	}
 }
 
-func matrixTable(results []cellResult, total time.Duration) string {
+func matrixTable(results []cellResult, total time.Duration, command string) string {
 	order := map[string]int{}
 	for i, mf := range matrixFaults() {
 		order[mf.name] = i
@@ -472,12 +544,8 @@ func matrixTable(results []cellResult, total time.Duration) string {
 		}
 	}
 	fmt.Fprintf(&sb, "The STS and the ETK depot are listed at the first site only (the platform fails them over behind one URL), so their \"all sites\" cell is the \"primary site\" cell and is not run twice.\n\n")
-	raceFlag := ""
-	if raceEnabled {
-		raceFlag = "-race "
-	}
-	fmt.Fprintf(&sb, "%d cells, %d as expected, whole matrix %.1f s (generated by `go test %s./faulttest -run TestMatrix -update` on %s, GOMAXPROCS %d, shared machine).\n\n",
-		len(results), pass, total.Seconds(), raceFlag, time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.GOMAXPROCS(0))
+	fmt.Fprintf(&sb, "%d cells, %d as expected, whole run %.1f s (generated by `%s` on %s, GOMAXPROCS %d, shared machine; times are what the cells took on that machine, not bounds).\n\n",
+		len(results), pass, total.Seconds(), command, time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.GOMAXPROCS(0))
 	sb.WriteString("| fault | service | scope | expected | observed | ok | time | detail |\n|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		ok := "yes"
@@ -511,4 +579,53 @@ func replaceSection(path, name, content string) error {
 		s += "\n" + section + "\n"
 	}
 	return os.WriteFile(path, []byte(s), 0o644)
+}
+
+// feedPoll is the status feed's poll interval in TestFaults_FeedMajorOutage: a reading counts
+// for three polls (6 s), far longer than a poll takes on a loaded machine.
+const feedPoll = 2 * time.Second
+
+// TestFaults_FeedMajorOutage: the status feed says Major Outage for insurability while the
+// platform itself is up. The client goes into fallback and answers without any request to
+// the platform: a patient the store holds from the store (Source=cache, Degraded), another
+// with a typed error (ErrNotCached). When the feed says Operational again, calls are live
+// again.
+func TestFaults_FeedMajorOutage(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, 300, 30)
+	c := w.client(t, &clientSetup{mutate: func(cfg *connector.Config) {
+		cfg.StatusFeedURL = w.p.StatusFeedURL()
+		cfg.StatusPoll = feedPoll
+		cfg.StatusComponents = map[string][]string{"Insurability": {connector.ServiceInsurability}}
+	}})
+	pts := w.insured(0, 2)
+	a, b := pts[0], pts[1]
+	warm(t, func() error { _, err := c.Insurability(bg, connector.InsurabilityRequest{SSIN: a.SSIN}); return err })
+	mode := func() connector.Mode { m, _ := c.Mode(connector.ServiceInsurability); return m }
+	require.NotEqual(t, connector.ModeFallback, mode())
+
+	w.p.SetComponentStatus("Insurability", platformtest.StatusMajorOutage)
+	require.True(t, waitUntil(30*time.Second, func() bool { return mode() == connector.ModeFallback }), "fallback on the feed's Major Outage")
+	requests := func() int {
+		return w.countAll(w.p.Sites()[0].Name(), platformtest.ServiceInsurability) + w.countAll(w.p.Sites()[1].Name(), platformtest.ServiceInsurability)
+	}
+	before := requests()
+	ra, errA := c.Insurability(bg, connector.InsurabilityRequest{SSIN: a.SSIN})
+	_, errB := c.Insurability(bg, connector.InsurabilityRequest{SSIN: b.SSIN})
+	require.Equal(t, connector.ModeFallback, mode(), "still in fallback (the feed's reading stays fresh)")
+	require.Equal(t, before, requests(), "no request to the platform in fallback")
+	require.NoError(t, errA)
+	require.Equal(t, connector.SourceCache, ra.Source)
+	require.True(t, ra.Degraded, "a stored answer in fallback is marked Degraded")
+	require.ErrorIs(t, errB, connector.ErrNotCached)
+	var fe *connector.FallbackError
+	require.ErrorAs(t, errB, &fe)
+	require.NotContains(t, errB.Error(), b.SSIN)
+	t.Logf("in fallback: A from the store (AsOf %s), B: %v", ra.AsOf.Format(time.RFC3339), errB)
+
+	w.p.SetComponentStatus("Insurability", platformtest.StatusOperational)
+	require.True(t, waitUntil(30*time.Second, func() bool {
+		r, err := c.Insurability(bg, connector.InsurabilityRequest{SSIN: b.SSIN})
+		return err == nil && r.Source == connector.SourceLive
+	}), "live again once the feed says Operational")
 }

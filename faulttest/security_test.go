@@ -406,7 +406,7 @@ func wrap(t *testing.T, msg []byte, from, to string, keepID bool) []byte {
 func TestSecurity_OversizedAndSlowAnswersCutOff(t *testing.T) {
 	w := sharedWorld(t)
 	const attempt = time.Second
-	c := w.client(t, &clientSetup{short: []string{connector.ServiceInsurability}, shortAttempt: attempt})
+	c := w.client(t, &clientSetup{faulted: []string{connector.ServiceInsurability}, faultedAttempt: attempt})
 	pt := w.insured(0, 1)[0]
 	warm(t, func() error { _, err := c.Insurability(bg, connector.InsurabilityRequest{SSIN: pt.SSIN}); return err })
 	defer w.clearAll()
