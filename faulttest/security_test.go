@@ -19,7 +19,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -398,63 +397,144 @@ func wrap(t *testing.T, msg []byte, from, to string, keepID bool) []byte {
 	return out
 }
 
-// TestSecurity_OversizedAndSlowAnswersCutOff: a 1 GiB answer on every endpoint ends in a
-// typed limit error (soap.ErrLimit inside the *bcp.UnavailableError) without the client
-// reading it whole; a dripping answer ends at the attempt timeout (context.DeadlineExceeded).
-// Both within a bound of time (every attempt's timeout) and of memory (allocations far below
-// the body's size).
+// TestSecurity_OversizedAndSlowAnswersCutOff: a 1 GiB answer on every endpoint ends each
+// attempt in a typed limit error (soap.ErrLimit, Limit "bytes", inside the
+// *bcp.UnavailableError) after the client read at most the byte limit and a small drain of
+// the body, never the whole answer; a dripping answer on every endpoint ends each attempt by
+// the attempt timeout (context.DeadlineExceeded), so the call fails with a typed error rather
+// than waiting for it. Pass or fail is decided by typed outcomes and byte counts only: the
+// huge case has an attempt timeout (60 s) far above what reading the limit takes on a loaded
+// machine, so the limit is always what ends it; the drip is far longer than its attempt
+// timeout whatever the load. Durations are logged, not asserted.
 func TestSecurity_OversizedAndSlowAnswersCutOff(t *testing.T) {
 	w := sharedWorld(t)
-	const attempt = time.Second
-	c := w.client(t, &clientSetup{faulted: []string{connector.ServiceInsurability}, faultedAttempt: attempt})
 	pt := w.insured(0, 1)[0]
-	warm(t, func() error { _, err := c.Insurability(bg, connector.InsurabilityRequest{SSIN: pt.SSIN}); return err })
 	defer w.clearAll()
 	body := etree.NewElement("ns:GetInsurabilityForPharmacistRequest")
 	body.CreateAttr("xmlns:ns", connector.NSInsurabilityProtocol)
+	const answerSize = 1 << 30
 
 	for _, tc := range []struct {
-		name  string
-		fault platformtest.Fault
-		check func(t *testing.T, err error)
+		name    string
+		fault   platformtest.Fault
+		attempt time.Duration
+		check   func(t *testing.T, ae bcp.AttemptError, read int64)
 	}{
-		{"huge 1 GiB", platformtest.Fault{Kind: platformtest.FaultHuge, Size: 1 << 30}, func(t *testing.T, err error) {
-			require.ErrorIs(t, err, soap.ErrLimit)
+		{"huge 1 GiB", platformtest.Fault{Kind: platformtest.FaultHuge, Size: answerSize}, time.Minute, func(t *testing.T, ae bcp.AttemptError, read int64) {
+			require.ErrorIs(t, ae.Err, soap.ErrLimit, "attempt at %s", ae.Endpoint.URL)
 			var le *soap.LimitError
-			require.ErrorAs(t, err, &le)
+			require.ErrorAs(t, ae.Err, &le)
 			require.Equal(t, "bytes", le.Limit)
+			require.Equal(t, maxBytes(), le.Max)
 		}},
-		{"drip 16 B/s", platformtest.Fault{Kind: platformtest.FaultDrip, BytesPerSecond: 16}, func(t *testing.T, err error) {
-			require.ErrorIs(t, err, context.DeadlineExceeded)
+		{"drip 16 B/s", platformtest.Fault{Kind: platformtest.FaultDrip, BytesPerSecond: 16}, time.Second, func(t *testing.T, ae bcp.AttemptError, read int64) {
+			require.ErrorIs(t, ae.Err, context.DeadlineExceeded, "attempt at %s", ae.Endpoint.URL)
+			require.NotErrorIs(t, ae.Err, soap.ErrLimit)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			counted := &countingTransport{next: connector.NewTransport(w.p.CACertPool(), 10*time.Second)}
+			for _, s := range w.p.Sites() {
+				counted.prefixes = append(counted.prefixes, w.p.URL(platformtest.ServiceInsurability, s.Name()))
+			}
+			defer counted.next.(*http.Transport).CloseIdleConnections()
+			c := w.client(t, &clientSetup{faulted: []string{connector.ServiceInsurability}, faultedAttempt: tc.attempt,
+				opts: []connector.Option{connector.WithTransport(counted)}})
+			warm(t, func() error { _, err := c.Insurability(bg, connector.InsurabilityRequest{SSIN: pt.SSIN}); return err })
 			for _, s := range w.p.Sites() {
 				s.Inject(platformtest.ServiceInsurability, tc.fault)
 			}
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
+			defer func() {
+				for _, s := range w.p.Sites() {
+					s.Clear(platformtest.ServiceInsurability)
+				}
+			}()
+			counted.reset()
 			t0 := time.Now()
 			_, err := c.Call(bg, connector.ServiceInsurability, connector.ActionInsurability, body)
 			took := time.Since(t0)
-			runtime.ReadMemStats(&after)
 			require.ErrorIs(t, err, bcp.ErrUnavailable)
 			var ue *bcp.UnavailableError
 			require.ErrorAs(t, err, &ue)
-			tc.check(t, err)
-			// Bounds: each attempt ends by its timeout (one pass over the 2 endpoints).
-			bound := time.Duration(len(ue.Attempts)+1) * attempt
-			require.Less(t, took, bound, "cut off within the attempts' timeouts")
-			// TotalAlloc counts the whole process (the platform streaming the answer too): the
-			// bound says the 1 GiB answer was never read whole, by far.
-			allocated := after.TotalAlloc - before.TotalAlloc
-			require.Less(t, allocated, uint64(256<<20), "memory bounded: the answer is cut off, not read whole")
-			t.Logf("%s: %d attempts, %.2f s, %.1f MiB allocated by the process (client and platform)", tc.name, len(ue.Attempts), took.Seconds(), float64(allocated)/(1<<20))
-			for _, s := range w.p.Sites() {
-				s.Clear(platformtest.ServiceInsurability)
+			var tried int
+			for _, ae := range ue.Attempts {
+				if ae.Err == bcp.ErrOpen || ae.Err == bcp.ErrHeld || ae.Err == bcp.ErrBudget {
+					continue
+				}
+				tried++
+				tc.check(t, ae, 0)
 			}
+			require.Equal(t, len(w.p.Sites()), tried, "every endpoint tried once: %v", err)
+			reads := counted.reads()
+			require.Len(t, reads, tried, "one request to an insurability endpoint per attempt")
+			// Not read whole: each answer's body was read up to the limit (+1 byte to see it
+			// passed) and the client's bounded drain before closing (64 KiB), never more.
+			var total int64
+			for _, n := range reads {
+				require.LessOrEqual(t, n, maxBytes()+1+64<<10, "bytes read of one answer")
+				total += n
+			}
+			require.Less(t, total, int64(answerSize)/10, "the answers were not read whole")
+			t.Logf("%s: %d attempts, %d body bytes read in all (%v per answer), call took %.2f s (attempt timeout %s; a figure, not asserted)",
+				tc.name, tried, total, reads, took.Seconds(), tc.attempt)
 		})
 	}
+}
+
+// countingTransport counts the response body bytes the client reads, per request to an
+// endpoint whose URL starts with one of prefixes (a request that got no answer counts 0).
+type countingTransport struct {
+	next     http.RoundTripper
+	prefixes []string
+	mu       sync.Mutex
+	n        []*atomic.Int64
+}
+
+func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	counted := false
+	for _, p := range c.prefixes {
+		counted = counted || strings.HasPrefix(req.URL.String(), p)
+	}
+	if !counted {
+		return c.next.RoundTrip(req)
+	}
+	n := new(atomic.Int64)
+	c.mu.Lock()
+	c.n = append(c.n, n)
+	c.mu.Unlock()
+	resp, err := c.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &countingBody{ReadCloser: resp.Body, n: n}
+	return resp, nil
+}
+
+func (c *countingTransport) reset() {
+	c.mu.Lock()
+	c.n = nil
+	c.mu.Unlock()
+}
+
+func (c *countingTransport) reads() []int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]int64, len(c.n))
+	for i, n := range c.n {
+		out[i] = n.Load()
+	}
+	return out
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	k, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(k))
+	return k, err
 }
 
 // TestSecurity_NoSecretsOrPersonalDataInLogs captures every log entry at info and above of
