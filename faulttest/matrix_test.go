@@ -467,10 +467,22 @@ func runCells(t *testing.T, groups [][]cellSpec, seed int64) []cellResult {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			t.Run(fmt.Sprintf("group %d", gi+1), func(t *testing.T) {
+			// A group of one fault kind is named after it (TestMatrix/refuse/etkdepot:v1/...).
+			name, oneFault := fmt.Sprintf("group %d", gi+1), true
+			for _, cs := range g {
+				oneFault = oneFault && cs.mf.name == g[0].mf.name
+			}
+			if oneFault {
+				name = g[0].mf.name
+			}
+			t.Run(name, func(t *testing.T) {
 				w := newWorld(t, seed+int64(gi), 30)
 				for _, cs := range g {
-					t.Run(cs.mf.name+"/"+cs.service+"/"+cs.scope, func(t *testing.T) {
+					sub := cs.mf.name + "/" + cs.service + "/" + cs.scope
+					if oneFault {
+						sub = cs.service + "/" + cs.scope
+					}
+					t.Run(sub, func(t *testing.T) {
 						t0 := time.Now()
 						got, detail := cell(t, w, cs.mf, cs.service, cs.scope)
 						want := expected(cs.mf.fault, cs.service, cs.scope)
@@ -494,7 +506,11 @@ func TestFaults(t *testing.T) {
 	t.Parallel() // own platforms; runs after TestSoak, whose goroutine check it would disturb
 	start := time.Now()
 	results := runCells(t, defaultCells(), 200)
-	t.Log("\n" + matrixTable(results, time.Since(start), "go test -race ./faulttest -run TestFaults -v"))
+	raceFlag := ""
+	if raceEnabled {
+		raceFlag = "-race "
+	}
+	t.Log("\n" + matrixTable(results, time.Since(start), "go test "+raceFlag+"./faulttest -run TestFaults -v"))
 }
 
 // TestMatrix runs every fault kind × service × scope (72 cells) with -matrix or -update and
