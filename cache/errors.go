@@ -28,6 +28,13 @@ var (
 	// ErrCorrupt: the store file is truncated or garbled. Open returns it
 	// inside a *FileError.
 	ErrCorrupt = errors.New("cache: store file corrupt")
+	// ErrDamaged: the store file was damaged while the Store had it open (it
+	// shrank under it, or a page became unreadable), found by a memory fault
+	// on the mapped file. The error is a *FileError that also wraps
+	// ErrCorrupt; the Store then stops using the file (every read of the file
+	// and every write returns it; answers in memory are still served). Close
+	// it and Open again: Config.OnCorrupt decides what happens to the file.
+	ErrDamaged = errors.New("cache: store file damaged while open")
 	// ErrUnknownKey: the store file was encrypted under keys none of which is
 	// in Config.Keys (or a key ID matches but its secret does not). Open
 	// returns it inside a *FileError.
@@ -64,8 +71,8 @@ func (e *ExpiredError) Error() string {
 // Is reports whether target is ErrExpired.
 func (e *ExpiredError) Is(target error) bool { return target == ErrExpired }
 
-// FileError reports a store file Open could not use. Err wraps ErrCorrupt or
-// ErrUnknownKey and the underlying cause.
+// FileError reports a store file Open could not use, or one damaged while
+// open (ErrDamaged). Err wraps ErrCorrupt or ErrUnknownKey and the underlying cause.
 type FileError struct {
 	// Path is the store file.
 	Path string

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +60,11 @@ type Store struct {
 
 	authFailures atomic.Uint64
 	recovered    *FileError
+
+	// damaged is set by the first memory fault on the mapped file (see
+	// Store.faulted); wedged when that fault left bbolt's locks held.
+	damaged atomic.Pointer[error]
+	wedged  atomic.Bool
 
 	outbox *Outbox
 
@@ -207,6 +213,13 @@ func (s *Store) Close() error {
 		}
 		close(s.done)
 		s.wg.Wait()
+		if s.wedged.Load() {
+			// bbolt faulted while starting a transaction, with its locks
+			// held: closing it would wait for them forever. The file stays
+			// open (and locked) until the process exits.
+			err = *s.damaged.Load()
+			return
+		}
 		err = s.db.Close()
 	})
 	return err
@@ -432,21 +445,59 @@ func newMemEntry(f *function, value []byte, storedAt, notAfter int64) *memEntry 
 }
 
 // view runs fn in a read transaction, turning a panic of bbolt on a damaged
-// page into ErrCorrupt.
+// page into ErrCorrupt, and a memory fault on the mapped file (the file was
+// truncated or became unreadable while open) into a *FileError wrapping
+// ErrDamaged and ErrCorrupt instead of a crash. Faults are turned into panics
+// on the calling goroutine only for the time of the transaction.
 func (s *Store) view(fn func(tx *bolt.Tx) error) (err error) {
 	if s.closed.Load() {
 		return ErrClosed
 	}
+	if err := s.damaged.Load(); err != nil {
+		return *err
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	var tx *bolt.Tx
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
+			if tx != nil {
+				_ = tx.Rollback() // releases bbolt's locks without reading the file
+			}
+			err = s.faulted(r, tx == nil)
 		}
 	}()
-	err = s.db.View(fn)
-	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
-		err = ErrClosed
+	tx, err = s.db.Begin(false)
+	if err != nil {
+		if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+			err = ErrClosed
+		}
+		return err
+	}
+	err = fn(tx)
+	if rerr := tx.Rollback(); err == nil && rerr != nil {
+		err = rerr
 	}
 	return err
+}
+
+// faulted turns what a bbolt transaction panicked with into an error. A
+// memory fault on the mapped file means the file was damaged under the open
+// Store: the Store stops using it (every later read and write returns the same
+// error; memory hits are still served). inBegin reports that the fault came
+// while bbolt was starting a transaction, with its internal locks held: then
+// Close must not wait for them.
+func (s *Store) faulted(r any, inBegin bool) error {
+	if f, ok := r.(interface{ Addr() uintptr }); ok {
+		err := error(&FileError{Path: s.path, Err: fmt.Errorf("%w (%w): memory fault reading the mapped file: %v", ErrDamaged, ErrCorrupt, f)})
+		if s.damaged.CompareAndSwap(nil, &err) {
+			s.log.Error("cache: store file damaged while open; the store stops using it", zap.String("path", s.path))
+		}
+		if inBegin {
+			s.wedged.Store(true)
+		}
+		return *s.damaged.Load()
+	}
+	return fmt.Errorf("%w: %v", ErrCorrupt, r)
 }
 
 // writeOp is one write handed to the group committer.
@@ -530,17 +581,37 @@ func (s *Store) finish(op *writeOp) {
 	close(op.done)
 }
 
+// update runs fn in a write transaction and commits it, with the same
+// recovery as view. It runs on the committer's goroutine (and in Open).
 func (s *Store) update(fn func(tx *bolt.Tx) error) (err error) {
+	if err := s.damaged.Load(); err != nil {
+		return *err
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	var tx *bolt.Tx
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
+			if tx != nil {
+				// Not bbolt's own rollback, which rereads the freelist page
+				// from the (damaged) file and could fault again with the
+				// writer lock held.
+				_ = tx.Rollback()
+			}
+			err = s.faulted(r, tx == nil)
 		}
 	}()
-	err = s.db.Update(fn)
-	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
-		err = ErrClosed
+	tx, err = s.db.Begin(true)
+	if err != nil {
+		if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+			err = ErrClosed
+		}
+		return err
 	}
-	return err
+	if err = fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }
 
 // Purge deletes the answers older than their function's Retention or past
