@@ -101,6 +101,7 @@ type Client struct {
 	tokens       *sts.Provider
 	store        *cache.Store
 	outbox       *cache.Outbox
+	partitions   *partitionTracker
 	feed         *feedWatcher
 	modes        *modeTable
 	events       hub
@@ -216,6 +217,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("connector: opening the local store in %s: %w", cfg.CacheDir, err)
 	}
 	c.outbox = c.store.Outbox()
+	c.partitions = newPartitionTracker(c.outbox.Pending)
 
 	c.loader, err = bcp.NewLoader(bcp.LoaderConfig{
 		BaseURL:  cfg.ServiceListURL,

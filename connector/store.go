@@ -24,7 +24,9 @@ func (c *Client) Import(ctx context.Context, r io.Reader) (cache.ExportResult, e
 	if c.ctx.Err() != nil {
 		return cache.ExportResult{}, ErrClosed
 	}
+	done := c.partitions.addingUnknown() // imported writes: partitions not counted
 	res, err := c.store.Import(ctx, r)
+	done()
 	c.memo.clear() // imported answers may be newer than the decoded ones held
 	c.kickReplay() // imported writes are delivered like any queued write
 	return res, err
@@ -66,7 +68,10 @@ func (c *Client) Requeue(ctx context.Context, seq uint64) error {
 	if c.ctx.Err() != nil {
 		return ErrClosed
 	}
-	if err := c.outbox.Requeue(ctx, seq); err != nil {
+	done := c.partitions.addingUnknown() // the dead letter's partition is not at hand
+	err := c.outbox.Requeue(ctx, seq)
+	done()
+	if err != nil {
 		return err
 	}
 	c.kickReplay()

@@ -135,8 +135,9 @@ func parseWriteResponse(el *etree.Element, key string) (string, error) {
 // Submit delivers a write: live when the platform answers, otherwise durably queued in the
 // encrypted outbox and replayed, exactly once thanks to its idempotency key, when the service
 // is back. The Receipt says which. A business rejection (Status/Code 400) is a *BusinessError
-// and nothing is queued. While writes of the service wait in the outbox, new ones queue
-// behind them so a partition's order is kept.
+// and nothing is queued. While writes of the same Partition wait in the outbox, a new one
+// queues behind them so the partition's order is kept; writes of other partitions still go
+// live. In fallback mode every write queues.
 func (c *Client) Submit(ctx context.Context, w Write) (Receipt, error) {
 	w, err := w.normalize()
 	if err != nil {
@@ -150,7 +151,7 @@ func (c *Client) Submit(ctx context.Context, w Write) (Receipt, error) {
 		hashed = partitionHash("\x00key\x00" + w.IdempotencyKey) // its own partition: no ordering
 	}
 	m := cache.Message{IdempotencyKey: w.IdempotencyKey, Partition: hashed, Service: w.Service, Payload: w.Payload}
-	if c.modes.forced(w.Service) || c.modes.isFallback(w.Service) || c.outbox.Pending() > 0 {
+	if c.modes.forced(w.Service) || c.modes.isFallback(w.Service) || c.partitions.isPending(hashed) {
 		return c.enqueue(ctx, m, nil)
 	}
 	sctx, cancel := context.WithTimeout(ctx, 2*c.cfg.Timeouts.Attempt)
@@ -169,7 +170,10 @@ func (c *Client) Submit(ctx context.Context, w Write) (Receipt, error) {
 
 // enqueue queues m durably; cause is the live failure that led here (nil in fallback mode).
 func (c *Client) enqueue(ctx context.Context, m cache.Message, cause error) (Receipt, error) {
-	if err := c.outbox.Enqueue(context.WithoutCancel(ctx), m); err != nil {
+	done := c.partitions.adding(m.Partition)
+	err := c.outbox.Enqueue(context.WithoutCancel(ctx), m)
+	done(err)
+	if err != nil {
 		c.log.Error("connector: write could not be queued", zap.String("service", m.Service), zap.Error(err))
 		if cause != nil {
 			return Receipt{Key: m.IdempotencyKey}, fmt.Errorf("connector: %s: write neither delivered (%w) nor queued: %w", m.Service, cause, err)
@@ -263,6 +267,7 @@ func (c *Client) replay() {
 		_, err := c.send(ctx, m)
 		switch {
 		case err == nil:
+			c.partitions.left(m.Partition)
 			delivered.Add(1)
 			c.noteLive(m.Service)
 			progress(false)
@@ -280,12 +285,14 @@ func (c *Client) replay() {
 			}
 			c.log.Error("connector: queued write rejected by the platform, set aside",
 				zap.String("service", m.Service), zap.String("code", code))
+			c.partitions.left(m.Partition) // the outbox sets it aside
 			return cache.Permanent(errors.New(reason))
 		default:
 			c.noteFailure(m.Service, err)
 			return err
 		}
 	})
+	c.partitions.settle()
 	progress(true)
 	c.log.Info("connector: outbox replayed", zap.Int("delivered", res.Delivered), zap.Int("dead_lettered", res.DeadLettered),
 		zap.Int("retries", res.Retries), zap.Int("pending", c.outbox.Pending()), zap.Error(err))
