@@ -457,8 +457,14 @@ func (c *Client) signerFor(ctx context.Context, refused string) (*soap.Signer, s
 	return s, tok.ID, nil
 }
 
-// currentToken is the last token used (nil before the first signed call).
-func (c *Client) currentToken() *sts.Token { return c.token.Load() }
+// currentToken is the provider's valid token (obtained or loaded from the store, even before
+// the first signed call), else the last token used (expired or refused), else nil.
+func (c *Client) currentToken() *sts.Token {
+	if tok := c.tokens.Current(); tok != nil {
+		return tok
+	}
+	return c.token.Load()
+}
 
 // ErrClosed is returned by calls made after Close.
 var ErrClosed = errors.New("connector: client closed")

@@ -56,7 +56,8 @@ type EndpointStatus struct {
 	HeldUntil time.Time
 }
 
-// TokenStatus is the STS token.
+// TokenStatus is the STS token: the one the provider holds (obtained in the background or
+// loaded from the store, so it shows before the first signed call), else the last one used.
 type TokenStatus struct {
 	Valid        bool
 	NotOnOrAfter time.Time

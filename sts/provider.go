@@ -324,6 +324,16 @@ func (p *Provider) Token(ctx context.Context) (*Token, error) {
 	return p.await(ctx, p.unusable)
 }
 
+// Current returns the token held now, or nil when none is valid (none obtained or loaded yet,
+// expired, or the provider closed). It never blocks and never calls the STS: it is for status
+// pages and monitoring; callers that need a token use Token.
+func (p *Provider) Current() *Token {
+	if c := p.cur.Load(); c != nil && !p.unusable(c) {
+		return c.tok
+	}
+	return nil
+}
+
 // Signer returns a soap.Signer for business messages: it carries the current token and signs
 // with the holder-of-key key. It is made once per token, so while a token is valid Signer is
 // as cheap as Token; it fails as Token does.
