@@ -223,6 +223,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		BaseURL:  cfg.ServiceListURL,
 		Verify:   ServiceListVerifier(cfg.ServiceListRoots),
 		Store:    bcp.NewFileListStore(filepath.Join(cfg.CacheDir, "servicelist.xml")),
+		Builtin:  cfg.ServiceListBuiltin,
 		Interval: cfg.ServiceListPoll,
 		Timeout:  cfg.Timeouts.Attempt,
 	}, bcp.WithHTTPClient(hc), bcp.WithClock(c.clock), bcp.WithLogger(c.log))

@@ -143,6 +143,14 @@ type Config struct {
 	ServiceListRoots *x509.CertPool
 	// ServiceListPoll is how often the list's .sha2 is checked. 0 = 60 s.
 	ServiceListPoll time.Duration
+	// ServiceListBuiltin is a service list (the signed XML as published, e.g. embedded with
+	// go:embed) compiled into the vendor's program: the last resort when no list was stored
+	// in CacheDir and the network gives none, for instance at the very first start during an
+	// outage. A stored list that is newer wins over it, and the list from the network
+	// replaces it as soon as one is fetched. It is trusted as compiled in (its signature is
+	// not checked, so an old list whose signer has expired still serves) but must parse:
+	// Validate fails otherwise. nil = none.
+	ServiceListBuiltin []byte
 
 	// TLSRoots are the CAs of the platform's TLS certificates. nil = the system roots.
 	// Ignored when WithHTTPClient is given.
@@ -237,6 +245,11 @@ func (c Config) Validate() error {
 	}
 	if c.ServiceListRoots == nil {
 		return bad("ServiceListRoots", "required: the CA that signs the service list")
+	}
+	if len(c.ServiceListBuiltin) > 0 {
+		if _, err := bcp.ParseServiceList(c.ServiceListBuiltin); err != nil {
+			return bad("ServiceListBuiltin", "not a service list: "+err.Error())
+		}
 	}
 	if c.STSRoots == nil {
 		return bad("STSRoots", "required: the CA that signs STS assertions")

@@ -1,6 +1,7 @@
 package connector
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ehgate/ehgate/bcp"
+	"github.com/ehgate/ehgate/platformtest"
 )
 
 func validConfig() Config {
@@ -109,4 +113,38 @@ func TestConfig_PrintsNoSecret(t *testing.T) {
 	b, err = json.Marshal(cfg.Package)
 	require.NoError(t, err)
 	require.NotContains(t, string(b), "licence-secret")
+}
+
+// A client started with the service list unreachable and nothing stored routes by the list
+// compiled into the vendor's program; without one it has nowhere to send a call.
+func TestClient_BuiltinServiceListIsTheLastResort(t *testing.T) {
+	p, _ := testPlatform(t)
+	t.Cleanup(func() { p.Site(platformtest.ControlSite).Clear("") })
+	p.Site(platformtest.ControlSite).Inject(platformtest.ServiceList, platformtest.Fault{Kind: platformtest.FaultRefuse})
+	pt := patients(p, 1)[0]
+	ctx := context.Background()
+
+	without := newTestEnv(t)
+	_, err := without.c.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
+	require.ErrorIs(t, err, ErrNotCached, "no list: no endpoint to call, nothing stored")
+
+	with := newTestEnv(t, func(c *Config) { c.ServiceListBuiltin = p.ServiceList() })
+	require.Equal(t, bcp.ListFromBuiltin, with.c.loader.Source())
+	res, err := with.c.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
+	require.NoError(t, err)
+	require.Equal(t, SourceLive, res.Source, "routed by the builtin list (token from its STS endpoint too)")
+	require.NotEmpty(t, res.Endpoint)
+	require.Equal(t, bcp.ListFromBuiltin, with.c.loader.Source(), "the network still gives no list")
+}
+
+func TestConfig_BuiltinServiceListMustParse(t *testing.T) {
+	p, id := testPlatform(t)
+	cfg := testConfig(t, p, id)
+	cfg.ServiceListBuiltin = []byte("<not a list/>")
+	var ce *ConfigError
+	require.ErrorAs(t, cfg.Validate(), &ce)
+	require.Equal(t, "ServiceListBuiltin", ce.Field)
+	cfg.ServiceListBuiltin = p.ServiceList()
+	require.NoError(t, cfg.Validate())
+	require.Contains(t, fmt.Sprintf("%+v", cfg), "ServiceListBuiltin:[]", "not printed")
 }

@@ -25,6 +25,15 @@
 // fallback, recovering) come from the breakers, the service list, the status feed and the
 // operator; Subscribe publishes every change.
 //
+// The service list comes from the network (verified against ServiceListRoots), else from the
+// last good list stored in CacheDir, else from Config.ServiceListBuiltin, a list the vendor
+// compiles into the program (for example with go:embed), so that a first start during an
+// outage still knows where to send calls:
+//
+//	//go:embed servicelist.xml
+//	var builtinList []byte
+//	cfg.ServiceListBuiltin = builtinList
+//
 // Personal data (SSINs, answers) is never logged at info level or above and is encrypted
 // at rest.
 package connector

@@ -71,6 +71,7 @@ func (c Config) Format(f fmt.State, verb rune) {
 		keys[i] = []byte(redacted)
 	}
 	c.CacheKeys = keys
+	c.ServiceListBuiltin = nil // public, but hundreds of KiB printed as numbers
 	formatRedacted(f, verb, plain(c))
 }
 
