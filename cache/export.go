@@ -59,8 +59,17 @@ type ExportResult struct {
 
 // Export writes every record of the store, decrypted, to w as JSON Lines
 // (one JSON object per line, UTF-8), for the data owner (reversibility,
-// audit). It is a consistent snapshot. Records that fail authentication are
-// left out and counted. The lines, by "type":
+// audit). Records that fail authentication are left out and counted.
+//
+// Export is not one snapshot: it reads the file in batches of a few hundred
+// records, each in its own short read transaction, and writes a batch to w
+// only after that transaction has ended, so a slow or blocked w never holds
+// up the Store's writes. Every record is exported as it was at some moment
+// of the export; a record written, replaced or deleted while it runs may or
+// may not be in it, and a queued write moved to the dead letters while it
+// runs may appear both as "outbox" and as "dead_letter" (it is never missing
+// from both). Export when the store is quiet for an exact picture. The lines,
+// by "type":
 //
 //	{"type":"header","format":"ehgate-cache-export","version":1,"tenant":"pharmacy-1","exported_at":"2026-11-23T09:00:00Z"}
 //	{"type":"answer","function":"insurability","key":"85073003328","value":"<base64>","stored_at":"<RFC 3339>","not_after":"<RFC 3339, only if set>"}
@@ -81,86 +90,128 @@ func (s *Store) Export(ctx context.Context, w io.Writer) (ExportResult, error) {
 	if err := enc.Encode(exportLine{Type: "header", Format: ExportFormat, Version: 1, Tenant: s.cfg.Tenant, ExportedAt: &now}); err != nil {
 		return res, err
 	}
+	var names [][]byte
 	err := s.view(func(tx *bolt.Tx) error {
-		var names [][]byte
-		_ = tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+		return tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
 			if bytes.HasPrefix(name, []byte(answerPrefix)) {
 				names = append(names, bytes.Clone(name))
 			}
 			return nil
 		})
-		for _, name := range names {
-			fn := string(name[len(answerPrefix):])
-			f := s.funcs[fn]
-			if f == nil {
-				f = &function{name: fn, bucket: name}
+	})
+	if err != nil {
+		return res, err
+	}
+	for _, name := range names {
+		fn := string(name[len(answerPrefix):])
+		f := s.funcs[fn]
+		if f == nil {
+			f = &function{name: fn, bucket: name}
+		}
+		err := s.exportBucket(ctx, name, func(k, v []byte) error {
+			me, key, err := s.openAnswer(f, k, v, "")
+			if err != nil {
+				res.Skipped++
+				return nil
 			}
-			err := tx.Bucket(name).ForEach(func(k, v []byte) error {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				me, key, err := s.openAnswer(f, k, v, "")
+			res.Answers++
+			return enc.Encode(exportLine{Type: "answer", Function: fn, Key: key, Value: me.value, StoredAt: timePtr(me.storedAt), NotAfter: timePtr(me.notAfter)})
+		})
+		if err != nil {
+			return res, err
+		}
+	}
+	for _, dead := range []bool{false, true} {
+		bn := bucketOutbox
+		if dead {
+			bn = bucketDead
+		}
+		err := s.exportBucket(ctx, bn, func(k, v []byte) error {
+			line := exportLine{Type: "outbox"}
+			var m Message
+			if dead {
+				d, err := s.outbox.openDead(k, v)
 				if err != nil {
 					res.Skipped++
 					return nil
 				}
-				line := exportLine{Type: "answer", Function: fn, Key: key, Value: me.value, StoredAt: timePtr(me.storedAt), NotAfter: timePtr(me.notAfter)}
-				res.Answers++
-				return enc.Encode(line)
-			})
-			if err != nil {
-				return err
-			}
-		}
-		for _, dead := range []bool{false, true} {
-			bn := bucketOutbox
-			if dead {
-				bn = bucketDead
-			}
-			b := tx.Bucket(bn)
-			if b == nil {
-				continue
-			}
-			err := b.ForEach(func(k, v []byte) error {
-				if err := ctx.Err(); err != nil {
-					return err
+				m = d.Message
+				line.Type, line.Reason, line.DeadAt, line.Attempts = "dead_letter", d.Reason, timePtr(d.DeadAt.UnixNano()), d.Attempts
+				res.DeadLetters++
+			} else {
+				var err error
+				if m, err = s.outbox.openMessage(k, v); err != nil {
+					res.Skipped++
+					return nil
 				}
-				line := exportLine{Type: "outbox"}
-				var m Message
-				if dead {
-					d, err := s.outbox.openDead(k, v)
-					if err != nil {
-						res.Skipped++
-						return nil
-					}
-					m = d.Message
-					line.Type, line.Reason, line.DeadAt, line.Attempts = "dead_letter", d.Reason, timePtr(d.DeadAt.UnixNano()), d.Attempts
-					res.DeadLetters++
-				} else {
-					var err error
-					if m, err = s.outbox.openMessage(k, v); err != nil {
-						res.Skipped++
-						return nil
-					}
-					res.Outbox++
-				}
-				line.Seq, line.IdempotencyKey, line.Partition, line.Service = m.Seq, m.IdempotencyKey, &m.Partition, m.Service
-				line.Payload, line.EnqueuedAt = m.Payload, timePtr(m.EnqueuedAt.UnixNano())
-				return enc.Encode(line)
-			})
-			if err != nil {
-				return err
+				res.Outbox++
 			}
+			line.Seq, line.IdempotencyKey, line.Partition, line.Service = m.Seq, m.IdempotencyKey, &m.Partition, m.Service
+			line.Payload, line.EnqueuedAt = m.Payload, timePtr(m.EnqueuedAt.UnixNano())
+			return enc.Encode(line)
+		})
+		if err != nil {
+			return res, err
 		}
-		return nil
-	})
-	if err != nil {
-		return res, err
 	}
 	if err := enc.Encode(exportLine{Type: "end", Answers: &res.Answers, Outbox: &res.Outbox, DeadLetters: &res.DeadLetters, Skipped: &res.Skipped}); err != nil {
 		return res, err
 	}
 	return res, bw.Flush()
+}
+
+// exportBatch is how many records Export reads in one read transaction.
+const exportBatch = 256
+
+// exportBucket calls emit for every record of bucket bn in key order. It
+// reads exportBatch records at a time in a short read transaction (copying
+// them out) and calls emit only after that transaction has ended, so a slow
+// destination never holds a transaction open: bbolt's remap on file growth
+// waits for open read transactions, which would stall every write.
+func (s *Store) exportBucket(ctx context.Context, bn []byte, emit func(k, v []byte) error) error {
+	var after []byte // last key emitted; nil = start of the bucket
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var ks, vs [][]byte
+		err := s.view(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bn)
+			if b == nil {
+				return nil
+			}
+			c := b.Cursor()
+			k, v := c.First()
+			if after != nil {
+				k, v = c.Seek(after)
+				if k != nil && bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
+			}
+			for ; k != nil && len(ks) < exportBatch; k, v = c.Next() {
+				if v == nil {
+					continue // a nested bucket; the store has none
+				}
+				ks, vs = append(ks, bytes.Clone(k)), append(vs, bytes.Clone(v))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for i := range ks {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := emit(ks[i], vs[i]); err != nil {
+				return err
+			}
+		}
+		if len(ks) < exportBatch {
+			return nil
+		}
+		after = ks[len(ks)-1]
+	}
 }
 
 func timePtr(ns int64) *time.Time {

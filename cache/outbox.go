@@ -105,6 +105,10 @@ func (o *Outbox) validate(m *Message) error {
 // pay for few syncs. If a message with the same idempotency key is already
 // pending, Enqueue adds nothing and returns nil. The Seq, EnqueuedAt and
 // Attempts fields of m are ignored.
+// If ctx ends before the file is synced, Enqueue returns ctx.Err() at once;
+// the message may still be stored afterwards, so the outcome is unknown:
+// enqueue it again with the same idempotency key, which adds it only if it
+// is not already pending.
 func (o *Outbox) Enqueue(ctx context.Context, m Message) error {
 	if err := o.validate(&m); err != nil {
 		return err

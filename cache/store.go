@@ -253,6 +253,8 @@ func (s *Store) function(name string) (*function, error) {
 // returns after the file is synced), encrypted under the current key. It
 // replaces any earlier answer. value is copied. An answer whose NotAfter has
 // already passed is not stored (*ExpiredError).
+// If ctx ends before the write is synced, Put returns ctx.Err() at once and
+// the answer may or may not be stored (repeating the Put is safe).
 func (s *Store) Put(ctx context.Context, function, key string, value []byte, opts ...PutOption) error {
 	f, err := s.function(function)
 	if err != nil {
@@ -512,6 +514,13 @@ const maxBatch = 512
 
 // write hands fn to the committer and waits until it is committed and synced.
 // Writes arriving while a commit is in progress go together in the next one.
+//
+// When ctx ends first, write returns ctx.Err() at once. If fn had already
+// been handed to the committer it is not withdrawn: it may still be
+// committed (and after run) later, so the outcome is then unknown to the
+// caller. Every write of the Store is safe to repeat (Put replaces, Delete
+// deletes, Enqueue adds nothing for an idempotency key already pending), so
+// the caller may simply retry.
 func (s *Store) write(ctx context.Context, fn func(tx *bolt.Tx) error, after func()) error {
 	if s.closed.Load() {
 		return ErrClosed
@@ -524,8 +533,12 @@ func (s *Store) write(ctx context.Context, fn func(tx *bolt.Tx) error, after fun
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	<-op.done // once handed over the write happens; report its outcome
-	return op.err
+	select {
+	case <-op.done:
+		return op.err
+	case <-ctx.Done():
+		return ctx.Err() // the committer still owns op: it may yet be committed
+	}
 }
 
 func (s *Store) commitLoop() {
