@@ -83,7 +83,8 @@ type RegularisationFigures struct {
 	Checked   int `json:"checked"`
 	Unchanged int `json:"unchanged"`
 	Changed   int `json:"changed"`
-	Failed    int `json:"failed"`
+	// Failed is what is still unchecked at the end: the last report of each service.
+	Failed int `json:"failed"`
 }
 
 // Summary is the last line of the demo.
@@ -174,12 +175,18 @@ func (w *world) report(end time.Time) *Report {
 	rep.Writes.PendingAtEnd = w.pendingAtEnd
 
 	w.regMu.Lock()
+	// A check that failed is kept for the service's next run, so only the last report of
+	// each service says how many answers are still unchecked.
+	stillUnchecked := map[string]int{}
 	for _, r := range w.reg {
 		rep.Regularisation.Reports++
 		rep.Regularisation.Checked += r.Checked
 		rep.Regularisation.Unchanged += r.Unchanged
 		rep.Regularisation.Changed += len(r.Changed)
-		rep.Regularisation.Failed += r.Failed
+		stillUnchecked[r.Service] = r.Failed
+	}
+	for _, n := range stillUnchecked {
+		rep.Regularisation.Failed += n
 	}
 	w.regMu.Unlock()
 
