@@ -216,3 +216,18 @@ func TestRequests_SchemaViolationsGetTheXSDComplianceFault(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	require.Nil(t, f)
 }
+
+// The STS's SAML-P token request is held to the SAML 1.1 protocol schema
+// too: a request that breaks it gets SOA-03006 and no token.
+func TestSTS_RequestBreakingTheSAMLSchemaGetsTheXSDComplianceFault(t *testing.T) {
+	p := start(t, platformtest.Config{Patients: 10})
+	ph, err := p.NewIdentity(platformtest.Pharmacy, "Apotheek SAML")
+	require.NoError(t, err)
+	req := tokenRequest(ph, ph.Certificate, ph.Claims(), ph.Certified())
+	req.RemoveAttr("MajorVersion") // required by samlp:RequestAbstractType
+	status, b := post(t, p.HTTPClient(), p.URL(platformtest.ServiceSTS, "ehealth"), platformtest.ActionSTS, signWithCert(t, ph.Key, ph.Certificate, req))
+	requireFaultValid(t, status, b, platformtest.CodeXSDCompliance, "sts schema violation")
+	require.Zero(t, p.TokensIssued())
+	issue(t, p, "ehealth", ph) // the valid request is served
+	require.Equal(t, 1, p.TokensIssued())
+}

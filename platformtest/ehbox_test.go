@@ -1,7 +1,6 @@
 package platformtest_test
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,16 +13,8 @@ import (
 	"github.com/ehgate/ehgate/platformtest"
 )
 
-// ehboxRequest builds a schema-valid SendMessageRequest with publication
-// id pubID to the recipient (typ, id) carrying content.
 func ehboxRequest(pubID, typ, id string, content []byte) *etree.Element {
-	r := sampleRequest("ehbox-request.xml")
-	r.CreateAttr("PublicationId", pubID)
-	dc := r.SelectElement("DestinationContext")
-	dc.SelectElement("Id").SetText(id)
-	dc.SelectElement("Type").SetText(typ)
-	r.FindElement(".//Document/EncryptableTextContent").SetText(base64.StdEncoding.EncodeToString(content))
-	return r
+	return platformtest.EHealthBoxRequest(pubID, typ, id, content)
 }
 
 func TestEHealthBox_DeduplicatesConcurrentRetriesAcrossSitesOnPublicationId(t *testing.T) {

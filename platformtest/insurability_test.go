@@ -22,34 +22,12 @@ func sampleRequest(name string) *etree.Element {
 	return doc.Root().Copy()
 }
 
-// insurabilityRequest builds a schema-valid GetInsurabilityForPharmacistRequest
-// for ssin ("" = no Ssin: the caller adds RegNrWithMut and Mutuality).
 func insurabilityRequest(ssin string, day time.Time) *etree.Element {
-	r := sampleRequest("insurability-request.xml")
-	r.FindElement(".//InsurabilityRequest/Date").SetText(day.Format("2006-01-02"))
-	s := r.FindElement(".//InsurabilityRequest/CareReceiver/Ssin")
-	if ssin == "" {
-		s.Parent().RemoveChild(s)
-	} else {
-		s.SetText(ssin)
-	}
-	return r
+	return platformtest.InsurabilityRequest(ssin, day)
 }
 
-// genericRequest builds a schema-valid GenericInsurability GetInsurabilityRequest
-// for inss ("" = no Inss).
 func genericRequest(inss string) *etree.Element {
-	r := sampleRequest("genins-request.xml")
-	day := time.Now().Format("2006-01-02")
-	r.FindElement(".//Period/PeriodStart").SetText(day)
-	r.FindElement(".//Period/PeriodEnd").SetText(day)
-	s := r.FindElement(".//Request/CareReceiverId/Inss")
-	if inss == "" {
-		s.Parent().RemoveChild(s)
-	} else {
-		s.SetText(inss)
-	}
-	return r
+	return platformtest.GenericInsurabilityRequest(inss, time.Now())
 }
 
 func pick(t *testing.T, p *platformtest.Platform, match func(platformtest.Patient) bool) platformtest.Patient {

@@ -283,7 +283,10 @@ func (v *validation) match(content *particle, kids []*etree.Element, p string) (
 		}
 		return nil, nil
 	}
-	m := &matcher{v: v, kids: kids}
+	m := &matcher{v: v, kids: kids, names: make([]qname, len(kids))}
+	for i, k := range kids {
+		m.names[i] = elemQName(k) // resolved once: NamespaceURI walks up the tree
+	}
 	ok := m.particle(content, 0, func(j int) bool {
 		if j > m.furthest {
 			m.furthest = j
@@ -307,6 +310,7 @@ func (v *validation) match(content *particle, kids []*etree.Element, p string) (
 type matcher struct {
 	v         *validation
 	kids      []*etree.Element
+	names     []qname
 	out       []binding
 	furthest  int
 	exhausted bool
@@ -364,7 +368,7 @@ func (m *matcher) once(p *particle, i int, k func(int) bool) bool {
 		if p.isRef {
 			decl = m.v.s.elems[p.ref]
 		}
-		if decl == nil || elemQName(m.kids[i]) != decl.name {
+		if decl == nil || m.names[i] != decl.name {
 			return false
 		}
 		m.out = append(m.out, binding{elem: decl})
@@ -374,7 +378,7 @@ func (m *matcher) once(p *particle, i int, k func(int) bool) bool {
 		m.out = m.out[:len(m.out)-1]
 		return false
 	case pAny:
-		if i >= len(m.kids) || !p.wc.allows(m.kids[i].NamespaceURI()) {
+		if i >= len(m.kids) || !p.wc.allows(m.names[i].ns) {
 			return false
 		}
 		m.out = append(m.out, binding{wc: p.wc})

@@ -1,6 +1,7 @@
 package platformtest
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 
@@ -182,6 +183,21 @@ func checkSchema(s Schema, payload *etree.Element) *reply {
 	r := soapFault("soapenv:Client", CodeXSDCompliance+": XSD compliance failure: "+reason, CodeXSDCompliance)
 	r.outcome = OutcomeBadRequest
 	return &r
+}
+
+// checkSTSRequest validates a SAML-P 1.1 token request (samlp:Request)
+// against the SAML 1.1 protocol schema before the STS handles it; other
+// bodies (the WS-Trust dialect, garbage) are left to the STS's handler.
+func checkSTSRequest(body []byte) *reply {
+	doc, err := soap.Parse(bytes.NewReader(body), soap.Limits{})
+	if err != nil {
+		return nil
+	}
+	req, err := soap.BodyContent(doc)
+	if err != nil || req == nil || req.Tag != "Request" || req.NamespaceURI() != soap.NSSAMLP {
+		return nil
+	}
+	return checkSchema(SchemaSAMLProtocol, req)
 }
 
 // checkAnswer is the platform's own guard: an answer that does not

@@ -367,6 +367,9 @@ func (s *Site) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 	x.fault, x.now = f, s.clock(svc)
 	rep := bad
+	if rep == nil && svc == ServiceSTS {
+		rep = checkSTSRequest(x.body)
+	}
 	if rep == nil {
 		r := rt.handle(x)
 		rep = &r

@@ -70,7 +70,7 @@ func TestSTS_AcceptsSeparateHolderOfKeyProvenBySignedRequest(t *testing.T) {
 	requireRejected(t, status, b)
 
 	req := tokenRequest(id, hokCert, id.Claims(), id.Certified())
-	require.NoError(t, soap.SignEnveloped(req, hokKey, soap.EnvelopedOptions{IDAttr: "RequestID", Certificates: []*x509.Certificate{hokCert}}))
+	require.NoError(t, soap.SignEnveloped(req, hokKey, soap.EnvelopedOptions{IDAttr: "RequestID", Certificates: []*x509.Certificate{hokCert}, Before: "AttributeQuery"})) // the schema puts ds:Signature before the query
 	status, b = post(t, p.HTTPClient(), p.URL("sts", "ehealth"), platformtest.ActionSTS, signWithCert(t, id.Key, id.Certificate, req))
 	require.Equal(t, http.StatusOK, status, string(b))
 	resp, f := answer(t, b)

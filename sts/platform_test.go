@@ -107,15 +107,7 @@ func (o *onPlatform) insurabilityWith(t *testing.T, signer *soap.Signer) (*etree
 			break
 		}
 	}
-	r := etree.NewElement("ins:GetInsurabilityForPharmacistRequest")
-	r.CreateAttr("xmlns:ins", platformtest.NSInsurabilityProtocol)
-	r.CreateAttr("xmlns:core", platformtest.NSInsurabilityCore)
-	r.CreateElement("core:CommonInput").CreateElement("core:Request").CreateElement("core:IsTest").SetText("false")
-	r.CreateElement("core:RecordCommonInput").CreateElement("core:Reference").SetText("sts-test")
-	ir := r.CreateElement("core:InsurabilityRequest")
-	ir.CreateElement("core:Date").SetText(o.clock.Now().Format("2006-01-02"))
-	ir.CreateElement("core:RequestType").SetText("information")
-	ir.CreateElement("core:CareReceiver").CreateElement("core:Ssin").SetText(ssin)
+	r := platformtest.InsurabilityRequest(ssin, o.clock.Now()) // valid per the Insurability v2 schema
 
 	msg, err := signer.Sign(soap.NewEnvelope(r))
 	require.NoError(t, err)
@@ -147,7 +139,7 @@ func TestPlatform_TokenIsIssuedAndAcceptedByInsurability(t *testing.T) {
 	ans, err := o.insurability(t, tok)
 	require.NoError(t, err)
 	require.Equal(t, "GetInsurabilityForPharmacistResponse", ans.Tag)
-	require.Equal(t, "0", ans.FindElement(".//ReturnCode/Major").Text())
+	require.Equal(t, platformtest.InsMajorOK, ans.FindElement(".//ReturnCode/Major").Text())
 }
 
 func TestPlatform_ProviderSignerIsAcceptedByInsurability(t *testing.T) {
