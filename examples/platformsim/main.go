@@ -52,6 +52,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&cfg.listVersion, "list-version", 2, "namespace version of the service list (1 or 2)")
 	fs.DurationVar(&cfg.tokenLifetime, "token-lifetime", 0, "lifetime of issued tokens (0 = 5h)")
 	fs.StringVar(&cfg.password, "password", "platformsim", "password of pharmacy.p12")
+	fs.BoolVar(&cfg.activeBCP, "active-bcp", false, "list the MyCareNet BCP endpoints ACTIVE from the start (two ACTIVE endpoints; default: the production shape, BCP INACTIVE)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -103,6 +103,16 @@ func TestPlatformsim_StartsPrintsURLsAndObeysControlCommands(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, body)
 	require.NotEqual(t, before, sha())
 
+	// The platform moves insurability to the BCP site, and back.
+	before = sha()
+	status, body = control1("/move", url.Values{"site": {"mycarenet"}, "service": {"insurability"}})
+	require.Equal(t, http.StatusOK, status, body)
+	require.NotEqual(t, before, sha())
+	status, body = control1("/restore", url.Values{"service": {"insurability"}})
+	require.Equal(t, http.StatusOK, status, body)
+	status, _ = control1("/move", url.Values{"site": {"mycarenet"}, "service": {"sts"}})
+	require.Equal(t, http.StatusBadRequest, status, "the STS has no BCP endpoint")
+
 	// Bad commands are refused with a reason.
 	for _, q := range []url.Values{
 		{"site": {"nowhere"}, "kind": {"hang"}},

@@ -26,6 +26,7 @@ type config struct {
 	listVersion   int
 	tokenLifetime time.Duration
 	password      string
+	activeBCP     bool
 }
 
 // sim is a running simulator: the platform and its control endpoint.
@@ -47,7 +48,7 @@ func startSim(cfg config, out io.Writer) (*sim, error) {
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
 		return nil, fmt.Errorf("-control %q: the control endpoint is unauthenticated; it must listen on a loopback address", cfg.control)
 	}
-	p, err := platformtest.Start(platformtest.Config{Seed: cfg.seed, Patients: cfg.patients, ListVersion: cfg.listVersion, TokenLifetime: cfg.tokenLifetime})
+	p, err := platformtest.Start(platformtest.Config{Seed: cfg.seed, Patients: cfg.patients, ListVersion: cfg.listVersion, TokenLifetime: cfg.tokenLifetime, ActiveBCP: cfg.activeBCP})
 	if err != nil {
 		return nil, err
 	}
@@ -109,9 +110,11 @@ func (s *sim) close() error {
 const usage = `platformsim control endpoint
 POST /fault?site=S[&service=SVC]&kind=K[&delay=D&bps=N&status=N&retry-after=D&code=C&size=N&skew=D]
      kinds: refuse hang delay drip http-status soap-fault malformed huge bad-sts-signature expired-token clock-skew
-     services: sts insurability genericinsurability etk tarification (none = every service); site "control" for servicelist, statusfeed
+     services: sts insurability genericinsurability etk ehbox (none = every service); site "control" for servicelist, statusfeed
 POST /clear?site=S[&service=SVC]
 POST /endpoint?service=SVC&site=S&status=active|inactive
+POST /move?service=SVC&site=S      (a newer signed list: only that site's endpoint of SVC ACTIVE, as the platform moves a service)
+POST /restore?service=SVC          (a newer signed list: SVC's endpoints as at start)
 POST /component?name=NAME&status=STATUS
 POST /scenario?name=outage[&unit=10s][&wait=true]   (platformtest.OutageScenario)
 GET  /counters
@@ -123,6 +126,8 @@ func (s *sim) handler() http.Handler {
 	mux.HandleFunc("POST /fault", s.fault)
 	mux.HandleFunc("POST /clear", s.clear)
 	mux.HandleFunc("POST /endpoint", s.endpoint)
+	mux.HandleFunc("POST /move", s.move)
+	mux.HandleFunc("POST /restore", s.restore)
 	mux.HandleFunc("POST /component", s.component)
 	mux.HandleFunc("GET /counters", s.counters)
 	mux.HandleFunc("POST /scenario", s.scenario)
@@ -222,6 +227,22 @@ func (s *sim) endpoint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.p.SetEndpointStatus(svc, site, active)
+	fmt.Fprintf(w, "service list re-signed, sha2 %s\n", s.p.ServiceListSHA256())
+}
+
+func (s *sim) move(w http.ResponseWriter, r *http.Request) {
+	if err := s.p.MoveService(r.FormValue("service"), r.FormValue("site")); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	fmt.Fprintf(w, "service list re-signed, sha2 %s\n", s.p.ServiceListSHA256())
+}
+
+func (s *sim) restore(w http.ResponseWriter, r *http.Request) {
+	if err := s.p.RestoreService(r.FormValue("service")); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	fmt.Fprintf(w, "service list re-signed, sha2 %s\n", s.p.ServiceListSHA256())
 }
 

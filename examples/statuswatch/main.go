@@ -147,11 +147,11 @@ func incident(d time.Duration) *platformtest.Scenario {
 		{At: at(0.15), Name: "major outage announced", Do: func(p *platformtest.Platform) {
 			p.SetComponentStatus("Insurability", platformtest.StatusMajorOutage)
 		}},
-		{At: at(0.3), Name: "primary endpoint inactive", Do: func(p *platformtest.Platform) {
-			p.SetEndpointStatus(platformtest.ServiceInsurability, p.Sites()[0].Name(), false)
+		{At: at(0.3), Name: "insurability moved to the BCP site", Do: func(p *platformtest.Platform) {
+			_ = p.MoveService(platformtest.ServiceInsurability, p.Sites()[1].Name()) // listed there: cannot fail
 		}},
-		{At: at(0.55), Name: "primary endpoint active", Do: func(p *platformtest.Platform) {
-			p.SetEndpointStatus(platformtest.ServiceInsurability, p.Sites()[0].Name(), true)
+		{At: at(0.55), Name: "insurability back at the primary site", Do: func(p *platformtest.Platform) {
+			_ = p.RestoreService(platformtest.ServiceInsurability)
 		}},
 		{At: at(0.7), Name: "outage over", Do: func(p *platformtest.Platform) {
 			p.SetComponentStatus("Insurability", platformtest.StatusOperational)

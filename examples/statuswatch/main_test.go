@@ -20,7 +20,8 @@ func TestStatuswatch_StandInIncidentIsPrinted(t *testing.T) {
 	require.Regexp(t, `insurability:v2 https://127\.0\.0\.1:\d+/Insurability/v2: ACTIVE → INACTIVE`, s)
 	require.Regexp(t, `insurability:v2 https://127\.0\.0\.1:\d+/Insurability/v2: INACTIVE → ACTIVE`, s)
 	require.Contains(t, s, "status page: Insurability: Major Outage → Operational")
-	require.Contains(t, s, "stopped: 2 status changes, 2 endpoint changes seen")
+	require.Regexp(t, `insurability:v2 https://127\.0\.0\.1:\d+/ehealth/bcp/insurability: INACTIVE → ACTIVE`, s, "the BCP endpoint is activated by a new list")
+	require.Contains(t, s, "stopped: 2 status changes, 4 endpoint changes seen")
 }
 
 func TestStatuswatch_FlagsAreChecked(t *testing.T) {
