@@ -91,6 +91,7 @@ type Client struct {
 	clock  bcp.Clock
 	http   *http.Client
 	origin requestOrigin
+	refs   *referenceSource // RecordCommonInput references
 	limits soap.Limits
 
 	hok    *sts.Credential
@@ -167,11 +168,13 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		hc = &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	c := &Client{
-		cfg:        cfg,
-		log:        o.logger,
-		clock:      o.clock,
-		http:       hc,
-		origin:     requestOrigin{IsTest: cfg.IsTest, Package: cfg.Package, NIHII: cfg.Identity.NIHII},
+		cfg:   cfg,
+		log:   o.logger,
+		clock: o.clock,
+		http:  hc,
+		origin: requestOrigin{IsTest: cfg.IsTest, Package: cfg.Package, NIHII: cfg.Identity.NIHII,
+			HolderNIHII: cfg.Identity.HolderNIHII, SSIN: cfg.Identity.SSIN, Preset: cfg.Identity.Preset},
+		refs:       newReferenceSource(),
 		limits:     soap.DefaultLimits,
 		replayKick: make(chan struct{}, 1),
 		memo:       newMemo(16384),
@@ -252,7 +255,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		ServiceInsurability:        {AttemptTimeout: cfg.Policies.Insurability.AttemptTimeout, Idempotent: true},
 		ServiceGenericInsurability: {AttemptTimeout: cfg.Policies.GenericInsurability.AttemptTimeout, Idempotent: true},
 		ServiceETK:                 {AttemptTimeout: cfg.Policies.ETK.AttemptTimeout, Idempotent: true},
-		ServiceTarification:        {AttemptTimeout: cfg.Timeouts.Attempt},
+		ServiceEHealthBox:          {AttemptTimeout: cfg.Timeouts.Attempt},
 		ServiceSTS:                 {AttemptTimeout: cfg.Timeouts.Attempt, Idempotent: true},
 	} {
 		if _, set := bc.Services[svc]; !set {
@@ -750,8 +753,10 @@ func (c *Client) modeChanged(service string, from, to Mode, cause string) {
 
 // recover runs the recovery of a service, then ends its recovering mode.
 func (c *Client) recover(service string) {
-	if service == ServiceTarification {
-		c.replay()
+	switch service {
+	case ServiceInsurability, ServiceGenericInsurability, ServiceETK, ServiceSTS:
+	default:
+		c.replay() // a write service: its queued writes (and any other's not forced) go now
 	}
 	c.regular.run(c.ctx, service)
 	c.modes.update(service, CauseReplayed, func(s *serviceState) { s.recovering = false })

@@ -44,7 +44,7 @@ func TestHelperQueueWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; ; i++ {
-		r, err := c.Submit(context.Background(), Write{Partition: "p" + string(rune('a'+i%3)), Payload: []byte{byte(i)}})
+		r, err := c.SendMessage(context.Background(), testMessage("", "p"+string(rune('a'+i%3)), []byte{byte(i)}))
 		if err != nil || !r.Queued {
 			t.Fatalf("write %d not queued: %v", i, err)
 		}
@@ -109,9 +109,9 @@ func TestClient_StoreHoldsNoPersonalDataInClear(t *testing.T) {
 		require.NoError(t, err)
 	}
 	for _, s := range env.p.Sites() {
-		s.Inject(platformtest.ServiceTarification, platformtest.Fault{Kind: platformtest.FaultRefuse})
+		s.Inject(platformtest.ServiceEHealthBox, platformtest.Fault{Kind: platformtest.FaultRefuse})
 	}
-	_, err := env.c.Submit(ctx, Write{Partition: pts[0].SSIN, Payload: []byte("claim for " + pts[0].LastName)})
+	_, err := env.c.SendMessage(ctx, testMessage("", pts[0].SSIN, []byte("claim for "+pts[0].LastName)))
 	require.NoError(t, err)
 	dir := env.c.cfg.CacheDir
 	err = filepath.Walk(dir, func(path string, info os.FileInfo, err error) error {
@@ -149,13 +149,13 @@ func TestClient_ServiceListMovesTrafficToTheFallbackEndpoint(t *testing.T) {
 func TestClient_RejectedWriteIsABusinessErrorAndNotQueued(t *testing.T) {
 	env := newTestEnv(t)
 	env.p.SetWriteValidator(func(w platformtest.Write) error {
-		if w.Key == "refuse-me" {
+		if w.Key == "refuseme" {
 			return os.ErrInvalid
 		}
 		return nil
 	})
 	defer env.p.SetWriteValidator(nil)
-	r, err := env.c.Submit(context.Background(), Write{IdempotencyKey: "refuse-me", Payload: []byte("x")})
+	r, err := env.c.SendMessage(context.Background(), testMessage("refuseme", "", []byte("x")))
 	require.ErrorIs(t, err, ErrBusiness)
 	require.False(t, r.Queued)
 	require.False(t, r.Delivered)
