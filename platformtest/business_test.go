@@ -28,7 +28,7 @@ func TestBusinessServices_AcceptTheHolderAndRejectOtherKeysAndAlteredBodies(t *t
 	}{
 		{platformtest.ServiceInsurability, platformtest.ActionInsurability, func() *etree.Element { return insurabilityRequest(patient.SSIN, time.Now()) }, "Date"},
 		{platformtest.ServiceGenericInsurability, platformtest.ActionGenericInsurability, func() *etree.Element { return genericRequest(patient.SSIN) }, "InsurabilityRequestType"},
-		{platformtest.ServiceTarification, platformtest.ActionTarification, func() *etree.Element { return tarificationRequest("k-1", "part", []byte("x")) }, "Partition"},
+		{platformtest.ServiceEHealthBox, platformtest.ActionEHealthBox, func() *etree.Element { return ehboxRequest("P000000000001", "NIHII", "25123456", []byte("x")) }, "Title"},
 	}
 	for _, svc := range services {
 		t.Run(svc.service, func(t *testing.T) {
@@ -50,5 +50,5 @@ func TestBusinessServices_AcceptTheHolderAndRejectOtherKeysAndAlteredBodies(t *t
 			}
 		})
 	}
-	require.Len(t, p.Writes(), 1, "the duplicate tarification on the second site is not a second write")
+	require.Len(t, p.Writes(), 1, "the duplicate message on the second site is not a second write")
 }

@@ -179,6 +179,10 @@ func (d *etkDepot) lookup(typ, value, app string) []*etkEntry {
 	return out
 }
 
+// NSCommons10Core is the namespace of the ETK depot's Status (the commons
+// 1.0 core schema, which the depot's protocol schema references).
+const NSCommons10Core = "urn:be:fgov:ehealth:commons:1_0:core"
+
 // serveETK answers GetEtk; the depot needs no authentication.
 func (p *Platform) serveETK(x *exchange) reply {
 	if r := checkAction(x, ActionETK); r != nil {
@@ -189,34 +193,43 @@ func (p *Platform) serveETK(x *exchange) reply {
 		return badRequest(err.Error())
 	}
 	req, err := soap.BodyContent(doc)
-	if err != nil || req == nil || req.Tag != "GetEtkRequest" {
-		return badRequest("body is not GetEtkRequest")
+	if err != nil || req == nil {
+		return badRequest("empty soap body")
+	}
+	if r := checkSchema(SchemaETK, req); r != nil {
+		return *r
 	}
 	b := builder{"etk"}
 	resp := b.el(nil, "GetEtkResponse")
 	resp.CreateAttr("xmlns:etk", NSETK)
 	resp.CreateAttr("Id", newID())
-	st := b.el(resp, "Status")
-	b.el(st, "Code", "200")
-	b.el(st, "Message", "OK")
+	st := resp.CreateElement("core:Status")
+	st.CreateAttr("xmlns:core", NSCommons10Core)
+	st.CreateElement("Code").SetText("200")
+	st.CreateElement("Message").SetText("OK")
+	crit := child(req, "SearchCriteria")
+	given := b.el(resp, "GivenSearchCriteria")
+	var idents [][3]string
+	for _, c := range crit.ChildElements() {
+		if c.Tag != "Identifier" {
+			continue
+		}
+		id := [3]string{text(c, "Type"), text(c, "Value"), text(c, "ApplicationID")}
+		idents = append(idents, id)
+		gi := b.el(given, "Identifier")
+		b.el(gi, "Type", id[0])
+		b.el(gi, "Value", id[1])
+		if child(c, "ApplicationID") != nil {
+			b.el(gi, "ApplicationID", id[2])
+		}
+	}
 	fail := func(code, msg string) reply {
 		e := b.el(resp, "Error")
 		b.el(e, "Code", code)
 		b.el(e, "Message", msg)
-		return okEnvelope(resp, OutcomeBusiness)
-	}
-	ids := child(req, "SearchCriteria")
-	var idents [][3]string
-	if ids != nil {
-		for _, c := range ids.ChildElements() {
-			if c.Tag == "Identifier" {
-				idents = append(idents, [3]string{text(c, "Type"), text(c, "Value"), text(c, "ApplicationID")})
-			}
-		}
+		return answer(SchemaETK, resp, OutcomeBusiness)
 	}
 	switch {
-	case len(idents) == 0:
-		return fail("INVALID_INPUT", "SearchCriteria holds no Identifier")
 	case len(idents) > 1:
 		return fail("INVALID_INPUT", "one Identifier per request")
 	case idents[0][0] == "" || idents[0][1] == "":
@@ -240,7 +253,7 @@ func (p *Platform) serveETK(x *exchange) reply {
 			b.el(id, "ApplicationID", e.key.app)
 		}
 	}
-	return okEnvelope(resp, OutcomeOK)
+	return answer(SchemaETK, resp, OutcomeOK)
 }
 
 // CMS (RFC 5652) structures, as much as an ETK needs.

@@ -130,13 +130,16 @@ func (f Fault) withDefaults() Fault {
 
 // Short service names, as bcp's ServiceList.Lookup knows them (the UDDI key
 // after "business:"). Site methods also accept the aliases "sts",
-// "insurability", "genericinsurability", "etk" and "tarification".
+// "insurability", "genericinsurability", "etk" and "ehbox".
 const (
 	ServiceSTS                 = "iamsaml11tokenservice:v1"
 	ServiceInsurability        = "insurability:v2"
 	ServiceGenericInsurability = "genericinsurability:v1"
 	ServiceETK                 = "etkdepot:v1"
-	ServiceTarification        = "mycarenettarification:v1"
+	// ServiceEHealthBox is eHealthBox publication v3 (SendMessage), the
+	// platform's write: its UDDI key as the official connector looks it up
+	// (taktik/freehealth-connector, endpoint.ehbox.publication.v3).
+	ServiceEHealthBox = "ehboxpublication:v3"
 	// ServiceList and ServiceStatusFeed are the services of the control site.
 	ServiceList       = "servicelist"
 	ServiceStatusFeed = "statusfeed"
@@ -152,8 +155,8 @@ var serviceAliases = map[string]string{
 	"genericinsurability":      ServiceGenericInsurability,
 	"etk":                      ServiceETK,
 	"etkdepot":                 ServiceETK,
-	"tarification":             ServiceTarification,
-	"mycarenettarification":    ServiceTarification,
+	"ehbox":                    ServiceEHealthBox,
+	"ehboxpublication":         ServiceEHealthBox,
 	"service-list":             ServiceList,
 	"status":                   ServiceStatusFeed,
 	"status-feed":              ServiceStatusFeed,
@@ -161,7 +164,7 @@ var serviceAliases = map[string]string{
 	ServiceInsurability:        ServiceInsurability,
 	ServiceGenericInsurability: ServiceGenericInsurability,
 	ServiceETK:                 ServiceETK,
-	ServiceTarification:        ServiceTarification,
+	ServiceEHealthBox:          ServiceEHealthBox,
 	ServiceList:                ServiceList,
 	ServiceStatusFeed:          ServiceStatusFeed,
 }

@@ -3,6 +3,8 @@ package platformtest
 import (
 	"bytes"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/beevik/etree"
@@ -46,7 +48,14 @@ func FuzzServiceRequests(f *testing.F) {
 	f.Add(uint8(0), []byte(`<samlp:Request xmlns:samlp="urn:oasis:names:tc:SAML:1.0:protocol" RequestID="_1"><samlp:AttributeQuery><saml:Subject xmlns:saml="urn:oasis:names:tc:SAML:1.0:assertion"><saml:SubjectConfirmation><saml:ConfirmationMethod>urn:oasis:names:tc:SAML:1.0:cm:holder-of-key</saml:ConfirmationMethod><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>AAAA</ds:X509Certificate></ds:X509Data></ds:KeyInfo></saml:SubjectConfirmation></saml:Subject><saml:AttributeDesignator xmlns:saml="urn:oasis:names:tc:SAML:1.0:assertion" AttributeNamespace="x" AttributeName="y"/></samlp:AttributeQuery></samlp:Request>`))
 	f.Add(uint8(1), []byte(`<ins:GetInsurabilityForPharmacistRequest xmlns:ins="urn:be:fgov:ehealth:insurability:protocol:v2"><InsurabilityRequest><Date>2024-02-30</Date><CareReceiver><Ssin>`+ssin+`</Ssin></CareReceiver></InsurabilityRequest></ins:GetInsurabilityForPharmacistRequest>`))
 	f.Add(uint8(2), []byte(`<gi:GetInsurabilityRequest xmlns:gi="urn:be:fgov:ehealth:genericinsurability:protocol:v1"><Request><CareReceiverId><RegNrWithMut>1</RegNrWithMut><Mutuality>100</Mutuality></CareReceiverId><InsurabilityRequestDetail><Period><PeriodStart>2030-01-01</PeriodStart><PeriodEnd>2020-01-01</PeriodEnd></Period></InsurabilityRequestDetail></Request></gi:GetInsurabilityRequest>`))
-	f.Add(uint8(3), []byte(`<tar:SendTarificationRequest xmlns:tar="urn:be:fgov:ehealth:mycarenet:tarification:protocol:v1"><CommonInput><InputReference>k</InputReference></CommonInput><Partition>p</Partition><Detail>!!</Detail></tar:SendTarificationRequest>`))
+	for i, name := range []string{"insurability-request.xml", "genins-request.xml", "ehbox-request.xml", "etk-request.xml"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "messages", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(uint8(i+1), b)
+	}
+	f.Add(uint8(3), []byte(`<ehboxp:SendMessageRequest xmlns:ehboxp="urn:be:fgov:ehealth:ehbox:publication:protocol:v3" PublicationId="k"><DestinationContext><Id>1</Id><Type>NIHII</Type><Quality>DOCTOR</Quality></DestinationContext></ehboxp:SendMessageRequest>`))
 	f.Add(uint8(4), []byte(`<etk:GetEtkRequest xmlns:etk="urn:be:fgov:ehealth:etkdepot:1_0:protocol"><SearchCriteria><Identifier><Type>cbe</Type><Value>0809394427</Value></Identifier></SearchCriteria></etk:GetEtkRequest>`))
 	f.Add(uint8(4), []byte(`<GetEtkRequest/>`))
 
@@ -58,7 +67,7 @@ func FuzzServiceRequests(f *testing.F) {
 		{ServiceSTS, p.serveSTS, certSigner},
 		{ServiceInsurability, p.serveInsurability, tokenSigner},
 		{ServiceGenericInsurability, p.serveGenericInsurability, tokenSigner},
-		{ServiceTarification, p.serveTarification, tokenSigner},
+		{ServiceEHealthBox, p.serveEHealthBox, tokenSigner},
 		{ServiceETK, p.serveETK, nil},
 	}
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {

@@ -2,6 +2,7 @@ package platformtest_test
 
 import (
 	"net/http"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,33 +12,43 @@ import (
 	"github.com/ehgate/ehgate/platformtest"
 )
 
-// insurabilityRequest builds a GetInsurabilityForPharmacistRequest body.
+// sampleRequest returns the root of a sample request of testdata/messages
+// (written from the schemas, valid per xmllint), as a detached element.
+func sampleRequest(name string) *etree.Element {
+	doc := etree.NewDocument()
+	if err := doc.ReadFromFile(filepath.Join("testdata", "messages", name)); err != nil {
+		panic(err)
+	}
+	return doc.Root().Copy()
+}
+
+// insurabilityRequest builds a schema-valid GetInsurabilityForPharmacistRequest
+// for ssin ("" = no Ssin: the caller adds RegNrWithMut and Mutuality).
 func insurabilityRequest(ssin string, day time.Time) *etree.Element {
-	r := etree.NewElement("ins:GetInsurabilityForPharmacistRequest")
-	r.CreateAttr("xmlns:ins", platformtest.NSInsurabilityProtocol)
-	r.CreateAttr("xmlns:core", platformtest.NSInsurabilityCore)
-	ci := r.CreateElement("core:CommonInput")
-	ci.CreateElement("core:Request").CreateElement("core:IsTest").SetText("false")
-	rc := r.CreateElement("core:RecordCommonInput")
-	rc.CreateElement("core:Reference").SetText("ref-1")
-	ir := r.CreateElement("core:InsurabilityRequest")
-	ir.CreateElement("core:Date").SetText(day.Format("2006-01-02"))
-	ir.CreateElement("core:RequestType").SetText("information")
-	ir.CreateElement("core:CareReceiver").CreateElement("core:Ssin").SetText(ssin)
+	r := sampleRequest("insurability-request.xml")
+	r.FindElement(".//InsurabilityRequest/Date").SetText(day.Format("2006-01-02"))
+	s := r.FindElement(".//InsurabilityRequest/CareReceiver/Ssin")
+	if ssin == "" {
+		s.Parent().RemoveChild(s)
+	} else {
+		s.SetText(ssin)
+	}
 	return r
 }
 
-// genericRequest builds a GenericInsurability GetInsurabilityRequest body.
+// genericRequest builds a schema-valid GenericInsurability GetInsurabilityRequest
+// for inss ("" = no Inss).
 func genericRequest(inss string) *etree.Element {
-	r := etree.NewElement("gi:GetInsurabilityRequest")
-	r.CreateAttr("xmlns:gi", platformtest.NSGenericInsurabilityProtocol)
-	r.CreateAttr("xmlns:core", platformtest.NSGenericInsurabilityCore)
-	r.CreateElement("core:CommonInput")
-	r.CreateElement("core:RecordCommonInput").CreateElement("core:InputReference").SetText("in-1")
-	req := r.CreateElement("core:Request")
-	req.CreateElement("core:CareReceiverId").CreateElement("core:Inss").SetText(inss)
-	d := req.CreateElement("core:InsurabilityRequestDetail")
-	d.CreateElement("core:InsurabilityRequestType").SetText("information")
+	r := sampleRequest("genins-request.xml")
+	day := time.Now().Format("2006-01-02")
+	r.FindElement(".//Period/PeriodStart").SetText(day)
+	r.FindElement(".//Period/PeriodEnd").SetText(day)
+	s := r.FindElement(".//Request/CareReceiverId/Inss")
+	if inss == "" {
+		s.Parent().RemoveChild(s)
+	} else {
+		s.SetText(inss)
+	}
 	return r
 }
 
@@ -63,7 +74,7 @@ func TestInsurability_AnswersFromThePopulationOnEverySite(t *testing.T) {
 	lapsed := pick(t, p, func(pt platformtest.Patient) bool { return pt.Known && !pt.Insured })
 	unknown := pick(t, p, func(pt platformtest.Patient) bool { return !pt.Known })
 
-	for _, site := range []string{"ehealth", "mycarenet"} {
+	for _, site := range []string{"ehealth", "mycarenet"} { // every site serves every path
 		t.Run(site, func(t *testing.T) {
 			url := p.URL(platformtest.ServiceInsurability, site)
 			ask := func(ssin string) *etree.Element {
@@ -77,19 +88,20 @@ func TestInsurability_AnswersFromThePopulationOnEverySite(t *testing.T) {
 			}
 
 			resp := ask(insured.SSIN)
-			require.Equal(t, "0", resp.FindElement("./ReturnInfo/ReturnCode/Major").Text())
+			require.Equal(t, platformtest.InsMajorOK, resp.FindElement("./ReturnInfo/ReturnCode/Major").Text())
+			require.Equal(t, "200", resp.FindElement("./Status/Code").Text())
 			require.Equal(t, insured.SSIN, resp.FindElement("./InsurabilityResponse/CareReceiver/Ssin").Text())
 			require.Equal(t, insured.Birthday.Format("2006-01-02"), resp.FindElement("./InsurabilityResponse/CareReceiver/Birthday").Text())
 			require.Equal(t, "elevated", resp.FindElement("./InsurabilityResponse/Coverage/Entitlement/ThirdPartyPayerRegime").Text())
 			require.Equal(t, insured.PaymentApproval, resp.FindElement("./InsurabilityResponse/Verification/PaymentApproval").Text())
 
 			resp = ask(lapsed.SSIN)
-			require.Equal(t, "0", resp.FindElement("./ReturnInfo/ReturnCode/Major").Text())
+			require.Equal(t, platformtest.InsMajorOK, resp.FindElement("./ReturnInfo/ReturnCode/Major").Text())
 			require.Nil(t, resp.FindElement("./InsurabilityResponse/Coverage"), "coverage ended")
 
 			resp = ask(unknown.SSIN)
-			require.Equal(t, "1", resp.FindElement("./ReturnInfo/ReturnCode/Major").Text())
-			require.Nil(t, resp.FindElement("./InsurabilityResponse"))
+			require.Equal(t, platformtest.InsMajorUnknown, resp.FindElement("./ReturnInfo/ReturnCode/Major").Text())
+			require.Nil(t, resp.FindElement("./InsurabilityResponse/Coverage"))
 		})
 	}
 	require.Equal(t, 2, p.Count("", platformtest.ServiceInsurability, platformtest.OutcomeBusiness))
@@ -220,7 +232,6 @@ func TestInsurability_FindsPatientsByRegistrationNumberAtTheirMutuality(t *testi
 
 	v2 := insurabilityRequest("", time.Now())
 	cr := v2.FindElement(".//CareReceiver")
-	cr.RemoveChild(cr.SelectElement("Ssin"))
 	cr.CreateElement("core:RegNrWithMut").SetText(pt.RegNrWithMut)
 	cr.CreateElement("core:Mutuality").SetText(pt.Mutuality)
 	status, b := post(t, p.HTTPClient(), p.URL("insurability", "ehealth"), platformtest.ActionInsurability, signWithToken(t, id.Key, token, v2))
@@ -230,7 +241,6 @@ func TestInsurability_FindsPatientsByRegistrationNumberAtTheirMutuality(t *testi
 
 	gen := genericRequest("")
 	cid := gen.FindElement(".//CareReceiverId")
-	cid.RemoveChild(cid.SelectElement("Inss"))
 	cid.CreateElement("core:RegNrWithMut").SetText(pt.RegNrWithMut)
 	cid.CreateElement("core:Mutuality").SetText(pt.Mutuality)
 	status, b = post(t, p.HTTPClient(), p.URL("genericinsurability", "ehealth"), platformtest.ActionGenericInsurability, signWithToken(t, id.Key, token, gen))

@@ -33,7 +33,8 @@ type Patient struct {
 	Birthday        time.Time
 	Sex             string // "male" | "female"
 	Deceased        bool
-	Mutuality       string // 3 digits
+	DeceasedOn      time.Time // the date of death when Deceased
+	Mutuality       string    // 3 digits
 	RegNrWithMut    string
 	Regime          Regime
 	CT1, CT2        string // entitlement codes
@@ -130,7 +131,8 @@ func generatePopulation(n int, seed int64) []Patient {
 		}
 		p.CoverageBegin = time.Date(max(2015, year), 1, 1, 0, 0, 0, 0, time.UTC)
 		p.CoverageEnd = time.Date(2099, 12, 31, 0, 0, 0, 0, time.UTC)
-		p.PaymentApproval = fmt.Sprintf("PA%08d", r.IntN(100_000_000))
+		// 32 characters: Insurability v2's PaymentApprovalType has that length.
+		p.PaymentApproval = fmt.Sprintf("PA%030d", r.IntN(100_000_000))
 		switch {
 		case i%25 == 3: // unknown to the platform
 			p.Known, p.Insured = false, false
@@ -145,6 +147,7 @@ func generatePopulation(n int, seed int64) []Patient {
 			}
 		case i%41 == 7:
 			p.Deceased = true
+			p.DeceasedOn = time.Date(2024, time.Month(1+i%12), 1+i%28, 0, 0, 0, 0, time.UTC)
 		}
 		out = append(out, p)
 	}

@@ -43,6 +43,13 @@ type Config struct {
 	// ListVersion is the namespace version of the served service list:
 	// 1 or 2; 0 = 2.
 	ListVersion int
+	// ActiveBCP marks the BCP endpoints ACTIVE from the start, so the
+	// services that have one (insurability, generic insurability) list two
+	// ACTIVE endpoints: for tests of a client's own failover between
+	// endpoints. false (the zero value) is the production shape: the eHealth
+	// endpoint ACTIVE, the MyCareNet BCP endpoint INACTIVE until the
+	// platform moves the service (MoveService, OutageScenario).
+	ActiveBCP bool
 }
 
 // DefaultSites are the sites of a zero Config: the eHealth datacenter and
@@ -120,6 +127,9 @@ type Platform struct {
 	idByCert   map[[32]byte]*Identity
 
 	etk *etkDepot
+
+	refMu  sync.Mutex
+	refSeq int64
 
 	wrMu      sync.Mutex
 	writes    []Write

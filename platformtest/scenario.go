@@ -49,36 +49,45 @@ func (p *Platform) Play(ctx context.Context, sc Scenario) error {
 
 // OutageScenario is a ready-made timeline for demos and soak tests, in
 // steps of unit: insurability fails at the first site (HTTP 503, status feed
-// "Degraded Performance"); at 1 unit the service list marks that endpoint
-// INACTIVE (feed "Major Outage"); at 3 units insurability is refused and the
-// tarification answers 502 on every site (the client must answer from its
-// cache and queue writes); at 5 units everything is restored (endpoint
-// ACTIVE again, feed "Operational").
+// "Degraded Performance"); at 1 unit the platform moves insurability to its
+// BCP site by publishing a newer signed service list with the BCP endpoint
+// ACTIVE and the first site's INACTIVE (feed "Major Outage"), which a
+// client follows at its next poll; at 3 units insurability is refused and
+// the eHealthBox answers 502 on every site (the client must answer from its
+// cache and queue writes); at 5 units everything is restored (a newer list
+// with the endpoints as at Start again, feed "Operational"). It
+// needs a second site (the BCP site); with one site the move steps do
+// nothing.
 func OutageScenario(unit time.Duration) Scenario {
+	move := func(p *Platform, i int) {
+		if len(p.sites) > 1 {
+			_ = p.MoveService(ServiceInsurability, p.sites[i].name) // listed on every site: cannot fail
+		}
+	}
 	return Scenario{Steps: []Step{
 		{At: 0, Name: "insurability failing at the primary site", Do: func(p *Platform) {
 			p.sites[0].Inject(ServiceInsurability, Fault{Kind: FaultHTTPStatus, Status: 503})
 			p.SetComponentStatus("Insurability", StatusDegradedPerformance)
 		}},
-		{At: unit, Name: "primary endpoint INACTIVE in the service list", Do: func(p *Platform) {
-			p.SetEndpointStatus(ServiceInsurability, p.sites[0].name, false)
+		{At: unit, Name: "insurability moved to the BCP site (new signed service list)", Do: func(p *Platform) {
+			move(p, 1)
 			p.SetComponentStatus("Insurability", StatusMajorOutage)
 		}},
-		{At: 3 * unit, Name: "insurability and tarification down on every site", Do: func(p *Platform) {
+		{At: 3 * unit, Name: "insurability and eHealthBox down on every site", Do: func(p *Platform) {
 			for _, s := range p.sites {
 				s.Inject(ServiceInsurability, Fault{Kind: FaultRefuse})
-				s.Inject(ServiceTarification, Fault{Kind: FaultHTTPStatus, Status: 502})
+				s.Inject(ServiceEHealthBox, Fault{Kind: FaultHTTPStatus, Status: 502})
 			}
-			p.SetComponentStatus("MyCareNet Tarification", StatusMajorOutage)
+			p.SetComponentStatus("eHealthBox", StatusMajorOutage)
 		}},
-		{At: 5 * unit, Name: "platform restored", Do: func(p *Platform) {
+		{At: 5 * unit, Name: "platform restored (service moved back)", Do: func(p *Platform) {
 			for _, s := range p.sites {
 				s.Clear(ServiceInsurability)
-				s.Clear(ServiceTarification)
+				s.Clear(ServiceEHealthBox)
 			}
-			p.SetEndpointStatus(ServiceInsurability, p.sites[0].name, true)
+			_ = p.RestoreService(ServiceInsurability) // a known service: cannot fail
 			p.SetComponentStatus("Insurability", StatusOperational)
-			p.SetComponentStatus("MyCareNet Tarification", StatusOperational)
+			p.SetComponentStatus("eHealthBox", StatusOperational)
 		}},
 	}}
 }

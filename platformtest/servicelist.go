@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -26,51 +27,49 @@ const (
 const UDDIPrefix = "uddi:ehealth-fgov-be:business:"
 
 // listedServices are the services of the list, in order, with their names
-// as in the real list and the v2 cache hint (strategy, ttl) if any.
+// as in the real production list and the v2 cache hint (strategy, ttl) if
+// any. As in the production list (taktik/freehealth-connector,
+// src/main/resources/prod/servicelist.xml), the MyCareNet services have a
+// BCP endpoint (Order 1, INACTIVE until the platform moves the service);
+// the STS, the ETK depot and the eHealthBox have their eHealth endpoint
+// only.
 var listedServices = []struct {
 	service, name    string
-	allSites         bool // false: one endpoint, failed over behind the URL
+	bcp              bool // the other sites serve a BCP endpoint of it
 	strategy, expiry string
 }{
 	{ServiceSTS, "I.AM STS SAML11", false, "", ""},
 	{ServiceETK, "ETEE ETKDEPOT V1", false, "ENDPOINT_FIRST", "PT8H"},
-	{ServiceInsurability, "INSURABILITY V2", true, "ENDPOINT_FIRST", "P30D"},
+	{ServiceInsurability, "MCN INSURABILITY V2", true, "ENDPOINT_FIRST", "P30D"},
 	{ServiceGenericInsurability, "MCN GENERIC INSURABILITY V1", true, "ENDPOINT_FIRST", "P30D"},
-	{ServiceTarification, "MCN TARIFICATION V1", true, "", ""},
+	{ServiceEHealthBox, "EHBOX PUBLICATION V3", false, "", ""},
 }
 
 // keyXSLT is the inline cache-key transform of the v2 list (ehgate builds
 // its own keys; the element is there because the real list has it).
 const keyXSLT = `<xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform" version="1.0"><xsl:output method="text"/><xsl:template match="/"><xsl:value-of select="//*[local-name()='Ssin' or local-name()='Inss']"/></xsl:template></xsl:stylesheet>`
 
-// keyStylesheet is keyXSLT as an element, embedded in Cache/Key as inline XML.
-var keyStylesheet = sync.OnceValue(func() *etree.Element {
-	doc := etree.NewDocument()
-	if err := doc.ReadFromString(keyXSLT); err != nil {
-		panic(err) // a constant
-	}
-	return doc.Root()
-})
-
 type serviceList struct {
-	p      *Platform
-	mu     sync.Mutex
-	id     string
-	status map[[2]string]bool // (service, site) → ACTIVE
-	issued time.Time
-	xml    []byte
-	sha    string
+	p       *Platform
+	mu      sync.Mutex
+	id      string
+	status  map[[2]string]bool // (service, site) → ACTIVE
+	initial map[[2]string]bool // status as at Start
+	issued  time.Time
+	xml     []byte
+	sha     string
 }
 
 func newServiceList(p *Platform) (*serviceList, error) {
 	l := &serviceList{p: p, id: newID(), status: map[[2]string]bool{}}
 	for _, ls := range listedServices {
 		for i, s := range p.sites {
-			if i == 0 || ls.allSites {
-				l.status[[2]string{ls.service, s.name}] = true
+			if i == 0 || ls.bcp {
+				l.status[[2]string{ls.service, s.name}] = i == 0 || p.cfg.ActiveBCP
 			}
 		}
 	}
+	l.initial = maps.Clone(l.status)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l, l.rebuildLocked()
@@ -119,9 +118,10 @@ func (l *serviceList) rebuildLocked() error {
 			c := svc.CreateElement("Cache")
 			c.CreateAttr("Strategy", ls.strategy)
 			k := c.CreateElement("Key")
-			k.CreateAttr("Inline", "true")
 			k.CreateAttr("Tranform", "xslt")
-			k.AddChild(keyStylesheet().Copy())
+			k.CreateAttr("Inline", "true")
+			// The schema gives Key simple content: the stylesheet is its text.
+			k.SetText(keyXSLT)
 			e := c.CreateElement("Expiry")
 			e.CreateAttr("Type", "ttl")
 			e.CreateAttr("Duration", ls.expiry)
@@ -149,8 +149,8 @@ func (l *serviceList) rebuildLocked() error {
 
 // SetEndpointStatus marks service's endpoint on site ACTIVE or INACTIVE in
 // the service list, which is re-signed with a later IssueInstant (so its
-// .sha2 changes). It panics if the list has no such endpoint (the STS and
-// the ETK depot are listed on the first site only).
+// .sha2 changes). It panics if the list has no such endpoint (the STS, the
+// ETK depot and the eHealthBox are listed on the first site only).
 func (p *Platform) SetEndpointStatus(service, site string, active bool) {
 	svc, err := CanonicalService(service)
 	if err != nil {
@@ -168,6 +168,59 @@ func (p *Platform) SetEndpointStatus(service, site string, active bool) {
 		// Signing with a key the platform holds does not fail; keep the old list if it does.
 		panic(err)
 	}
+}
+
+// MoveService publishes a newer signed service list in which service's
+// endpoint on site is the only ACTIVE one (every other endpoint of the
+// service INACTIVE), as the platform moves a service to its BCP site and
+// back. It returns an error if the list has no endpoint of service on site.
+func (p *Platform) MoveService(service, site string) error {
+	svc, err := CanonicalService(service)
+	if err != nil {
+		return err
+	}
+	l := p.list
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.status[[2]string{svc, site}]; !ok {
+		return fmt.Errorf("platformtest: the service list has no endpoint of %s on site %q", svc, site)
+	}
+	for k := range l.status {
+		if k[0] == svc {
+			l.status[k] = k[1] == site
+		}
+	}
+	return l.rebuildLocked()
+}
+
+// RestoreService publishes a newer signed service list in which service's
+// endpoints have the status they had at Start.
+func (p *Platform) RestoreService(service string) error {
+	svc, err := CanonicalService(service)
+	if err != nil {
+		return err
+	}
+	l := p.list
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k, v := range l.initial {
+		if k[0] == svc {
+			l.status[k] = v
+		}
+	}
+	return l.rebuildLocked()
+}
+
+// EndpointActive reports whether the current list marks service's endpoint
+// on site ACTIVE (false when it has no such endpoint).
+func (p *Platform) EndpointActive(service, site string) bool {
+	svc, err := CanonicalService(service)
+	if err != nil {
+		return false
+	}
+	p.list.mu.Lock()
+	defer p.list.mu.Unlock()
+	return p.list.status[[2]string{svc, site}]
 }
 
 // Listed reports whether the service list has an endpoint of service on

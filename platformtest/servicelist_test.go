@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"testing"
@@ -61,7 +62,7 @@ func endpoints(root *etree.Element, service string) map[string]string {
 }
 
 func TestServiceList_IsResignedWithNewHashAfterEndpointChange(t *testing.T) {
-	p := start(t, platformtest.Config{})
+	p := start(t, platformtest.Config{ActiveBCP: true})
 	sha1, root := fetchList(t, p)
 	require.Equal(t, platformtest.NSServiceListV2, root.NamespaceURI())
 	require.NotNil(t, root.FindElement("./Signature/Object/QualifyingProperties/SignedProperties/SignedSignatureProperties/SigningTime"), "XAdES SigningTime")
@@ -71,7 +72,7 @@ func TestServiceList_IsResignedWithNewHashAfterEndpointChange(t *testing.T) {
 			require.NotNil(t, c, "v2 cache hint")
 			require.Equal(t, "ENDPOINT_FIRST", c.SelectAttrValue("Strategy", ""))
 			require.Equal(t, "P30D", c.FindElement("./Expiry").SelectAttrValue("Duration", ""))
-			require.NotNil(t, c.FindElement("./Key/stylesheet"), "inline XSLT")
+			require.Contains(t, c.FindElement("./Key").Text(), "xsl:stylesheet", "inline XSLT (Key has simple content in the schema)")
 		}
 	}
 	primary, fallback := p.URL("insurability", "ehealth"), p.URL("insurability", "mycarenet")
@@ -107,9 +108,47 @@ func TestServiceList_ServesVersion1AndConditionalGets(t *testing.T) {
 	sha, root := fetchList(t, p)
 	require.Equal(t, platformtest.NSServiceListV1, root.NamespaceURI())
 	require.Nil(t, root.FindElement(".//EndpointList"))
-	require.Len(t, endpoints(root, platformtest.ServiceTarification), 2)
+	require.Len(t, endpoints(root, platformtest.ServiceGenericInsurability), 2)
 
 	resp, body := get(t, p.HTTPClient(), p.ServiceListBaseURL()+".xml", "If-None-Match", `"`+sha+`"`)
 	require.Equal(t, http.StatusNotModified, resp.StatusCode)
 	require.Empty(t, body)
+}
+
+// The default list has the production shape: the MyCareNet services have
+// their eHealth endpoint ACTIVE and their BCP endpoint INACTIVE; the STS, the
+// ETK depot and the eHealthBox one eHealth endpoint. The platform moves a
+// service by publishing a newer signed list, and moves it back.
+func TestServiceList_ProductionShapeAndMoveToTheBCPSite(t *testing.T) {
+	for _, version := range []int{1, 2} {
+		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
+			p := start(t, platformtest.Config{ListVersion: version})
+			sha1, root := fetchList(t, p)
+			schema := map[int]platformtest.Schema{1: platformtest.SchemaServiceListV1, 2: platformtest.SchemaServiceListV2}[version]
+			require.NoError(t, platformtest.ValidateElement(schema, root))
+			ins := func(site string) string { return p.URL(platformtest.ServiceInsurability, site) }
+			gen := func(site string) string { return p.URL(platformtest.ServiceGenericInsurability, site) }
+			require.Equal(t, map[string]string{ins("ehealth"): "0 ACTIVE", ins("mycarenet"): "1 INACTIVE"}, endpoints(root, platformtest.ServiceInsurability))
+			require.Equal(t, map[string]string{gen("ehealth"): "0 ACTIVE", gen("mycarenet"): "1 INACTIVE"}, endpoints(root, platformtest.ServiceGenericInsurability))
+			for _, svc := range []string{platformtest.ServiceSTS, platformtest.ServiceETK, platformtest.ServiceEHealthBox} {
+				require.Equal(t, map[string]string{p.URL(svc, "ehealth"): "0 ACTIVE"}, endpoints(root, svc), svc)
+			}
+
+			require.NoError(t, p.MoveService(platformtest.ServiceInsurability, "mycarenet"))
+			sha2, root2 := fetchList(t, p)
+			require.NotEqual(t, sha1, sha2)
+			require.NoError(t, platformtest.ValidateElement(schema, root2))
+			_, err := soap.VerifyEnveloped(root2, p.ServiceListRoots(), soap.VerifyEnvelopedOptions{IDAttr: "Id"})
+			require.NoError(t, err, "the moved list is signed")
+			require.Equal(t, map[string]string{ins("ehealth"): "0 INACTIVE", ins("mycarenet"): "1 ACTIVE"}, endpoints(root2, platformtest.ServiceInsurability))
+			require.Equal(t, map[string]string{gen("ehealth"): "0 ACTIVE", gen("mycarenet"): "1 INACTIVE"}, endpoints(root2, platformtest.ServiceGenericInsurability), "only the moved service changes")
+			require.True(t, p.EndpointActive(platformtest.ServiceInsurability, "mycarenet"))
+
+			require.NoError(t, p.RestoreService(platformtest.ServiceInsurability))
+			_, root3 := fetchList(t, p)
+			require.Equal(t, map[string]string{ins("ehealth"): "0 ACTIVE", ins("mycarenet"): "1 INACTIVE"}, endpoints(root3, platformtest.ServiceInsurability))
+
+			require.Error(t, p.MoveService(platformtest.ServiceSTS, "mycarenet"), "the STS has no BCP endpoint")
+		})
+	}
 }

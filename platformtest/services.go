@@ -1,6 +1,7 @@
 package platformtest
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/beevik/etree"
@@ -8,13 +9,19 @@ import (
 	"github.com/ehgate/ehgate/soap"
 )
 
-// SOAPAction values of the services (API contract of ehgate).
+// SOAPAction values of the services. A request may also send none (or an
+// empty one); another operation's is refused.
 const (
-	ActionSTS                 = "urn:be:fgov:ehealth:sts:protocol:v1:RequestSecureToken"
+	ActionSTS = "urn:be:fgov:ehealth:sts:protocol:v1:RequestSecureToken"
+	// From the WSDLs (testdata/xsd): InsurabilityConsultation-proxy-v2.wsdl,
+	// GenericInsurabilityWebService-1_0.wsdl.
 	ActionInsurability        = "urn:be:fgov:ehealth:insurability:protocol:v2:GetInsurabilityForPharmacist"
 	ActionGenericInsurability = "urn:be:fgov:ehealth:genericinsurability:protocol:v1:GetInsurability"
-	ActionETK                 = "urn:be:fgov:ehealth:etkdepot:1_0:protocol:v1:GetEtk"
-	ActionTarification        = "urn:be:fgov:ehealth:mycarenet:tarification:protocol:v1:SendTarificationRequest"
+	// The ETK depot's WSDL gives no soapAction: the request sends an empty one.
+	ActionETK = ""
+	// As the official connector sets it (taktik/freehealth-connector,
+	// business/ehbox/service/impl/EhboxServiceImpl.kt).
+	ActionEHealthBox = "urn:be:fgov:ehealth:ehbox:publication:protocol:v3:sendMessage"
 )
 
 // servicePaths are the paths of each service: the primary path (the one
@@ -25,11 +32,11 @@ var servicePaths = map[string][]string{
 	ServiceInsurability:        {"/Insurability/v2", "/ehealth/bcp/insurability"},
 	ServiceGenericInsurability: {"/GenericInsurability/v1", "/ehealth/bcp/genericinsurability/v1"},
 	ServiceETK:                 {"/EtkDepot/v1"},
-	ServiceTarification:        {"/MyCareNet/Tarification/v1", "/ehealth/bcp/tarification/v1"},
+	ServiceEHealthBox:          {"/ehBoxPublication/v3"},
 }
 
 // businessServices lists the services of a business site, in list order.
-var businessServices = []string{ServiceSTS, ServiceETK, ServiceInsurability, ServiceGenericInsurability, ServiceTarification}
+var businessServices = []string{ServiceSTS, ServiceETK, ServiceInsurability, ServiceGenericInsurability, ServiceEHealthBox}
 
 func (p *Platform) businessRoutes() (map[string]route, []string) {
 	handlers := map[string]func(*exchange) reply{
@@ -37,7 +44,7 @@ func (p *Platform) businessRoutes() (map[string]route, []string) {
 		ServiceInsurability:        p.serveInsurability,
 		ServiceGenericInsurability: p.serveGenericInsurability,
 		ServiceETK:                 p.serveETK,
-		ServiceTarification:        p.serveTarification,
+		ServiceEHealthBox:          p.serveEHealthBox,
 	}
 	routes := map[string]route{}
 	for svc, paths := range servicePaths {
@@ -91,17 +98,46 @@ func faultCodeFor(code string) string {
 	return "soapenv:Server"
 }
 
-// soapFault builds a fault reply (HTTP 500, as SOAP 1.1 requires).
+// soapFault builds a fault reply (HTTP 500, as SOAP 1.1 requires). With a
+// detail code, the detail holds one SOA error as the platform's errors
+// schema (ehealth-errors-schema-soa-1_1.xsd) defines it: a SystemError
+// when the server is at fault, a BusinessError (Origin Consumer) when the
+// consumer is.
 func soapFault(faultcode, faultstring, code string) reply {
-	f := &soap.Fault{Code: faultcode, String: faultstring}
+	fe := etree.NewElement("soapenv:Fault")
+	fe.CreateElement("faultcode").SetText(faultcode)
+	fe.CreateElement("faultstring").SetText(faultstring)
 	if code != "" {
-		f.Codes = []string{code}
+		fe.CreateElement("detail").AddChild(soaError(faultcode, faultstring, code))
 	}
-	b, err := soap.Marshal(soap.NewFaultEnvelope(f))
+	b, err := soap.Marshal(soap.NewEnvelope(fe))
 	if err != nil {
 		return reply{status: 500, contentType: "text/plain; charset=utf-8", body: []byte(faultstring)}
 	}
 	return reply{status: 500, contentType: contentTypeXML, body: b, outcome: OutcomeBadRequest}
+}
+
+// NSSOAError is the namespace of the platform's SOAP fault details.
+const NSSOAError = "urn:be:fgov:ehealth:errors:soa:v1"
+
+// soaError builds a soa:SystemError or soa:BusinessError: Origin, Code and
+// Message are unqualified (errors core schema), Environment is in the soa
+// namespace.
+func soaError(faultcode, message, code string) *etree.Element {
+	kind, origin := "SystemError", "Provider"
+	if strings.HasSuffix(faultcode, ":Client") {
+		kind, origin = "BusinessError", "Consumer"
+	}
+	e := etree.NewElement("soa:" + kind)
+	e.CreateAttr("xmlns:soa", NSSOAError)
+	e.CreateAttr("Id", newID())
+	e.CreateElement("Origin").SetText(origin)
+	e.CreateElement("Code").SetText(code)
+	m := e.CreateElement("Message")
+	m.CreateAttr("xml:lang", "en")
+	m.SetText(message)
+	e.CreateElement("soa:Environment").SetText("Production")
+	return e
 }
 
 // rejected is the platform's answer to a request that failed security checks.
@@ -121,6 +157,52 @@ func noAccess(reason string) reply {
 // badRequest is the answer to a request the service cannot understand.
 func badRequest(reason string) reply {
 	return soapFault("soapenv:Client", "invalid request: "+reason, "")
+}
+
+// CodeXSDCompliance is the fault code of a request that does not validate
+// against its schema: "SOA-03006", with faultstring "XSD compliance
+// failure", as the platform's SOA layer answers (the code and text eBox
+// integrators report for a pattern or length violation; the official
+// connector's issue tracker shows the same validation failure surfacing as
+// a SOAP fault: taktik/freehealth-connector issue #13).
+const CodeXSDCompliance = "SOA-03006"
+
+// checkSchema validates a request payload against its schema; a non-nil
+// reply is the fault to send.
+func checkSchema(s Schema, payload *etree.Element) *reply {
+	err := ValidateElement(s, payload)
+	if err == nil {
+		return nil
+	}
+	reason := err.Error()
+	var se *SchemaError
+	if errors.As(err, &se) {
+		reason = se.Path + ": " + se.Reason
+	}
+	r := soapFault("soapenv:Client", CodeXSDCompliance+": XSD compliance failure: "+reason, CodeXSDCompliance)
+	r.outcome = OutcomeBadRequest
+	return &r
+}
+
+// checkAnswer is the platform's own guard: an answer that does not
+// validate against its schema is a bug of platformtest, reported as a
+// server fault rather than sent.
+func checkAnswer(s Schema, answer *etree.Element) *reply {
+	if err := ValidateElement(s, answer); err != nil {
+		r := soapFault("soapenv:Server", "SOA-02001: platformtest built an invalid answer: "+err.Error(), "SOA-02001")
+		r.outcome = OutcomeBadRequest
+		return &r
+	}
+	return nil
+}
+
+// answer checks body against its schema, wraps it in an envelope and
+// answers it.
+func answer(s Schema, body *etree.Element, outcome Outcome) reply {
+	if r := checkAnswer(s, body); r != nil {
+		return *r
+	}
+	return okEnvelope(body, outcome)
 }
 
 // okEnvelope wraps body in an envelope and answers it.

@@ -40,7 +40,7 @@ func newStatusFeed() *statusFeed {
 		{"ETK Depot", "ETK Depot", "eHealth basisdiensten"},
 		{"Insurability", "Assurabilité", "MyCareNet"},
 		{"Generic Insurability", "Assurabilité générique", "MyCareNet"},
-		{"MyCareNet Tarification", "MyCareNet Tarification", "MyCareNet"},
+		{"eHealthBox", "eHealthBox", "eHealth basisdiensten"},
 	} {
 		f.comps = append(f.comps, Component{ID: i + 1, NameNL: c.nl, NameFR: c.fr, GroupNameNL: c.group, ComponentNameNL: c.nl, StatusName: StatusOperational})
 	}
