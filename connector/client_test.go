@@ -106,7 +106,7 @@ var (
 func testPlatform(t testing.TB) (*platformtest.Platform, *platformtest.Identity) {
 	t.Helper()
 	platformOnce.Do(func() {
-		sharedPT, platformErr = platformtest.Start(platformtest.Config{Patients: 60, Seed: 7})
+		sharedPT, platformErr = platformtest.Start(platformtest.Config{Patients: 60, Seed: 7, ActiveBCP: true}) // the breaker's own failover
 		if platformErr == nil {
 			sharedID, platformErr = sharedPT.NewIdentity(platformtest.Pharmacy, "Apotheek Centrum")
 		}
@@ -152,7 +152,7 @@ func testConfig(t testing.TB, p *platformtest.Platform, id *platformtest.Identit
 		StatusComponents: map[string][]string{
 			"Insurability":           {ServiceInsurability},
 			"Generic Insurability":   {ServiceGenericInsurability},
-			"MyCareNet Tarification": {ServiceEHealthBox},
+			"eHealthBox":             {ServiceEHealthBox},
 			"ETK Depot":              {ServiceETK},
 		},
 		BCP: bcp.Config{
@@ -170,7 +170,7 @@ func newTestEnv(t *testing.T, mutate ...func(*Config)) *testEnv {
 			s.Clear("")
 		}
 		p.Site(platformtest.ControlSite).Clear("")
-		for _, comp := range []string{"Insurability", "Generic Insurability", "MyCareNet Tarification", "ETK Depot"} {
+		for _, comp := range []string{"Insurability", "Generic Insurability", "eHealthBox", "ETK Depot"} {
 			p.SetComponentStatus(comp, platformtest.StatusOperational)
 		}
 	})
@@ -322,7 +322,7 @@ func TestClient_LiveAnswerIsStoredAndBusinessAnswersAreNotOutages(t *testing.T) 
 	_, err = env.c.Insurability(ctx, InsurabilityRequest{SSIN: unknown.SSIN})
 	var be *BusinessError
 	require.ErrorAs(t, err, &be)
-	require.Equal(t, "1", be.Code)
+	require.Equal(t, "01", be.Code, "platformtest's ReturnCode Major for an unknown patient")
 	require.NotContains(t, err.Error(), unknown.SSIN)
 	m, _ := env.c.Mode(ServiceInsurability)
 	require.Equal(t, ModeNormal, m, "a business answer is not an outage")
@@ -631,7 +631,7 @@ func TestClient_CallAndGenericFallback(t *testing.T) {
 	env := newTestEnv(t)
 	ctx := context.Background()
 	pt := patients(env.p, 1)[0]
-	body := buildInsurabilityRequest(InsurabilityRequest{SSIN: pt.SSIN, Date: env.clock.Now(), RequestType: RequestInformation}, env.c.origin, "call-1")
+	body := buildInsurabilityRequest(InsurabilityRequest{SSIN: pt.SSIN, Date: env.clock.Now(), RequestType: RequestInformation}, env.c.origin, "4242")
 	el, err := env.c.Call(ctx, ServiceInsurability, ActionInsurability, body)
 	require.NoError(t, err)
 	require.Equal(t, "GetInsurabilityForPharmacistResponse", el.Tag)
