@@ -150,10 +150,10 @@ func testConfig(t testing.TB, p *platformtest.Platform, id *platformtest.Identit
 		ServiceListPoll:  time.Second,
 		StatusPoll:       time.Second, // advanceUntil steps by it: the clock stays within the platform's skew
 		StatusComponents: map[string][]string{
-			"Insurability":           {ServiceInsurability},
-			"Generic Insurability":   {ServiceGenericInsurability},
-			"eHealthBox":             {ServiceEHealthBox},
-			"ETK Depot":              {ServiceETK},
+			"Insurability":         {ServiceInsurability},
+			"Generic Insurability": {ServiceGenericInsurability},
+			"eHealthBox":           {ServiceEHealthBox},
+			"ETK Depot":            {ServiceETK},
 		},
 		BCP: bcp.Config{
 			Breaker: bcp.BreakerConfig{ConsecutiveFailures: 2, OpenTimeout: 2 * time.Second, Jitter: -1},
