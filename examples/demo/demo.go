@@ -28,10 +28,10 @@ const (
 
 // feedComponents maps the status feed's components to the services they cover.
 var feedComponents = map[string][]string{
-	"Insurability":           {connector.ServiceInsurability},
-	"Generic Insurability":   {connector.ServiceGenericInsurability},
-	"eHealthBox":             {connector.ServiceEHealthBox},
-	"ETK Depot":              {connector.ServiceETK},
+	"Insurability":         {connector.ServiceInsurability},
+	"Generic Insurability": {connector.ServiceGenericInsurability},
+	"eHealthBox":           {connector.ServiceEHealthBox},
+	"ETK Depot":            {connector.ServiceETK},
 }
 
 // phaseDef is one phase of the morning: what happens to the platform when it starts.
