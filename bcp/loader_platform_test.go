@@ -54,7 +54,7 @@ func TestLoader_AgainstThePlatform(t *testing.T) {
 			require.True(t, ok)
 
 			// The platform moves insurability to its BCP site and re-signs the list.
-			p.SetEndpointStatus("insurability:v2", "ehealth", false)
+			require.NoError(t, p.MoveService("insurability:v2", "mycarenet"))
 			changed, err := l.Refresh(context.Background())
 			require.NoError(t, err)
 			require.True(t, changed)
