@@ -139,6 +139,22 @@ func parseWriteResponse(el *etree.Element, key string) (string, error) {
 // queues behind them so the partition's order is kept; writes of other partitions still go
 // live. In fallback mode every write queues.
 func (c *Client) Submit(ctx context.Context, w Write) (Receipt, error) {
+	service := w.Service
+	if service == "" {
+		service = ServiceTarification
+	}
+	return observeCall(c, ctx, OperationSubmit, service, func(ctx context.Context) (Receipt, error) {
+		return c.submit(ctx, w)
+	}, func(r Receipt, err error) CallEnd {
+		if err == nil && r.Queued {
+			return CallEnd{Outcome: OutcomeQueued}
+		}
+		return CallEnd{Outcome: outcomeOf(SourceLive, err), Endpoint: r.Endpoint}
+	})
+}
+
+// submit is Submit without the observer.
+func (c *Client) submit(ctx context.Context, w Write) (Receipt, error) {
 	w, err := w.normalize()
 	if err != nil {
 		return Receipt{}, err
@@ -171,7 +187,10 @@ func (c *Client) Submit(ctx context.Context, w Write) (Receipt, error) {
 // enqueue queues m durably; cause is the live failure that led here (nil in fallback mode).
 func (c *Client) enqueue(ctx context.Context, m cache.Message, cause error) (Receipt, error) {
 	done := c.partitions.adding(m.Partition)
-	err := c.outbox.Enqueue(context.WithoutCancel(ctx), m)
+	step := StepInfo{Kind: StepStoreWrite, Service: m.Service}
+	sctx, start := c.stepStart(ctx, step)
+	err := c.outbox.Enqueue(context.WithoutCancel(sctx), m)
+	c.stepEnd(sctx, step, start, err)
 	done(err)
 	if err != nil {
 		c.log.Error("connector: write could not be queued", zap.String("service", m.Service), zap.Error(err))
@@ -264,7 +283,9 @@ func (c *Client) replay() {
 		if c.modes.forced(m.Service) {
 			return fmt.Errorf("connector: %s: %w", m.Service, ErrFallback)
 		}
-		_, err := c.send(ctx, m)
+		_, err := observeCall(c, ctx, OperationReplay, m.Service, func(ctx context.Context) (string, error) {
+			return c.send(ctx, m)
+		}, func(ep string, err error) CallEnd { return CallEnd{Outcome: outcomeOf(SourceLive, err), Endpoint: ep} })
 		switch {
 		case err == nil:
 			c.partitions.left(m.Partition)
