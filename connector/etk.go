@@ -247,6 +247,15 @@ type etkRecord struct {
 // (each identifier asked again); only ETKs whose certificate subject matches the identifier
 // asked are kept. An Error answer is a *BusinessError.
 func (c *Client) ETK(ctx context.Context, id Identifier) (ETKResult, error) {
+	return observeCall(c, ctx, OperationETK, ServiceETK, func(ctx context.Context) (ETKResult, error) {
+		return c.etk(ctx, id)
+	}, func(r ETKResult, err error) CallEnd {
+		return CallEnd{Outcome: outcomeOf(r.Source, err), Endpoint: r.Endpoint, Degraded: r.Degraded}
+	})
+}
+
+// etk is ETK without the observer.
+func (c *Client) etk(ctx context.Context, id Identifier) (ETKResult, error) {
 	id, err := id.validate()
 	if err != nil {
 		return ETKResult{}, err

@@ -167,8 +167,20 @@ func (c *Client) Submit(ctx context.Context, w Write) (Receipt, error) {
 	return c.submit(ctx, w)
 }
 
-// submit runs a normalized write.
+// submit runs a normalized write, seen by the observer.
 func (c *Client) submit(ctx context.Context, w Write) (Receipt, error) {
+	return observeCall(c, ctx, OperationSubmit, w.Service, func(ctx context.Context) (Receipt, error) {
+		return c.submitWrite(ctx, w)
+	}, func(r Receipt, err error) CallEnd {
+		if err == nil && r.Queued {
+			return CallEnd{Outcome: OutcomeQueued}
+		}
+		return CallEnd{Outcome: outcomeOf(SourceLive, err), Endpoint: r.Endpoint}
+	})
+}
+
+// submitWrite delivers or queues a normalized write.
+func (c *Client) submitWrite(ctx context.Context, w Write) (Receipt, error) {
 	if c.ctx.Err() != nil {
 		return Receipt{Key: w.IdempotencyKey}, ErrClosed
 	}
@@ -197,7 +209,10 @@ func (c *Client) submit(ctx context.Context, w Write) (Receipt, error) {
 // enqueue queues m durably; cause is the live failure that led here (nil in fallback mode).
 func (c *Client) enqueue(ctx context.Context, m cache.Message, cause error) (Receipt, error) {
 	done := c.partitions.adding(m.Partition)
-	err := c.outbox.Enqueue(context.WithoutCancel(ctx), m)
+	step := StepInfo{Kind: StepStoreWrite, Service: m.Service}
+	sctx, start := c.stepStart(ctx, step)
+	err := c.outbox.Enqueue(context.WithoutCancel(sctx), m)
+	c.stepEnd(sctx, step, start, err)
 	done(err)
 	if err != nil {
 		c.log.Error("connector: write could not be queued", zap.String("service", m.Service), zap.Error(err))
@@ -314,7 +329,12 @@ func (c *Client) replay() {
 		if c.modes.forced(m.Service) {
 			return fmt.Errorf("connector: %s: %w", m.Service, ErrFallback)
 		}
-		_, _, err := c.send(ctx, m)
+		_, err := observeCall(c, ctx, OperationReplay, m.Service, func(ctx context.Context) ([2]string, error) {
+			ref, ep, err := c.send(ctx, m)
+			return [2]string{ref, ep}, err
+		}, func(r [2]string, err error) CallEnd {
+			return CallEnd{Outcome: outcomeOf(SourceLive, err), Endpoint: r[1]}
+		})
 		switch {
 		case err == nil:
 			c.partitions.left(m.Partition)
