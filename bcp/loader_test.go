@@ -257,15 +257,16 @@ func TestLoader_RefusedListIsNotDownloadedAgain(t *testing.T) {
 	require.Len(t, r.warnings("service list rejected; held list stays in force"), 1, "warned once")
 }
 
-func TestLoader_RealSampleRejectedWithDigestError(t *testing.T) {
+func TestLoader_RealSampleRejectedAsAltered(t *testing.T) {
 	sample := readTestdata(t, sampleListPath)
 	// Trust the sample's own issuing CA at its issue date, so that nothing but the
-	// altered content can fail.
+	// altered content can fail. It was re-indented after signing, SignedInfo included,
+	// and the SignatureValue is checked before any digest: ErrSignature.
 	l, err := ParseServiceList(sample)
 	require.NoError(t, err)
 	roots := sampleIssuingCA(t, sample)
 	verify := soapListVerifier(roots, l.IssueInstant)
-	require.ErrorIs(t, verify(sample), soap.ErrDigest)
+	require.ErrorIs(t, verify(sample), soap.ErrSignature)
 
 	srv := newListServer(t, sample)
 	clock := newStepClock(testListTime)
@@ -279,7 +280,7 @@ func TestLoader_RealSampleRejectedWithDigestError(t *testing.T) {
 	var rej *RejectedError
 	require.ErrorAs(t, err, &rej)
 	require.Equal(t, "signature", rej.Reason)
-	require.ErrorIs(t, err, soap.ErrDigest)
+	require.ErrorIs(t, err, soap.ErrSignature)
 	require.Equal(t, l.SHA256, rej.SHA256)
 }
 

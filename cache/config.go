@@ -135,16 +135,31 @@ type OutboxConfig struct {
 	// partition before giving up on that partition for this Replay call.
 	// 0 = until the context passed to Replay ends.
 	MaxElapsed time.Duration
+	// Lease is, with a Config.Backend, how long a partition claimed by one
+	// instance's Replay stays its own without news from it: an instance that
+	// dies leaves its partitions to the others after at most Lease. Every
+	// send of a replayed message is cut off after three quarters of Lease,
+	// so a slow instance never delivers after its lease could have passed
+	// to another. Unused with the bbolt file. 0 = 30 seconds.
+	Lease time.Duration
 }
 
-// Config configures a Store. Dir and Keys are required; every other zero
-// field takes the default its comment names.
+// Config configures a Store. Dir (or Backend) and Keys are required; every
+// other zero field takes the default its comment names.
 type Config struct {
-	// Dir is the directory holding the store files (one per tenant). Required;
-	// created with mode 0700 if missing.
+	// Dir is the directory holding the store files (one per tenant). Required
+	// unless Backend is set; created with mode 0700 if missing.
 	Dir string
-	// Tenant names the store file: Dir/<Tenant>.db. 1 to 64 bytes of letters,
-	// digits, '.', '_' or '-'. "" = "default".
+	// Backend, if set, keeps the records in a shared store (a database used by
+	// every instance of a fleet, see package pgstore) instead of the bbolt
+	// file in Dir; nil = the file. Records are sealed by the Store either way.
+	// With a Backend, the memory LRU is not used (another instance may have
+	// replaced or deleted an answer), and OnCorrupt, LockTimeout and
+	// SkipIntegrityCheck do not apply. The Store does not close it.
+	Backend Backend
+	// Tenant names the store file: Dir/<Tenant>.db, or the tenant's records
+	// in the Backend. 1 to 64 bytes of letters, digits, '.', '_' or '-'.
+	// "" = "default".
 	Tenant string
 	// Keys are the vendor's encryption keys. Keys[0] is the current key: every
 	// new record is encrypted under it. Older keys stay readable as long as they
@@ -181,7 +196,7 @@ type Config struct {
 
 // Validate reports the first invalid field of c, by name.
 func (c Config) Validate() error {
-	if c.Dir == "" {
+	if c.Dir == "" && c.Backend == nil {
 		return fmt.Errorf("cache: Config.Dir is empty")
 	}
 	if c.Tenant != "" && !validName(c.Tenant, false) {
@@ -227,7 +242,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("cache: Config.LockTimeout is negative")
 	}
 	o := c.Outbox
-	if o.Concurrency < 0 || o.InitialBackoff < 0 || o.MaxBackoff < 0 || o.MaxElapsed < 0 {
+	if o.Concurrency < 0 || o.InitialBackoff < 0 || o.MaxBackoff < 0 || o.MaxElapsed < 0 || o.Lease < 0 {
 		return fmt.Errorf("cache: Config.Outbox has a negative field")
 	}
 	return nil
@@ -260,6 +275,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Outbox.MaxBackoff == 0 {
 		c.Outbox.MaxBackoff = time.Minute
+	}
+	if c.Outbox.Lease == 0 {
+		c.Outbox.Lease = 30 * time.Second
 	}
 	return c
 }

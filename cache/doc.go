@@ -39,6 +39,21 @@
 // every call returns only once its data is on disk (fsync) while concurrent
 // producers pay for few syncs.
 //
+// # Shared storage (a fleet)
+//
+// With Config.Backend set (package pgstore keeps the records in PostgreSQL),
+// several instances of a program share one tenant's answers and outbox. The
+// records are sealed by the Store exactly as in the file (AES-256-GCM under
+// the vendor's keys, logical keys, partitions and idempotency keys as HMACs
+// under the tenant's index key), so the backend sees no personal data. Reads
+// go to the backend every time (no memory LRU: another instance may have
+// replaced an answer). Any instance replays the outbox: a partition is
+// delivered by the instance holding its lease, in order, and taken over by
+// another one after OutboxConfig.Lease if that instance dies. When the backend
+// is unreachable, calls return ErrUnavailable (nothing is stored or read
+// silently elsewhere) and the next call after it is back succeeds; Open
+// itself succeeds and loads the tenant's keys when the backend answers.
+//
 // # Faults
 //
 // Open checks the file (bbolt's meta pages and page consistency, truncation,

@@ -90,6 +90,15 @@ func (s *Store) Export(ctx context.Context, w io.Writer) (ExportResult, error) {
 	if err := enc.Encode(exportLine{Type: "header", Format: ExportFormat, Version: 1, Tenant: s.cfg.Tenant, ExportedAt: &now}); err != nil {
 		return res, err
 	}
+	if s.be != nil {
+		if err := s.exportShared(ctx, func(l exportLine) error { return enc.Encode(l) }, &res); err != nil {
+			return res, err
+		}
+		if err := enc.Encode(exportLine{Type: "end", Answers: &res.Answers, Outbox: &res.Outbox, DeadLetters: &res.DeadLetters, Skipped: &res.Skipped}); err != nil {
+			return res, err
+		}
+		return res, bw.Flush()
+	}
 	var names [][]byte
 	err := s.view(func(tx *bolt.Tx) error {
 		return tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
@@ -275,6 +284,20 @@ func (s *Store) Import(ctx context.Context, r io.Reader) (ExportResult, error) {
 			}
 			continue
 		}
+		if s.be != nil {
+			m, err := s.checkImportLine(l)
+			if err != nil {
+				return res, fmt.Errorf("import line %d: %w", lineNo, err)
+			}
+			if l.Type == "end" {
+				ended = true
+				continue
+			}
+			if err := s.importShared(ctx, l, m, &res); err != nil {
+				return res, fmt.Errorf("import line %d: %w", lineNo, err)
+			}
+			continue
+		}
 		op, count, err := s.importOp(l, &res)
 		if err != nil {
 			return res, fmt.Errorf("import line %d: %w", lineNo, err)
@@ -305,17 +328,54 @@ func (s *Store) Import(ctx context.Context, r io.Reader) (ExportResult, error) {
 	return res, nil
 }
 
+// checkImportLine validates an import line and returns the message of an
+// outbox or dead_letter line.
+func (s *Store) checkImportLine(l exportLine) (Message, error) {
+	switch l.Type {
+	case "end":
+		return Message{}, nil
+	case "answer":
+		if !validName(l.Function, true) || l.Key == "" || len(l.Key) > MaxKeyBytes || l.StoredAt == nil {
+			return Message{}, fmt.Errorf("%w: answer needs a valid function, key and stored_at", ErrInvalid)
+		}
+		if len(l.Value) > s.cfg.MaxValueBytes {
+			return Message{}, fmt.Errorf("%w: %s value of %d bytes", ErrTooLarge, l.Function, len(l.Value))
+		}
+		return Message{}, nil
+	case "outbox", "dead_letter":
+		dead := l.Type == "dead_letter"
+		m := Message{IdempotencyKey: l.IdempotencyKey, Service: l.Service, Payload: l.Payload}
+		if l.Partition != nil {
+			m.Partition = *l.Partition
+		}
+		if m.Payload == nil {
+			m.Payload = []byte{}
+		}
+		if err := s.outbox.validate(&m); err != nil {
+			return Message{}, err
+		}
+		if l.EnqueuedAt == nil || (dead && l.DeadAt == nil) || len(l.Reason) > maxReasonBytes {
+			return Message{}, fmt.Errorf("%w: %s needs enqueued_at (and dead_at), a bounded reason", ErrInvalid, l.Type)
+		}
+		if l.Attempts < 0 || l.Attempts > maxAttempts {
+			return Message{}, fmt.Errorf("%w: %s attempts %d not within 0..%d", ErrInvalid, l.Type, l.Attempts, maxAttempts)
+		}
+		return m, nil
+	case "header":
+		return Message{}, fmt.Errorf("%w: a second header", ErrInvalid)
+	}
+	return Message{}, fmt.Errorf("%w: unknown line type %.32q", ErrInvalid, l.Type)
+}
+
 func (s *Store) importOp(l exportLine, res *ExportResult) (func(tx *bolt.Tx) error, func(), error) {
+	m, err := s.checkImportLine(l)
+	if err != nil {
+		return nil, nil, err
+	}
 	switch l.Type {
 	case "end":
 		return nil, nil, nil
 	case "answer":
-		if !validName(l.Function, true) || l.Key == "" || len(l.Key) > MaxKeyBytes || l.StoredAt == nil {
-			return nil, nil, fmt.Errorf("%w: answer needs a valid function, key and stored_at", ErrInvalid)
-		}
-		if len(l.Value) > s.cfg.MaxValueBytes {
-			return nil, nil, fmt.Errorf("%w: %s value of %d bytes", ErrTooLarge, l.Function, len(l.Value))
-		}
 		bucket := []byte(answerPrefix + l.Function)
 		dk := s.index.sum(l.Function, l.Key)
 		storedAt := l.StoredAt.UnixNano()
@@ -352,22 +412,6 @@ func (s *Store) importOp(l exportLine, res *ExportResult) (func(tx *bolt.Tx) err
 			}, nil
 	case "outbox", "dead_letter":
 		dead := l.Type == "dead_letter"
-		m := Message{IdempotencyKey: l.IdempotencyKey, Service: l.Service, Payload: l.Payload}
-		if l.Partition != nil {
-			m.Partition = *l.Partition
-		}
-		if m.Payload == nil {
-			m.Payload = []byte{}
-		}
-		if err := s.outbox.validate(&m); err != nil {
-			return nil, nil, err
-		}
-		if l.EnqueuedAt == nil || (dead && l.DeadAt == nil) || len(l.Reason) > maxReasonBytes {
-			return nil, nil, fmt.Errorf("%w: %s needs enqueued_at (and dead_at), a bounded reason", ErrInvalid, l.Type)
-		}
-		if l.Attempts < 0 || l.Attempts > maxAttempts {
-			return nil, nil, fmt.Errorf("%w: %s attempts %d not within 0..%d", ErrInvalid, l.Type, l.Attempts, maxAttempts)
-		}
 		enq := l.EnqueuedAt.UnixNano()
 		ik := s.index.sum("outbox", m.IdempotencyKey)
 		added := false

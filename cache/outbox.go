@@ -69,12 +69,16 @@ type Outbox struct {
 	s         *Store
 	pending   atomic.Int64
 	dead      atomic.Int64
+	oldest    atomic.Int64 // with a Backend: the last known enqueued-at of the oldest message
 	replaying atomic.Bool
 }
 
 func newOutbox(s *Store) *Outbox { return &Outbox{s: s} }
 
 func (o *Outbox) load() error {
+	if o.s.be != nil {
+		return nil
+	}
 	return o.s.view(func(tx *bolt.Tx) error {
 		if b := tx.Bucket(bucketOutbox); b != nil {
 			o.pending.Store(int64(b.Stats().KeyN))
@@ -114,6 +118,12 @@ func (o *Outbox) Enqueue(ctx context.Context, m Message) error {
 		return err
 	}
 	s := o.s
+	if s.be != nil {
+		if s.closed.Load() {
+			return ErrClosed
+		}
+		return o.enqueueShared(ctx, m)
+	}
 	m.Attempts = 0
 	pt := encodeMessage(&m, "", false)
 	ik := s.index.sum("outbox", m.IdempotencyKey)
@@ -161,14 +171,34 @@ func (o *Outbox) appendTx(tx *bolt.Tx, ik, pt []byte, enq int64) (added bool, er
 }
 
 // Pending returns how many messages wait to be delivered.
-func (o *Outbox) Pending() int { return int(o.pending.Load()) }
+// With a Config.Backend it asks the backend (any instance's messages count),
+// and returns the last known figure if the backend does not answer.
+func (o *Outbox) Pending() int {
+	if o.s.be != nil {
+		n, _ := o.queueStats()
+		return n
+	}
+	return int(o.pending.Load())
+}
 
 // DeadLetterCount returns how many messages were rejected permanently and set aside.
-func (o *Outbox) DeadLetterCount() int { return int(o.dead.Load()) }
+func (o *Outbox) DeadLetterCount() int {
+	if o.s.be != nil {
+		return o.deadCountShared()
+	}
+	return int(o.dead.Load())
+}
 
 // OldestAge returns the age of the oldest pending message, 0 if none.
 func (o *Outbox) OldestAge() time.Duration {
 	var t1 int64
+	if o.s.be != nil {
+		_, t1 = o.queueStats()
+		if t1 == 0 {
+			return 0
+		}
+		return max(0, o.s.now().Sub(time.Unix(0, t1)))
+	}
 	_ = o.s.view(func(tx *bolt.Tx) error {
 		if b := tx.Bucket(bucketOutbox); b != nil {
 			if _, v := b.Cursor().First(); v != nil {
@@ -188,6 +218,9 @@ func (o *Outbox) OldestAge() time.Duration {
 // DeadLetters returns the messages set aside, oldest first. Records that
 // fail authentication are skipped (and counted in Stats).
 func (o *Outbox) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
+	if o.s.be != nil {
+		return o.deadLettersShared(ctx)
+	}
 	var out []DeadLetter
 	err := o.s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketDead)
@@ -251,6 +284,9 @@ func (o *Outbox) openMessage(k, v []byte) (Message, error) {
 // letter is just removed.
 func (o *Outbox) Requeue(ctx context.Context, seq uint64) error {
 	s := o.s
+	if s.be != nil {
+		return o.requeueShared(ctx, seq)
+	}
 	k := seqKey(seq)
 	var d DeadLetter
 	if err := s.view(func(tx *bolt.Tx) error {
@@ -299,6 +335,9 @@ func (o *Outbox) Requeue(ctx context.Context, seq uint64) error {
 
 // Discard deletes dead letter seq for good.
 func (o *Outbox) Discard(ctx context.Context, seq uint64) error {
+	if o.s.be != nil {
+		return o.discardShared(ctx, seq)
+	}
 	k := seqKey(seq)
 	removed := false
 	return o.s.write(ctx, func(tx *bolt.Tx) error {
@@ -329,12 +368,23 @@ func (o *Outbox) Discard(ctx context.Context, seq uint64) error {
 // IdempotencyKey. An entry that fails authentication is never sent: it is
 // skipped (ReplayResult.Skipped, Stats.AuthFailures) and left in place. Only
 // one Replay runs at a time (ErrReplaying).
+//
+// With a Config.Backend, every instance of the fleet may Replay at the same
+// time: each claims partitions nobody holds (a lease of OutboxConfig.Lease,
+// renewed before each send) and Replay returns when it can claim no more, so
+// messages of partitions held by other instances may still be pending when
+// it returns. An instance that dies holding a partition leaves it to the
+// others once its lease has passed; the message it was sending may then be
+// sent twice, which the idempotency key makes harmless.
 func (o *Outbox) Replay(ctx context.Context, send SendFunc) (ReplayResult, error) {
 	var res ReplayResult
 	if !o.replaying.CompareAndSwap(false, true) {
 		return res, ErrReplaying
 	}
 	defer o.replaying.Store(false)
+	if o.s.be != nil {
+		return o.replayShared(ctx, send)
+	}
 	var after uint64
 	for {
 		parts, last, skipped, err := o.snapshot(after)

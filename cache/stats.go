@@ -55,6 +55,11 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	for name := range s.funcs {
 		st.Functions[name] = FunctionStats{Registered: true}
 	}
+	if s.be != nil {
+		// FileBytes: the bytes of the tenant's sealed records in the backend.
+		err := s.statsShared(ctx, &st)
+		return st, err
+	}
 	err := s.view(func(tx *bolt.Tx) error {
 		st.FileBytes = tx.Size()
 		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {

@@ -70,6 +70,13 @@ type Store struct {
 
 	warmMu  sync.Mutex
 	warmers map[*Warmer]struct{}
+
+	// With a Config.Backend (see shared.go): be is it, owner names this
+	// Store in outbox leases, shared is the tenant's index key once loaded.
+	be       Backend
+	owner    string
+	shared   atomic.Pointer[indexer]
+	sharedMu sync.Mutex
 }
 
 type memKey struct{ fn, key string }
@@ -128,6 +135,18 @@ func Open(cfg Config, opts ...Option) (*Store, error) {
 	for name, p := range policies {
 		funcs[name] = &function{name: name, policy: p.normalized(), bucket: []byte(answerPrefix + name)}
 	}
+	if cfg.Backend != nil {
+		s := &Store{cfg: cfg, keys: kr, funcs: funcs, now: o.now, log: o.log, done: make(chan struct{}), warmers: map[*Warmer]struct{}{}}
+		s.mem, _ = lru.New[memKey, *memEntry](1)
+		if err := s.openShared(); err != nil {
+			return nil, err
+		}
+		if cfg.PurgeInterval > 0 {
+			s.wg.Add(1)
+			go s.purgeLoop(cfg.PurgeInterval)
+		}
+		return s, nil
+	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cache: creating store directory: %w", err)
 	}
@@ -176,7 +195,7 @@ func Open(cfg Config, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// Path returns the store file's path.
+// Path returns the store file's path ("backend:<tenant>" with a Config.Backend).
 func (s *Store) Path() string { return s.path }
 
 // Recovered returns what Open found wrong with the previous store file when
@@ -213,6 +232,9 @@ func (s *Store) Close() error {
 		}
 		close(s.done)
 		s.wg.Wait()
+		if s.be != nil {
+			return // the backend belongs to the caller
+		}
 		if s.wedged.Load() {
 			// bbolt faulted while starting a transaction, with its locks
 			// held: closing it would wait for them forever. The file stays
@@ -285,6 +307,12 @@ func (s *Store) Put(ctx context.Context, function, key string, value []byte, opt
 		notAfter = po.notAfter.UnixNano()
 	}
 	storedAt := po.storedAt.UnixNano()
+	if s.be != nil {
+		if s.closed.Load() {
+			return ErrClosed
+		}
+		return s.putShared(ctx, f, key, value, storedAt, notAfter)
+	}
 	dk := s.index.sum(f.name, key)
 	rec := s.keys.seal(kindAnswer, storedAt, notAfter, f.bucket, dk, encodeAnswer(key, value))
 	v := bytes.Clone(value)
@@ -313,6 +341,12 @@ func (s *Store) Delete(ctx context.Context, function, key string) error {
 	if err != nil {
 		return err
 	}
+	if s.be != nil {
+		if s.closed.Load() {
+			return ErrClosed
+		}
+		return s.deleteShared(ctx, f, key)
+	}
 	dk := s.index.sum(f.name, key)
 	mk := memKey{f.name, key}
 	return s.write(ctx, func(tx *bolt.Tx) error {
@@ -340,6 +374,9 @@ func (s *Store) Get(ctx context.Context, function, key string) (Entry, error) {
 	}
 	if s.closed.Load() {
 		return Entry{}, ErrClosed
+	}
+	if s.be != nil {
+		return s.getShared(ctx, f, key)
 	}
 	now := s.now()
 	if me, ok := s.mem.Get(memKey{function, key}); ok {
@@ -632,6 +669,12 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) (err error) {
 // Config.PurgeInterval; call it to purge now. Answers of functions that are
 // no longer configured are kept (and counted by Stats).
 func (s *Store) Purge(ctx context.Context) (int, error) {
+	if s.be != nil {
+		if s.closed.Load() {
+			return 0, ErrClosed
+		}
+		return s.purgeShared(ctx)
+	}
 	now := s.now().UnixNano()
 	total := 0
 	for _, f := range s.funcs {
@@ -726,6 +769,12 @@ func (s *Store) purgeLoop(every time.Duration) {
 // they can be dropped from Config.Keys. It returns how many records it
 // rewrote. Records that fail authentication are left as they are.
 func (s *Store) Rekey(ctx context.Context) (int, error) {
+	if s.be != nil {
+		if s.closed.Load() {
+			return 0, ErrClosed
+		}
+		return s.rekeyShared(ctx)
+	}
 	var buckets [][]byte
 	if err := s.view(func(tx *bolt.Tx) error {
 		return tx.ForEach(func(name []byte, _ *bolt.Bucket) error {

@@ -42,6 +42,7 @@ type options struct {
 	clock     bcp.Clock
 	client    *http.Client
 	transport http.RoundTripper
+	observers []Observer
 }
 
 // WithLogger sets the logger (default zap.NewNop()). The client logs mode changes at info,
@@ -88,9 +89,11 @@ func NewTransport(roots *x509.CertPool, connectTimeout time.Duration) *http.Tran
 type Client struct {
 	cfg    Config
 	log    *zap.Logger
+	obs    Observer // nil = none (see observer.go)
 	clock  bcp.Clock
 	http   *http.Client
 	origin requestOrigin
+	refs   *referenceSource // RecordCommonInput references
 	limits soap.Limits
 
 	hok    *sts.Credential
@@ -167,16 +170,21 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		hc = &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	c := &Client{
-		cfg:        cfg,
-		log:        o.logger,
-		clock:      o.clock,
-		http:       hc,
-		origin:     requestOrigin{IsTest: cfg.IsTest, Package: cfg.Package, NIHII: cfg.Identity.NIHII},
+		cfg:   cfg,
+		log:   o.logger,
+		clock: o.clock,
+		http:  hc,
+		origin: requestOrigin{IsTest: cfg.IsTest, Package: cfg.Package, NIHII: cfg.Identity.NIHII,
+			HolderNIHII: cfg.Identity.HolderNIHII, SSIN: cfg.Identity.SSIN, Preset: cfg.Identity.Preset},
+		refs:       newReferenceSource(),
 		limits:     soap.DefaultLimits,
 		replayKick: make(chan struct{}, 1),
 		memo:       newMemo(16384),
 
 		ownTransport: own,
+	}
+	if c.obs = newObserver(o.observers); c.obs != nil {
+		c.events.observe = c.obs.Event
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.modes = newModeTable(c.clock.Now, c.log, c.events.publish)
@@ -252,7 +260,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		ServiceInsurability:        {AttemptTimeout: cfg.Policies.Insurability.AttemptTimeout, Idempotent: true},
 		ServiceGenericInsurability: {AttemptTimeout: cfg.Policies.GenericInsurability.AttemptTimeout, Idempotent: true},
 		ServiceETK:                 {AttemptTimeout: cfg.Policies.ETK.AttemptTimeout, Idempotent: true},
-		ServiceTarification:        {AttemptTimeout: cfg.Timeouts.Attempt},
+		ServiceEHealthBox:          {AttemptTimeout: cfg.Timeouts.Attempt},
 		ServiceSTS:                 {AttemptTimeout: cfg.Timeouts.Attempt, Idempotent: true},
 	} {
 		if _, set := bc.Services[svc]; !set {
@@ -523,11 +531,17 @@ func (c *Client) do(ctx context.Context, service, action string, body *etree.Ele
 				refused = used
 			}
 			var err error
-			if signer, used, err = c.signerFor(ctx, refused); err != nil {
+			step := StepInfo{Kind: StepToken, Service: service}
+			tctx, start := c.stepStart(ctx, step)
+			signer, used, err = c.signerFor(tctx, refused)
+			c.stepEnd(tctx, step, start, err)
+			if err != nil {
 				return err
 			}
 		}
 		err := c.engine.Do(ctx, service, func(ctx context.Context, ep bcp.Endpoint) error {
+			step := StepInfo{Kind: StepSign, Service: service, Endpoint: ep.URL}
+			sctx, start := c.stepStart(ctx, step)
 			env := soap.NewEnvelope(body.Copy())
 			var msg []byte
 			var err error
@@ -536,14 +550,18 @@ func (c *Client) do(ctx context.Context, service, action string, body *etree.Ele
 			} else {
 				msg, err = soap.Marshal(env)
 			}
+			c.stepEnd(sctx, step, start, err)
 			if err != nil {
 				return fmt.Errorf("connector: building the %s request: %w", service, err)
 			}
-			el, err := c.exchange(ctx, ep, action, msg)
-			if err != nil {
-				return err
+			step.Kind = StepAttempt
+			actx, start := c.stepStart(ctx, step)
+			el, err := c.exchange(actx, ep, action, msg)
+			if err == nil {
+				err = handle(ep, el)
 			}
-			return handle(ep, el)
+			c.stepEnd(actx, step, start, err)
+			return err
 		})
 		var fault *soap.Fault
 		if err != nil && signed && try == 0 && errors.As(err, &fault) && fault.HasCode("SOA-01001") {
@@ -599,6 +617,13 @@ func liveCall[A any](c *Client, ctx context.Context, service, action string, bod
 // no local store: while the service is in forced fallback (status feed, operator, drill) it
 // returns a *FallbackError (ErrFallback) without a network attempt.
 func (c *Client) Call(ctx context.Context, service, action string, body *etree.Element) (*etree.Element, error) {
+	return observeCall(c, ctx, OperationCall, service, func(ctx context.Context) (*etree.Element, error) {
+		return c.call(ctx, service, action, body)
+	}, func(_ *etree.Element, err error) CallEnd { return CallEnd{Outcome: outcomeOf(SourceLive, err)} })
+}
+
+// call is Call without the observer.
+func (c *Client) call(ctx context.Context, service, action string, body *etree.Element) (*etree.Element, error) {
 	if body == nil {
 		return nil, &RequestError{Field: "body", Reason: "required"}
 	}
@@ -750,8 +775,10 @@ func (c *Client) modeChanged(service string, from, to Mode, cause string) {
 
 // recover runs the recovery of a service, then ends its recovering mode.
 func (c *Client) recover(service string) {
-	if service == ServiceTarification {
-		c.replay()
+	switch service {
+	case ServiceInsurability, ServiceGenericInsurability, ServiceETK, ServiceSTS:
+	default:
+		c.replay() // a write service: its queued writes (and any other's not forced) go now
 	}
 	c.regular.run(c.ctx, service)
 	c.modes.update(service, CauseReplayed, func(s *serviceState) { s.recovering = false })

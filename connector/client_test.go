@@ -106,7 +106,7 @@ var (
 func testPlatform(t testing.TB) (*platformtest.Platform, *platformtest.Identity) {
 	t.Helper()
 	platformOnce.Do(func() {
-		sharedPT, platformErr = platformtest.Start(platformtest.Config{Patients: 60, Seed: 7})
+		sharedPT, platformErr = platformtest.Start(platformtest.Config{Patients: 60, Seed: 7, ActiveBCP: true}) // the breaker's own failover
 		if platformErr == nil {
 			sharedID, platformErr = sharedPT.NewIdentity(platformtest.Pharmacy, "Apotheek Centrum")
 		}
@@ -150,10 +150,10 @@ func testConfig(t testing.TB, p *platformtest.Platform, id *platformtest.Identit
 		ServiceListPoll:  time.Second,
 		StatusPoll:       time.Second, // advanceUntil steps by it: the clock stays within the platform's skew
 		StatusComponents: map[string][]string{
-			"Insurability":           {ServiceInsurability},
-			"Generic Insurability":   {ServiceGenericInsurability},
-			"MyCareNet Tarification": {ServiceTarification},
-			"ETK Depot":              {ServiceETK},
+			"Insurability":         {ServiceInsurability},
+			"Generic Insurability": {ServiceGenericInsurability},
+			"eHealthBox":           {ServiceEHealthBox},
+			"ETK Depot":            {ServiceETK},
 		},
 		BCP: bcp.Config{
 			Breaker: bcp.BreakerConfig{ConsecutiveFailures: 2, OpenTimeout: 2 * time.Second, Jitter: -1},
@@ -170,7 +170,7 @@ func newTestEnv(t *testing.T, mutate ...func(*Config)) *testEnv {
 			s.Clear("")
 		}
 		p.Site(platformtest.ControlSite).Clear("")
-		for _, comp := range []string{"Insurability", "Generic Insurability", "MyCareNet Tarification", "ETK Depot"} {
+		for _, comp := range []string{"Insurability", "Generic Insurability", "eHealthBox", "ETK Depot"} {
 			p.SetComponentStatus(comp, platformtest.StatusOperational)
 		}
 	})
@@ -308,7 +308,7 @@ func TestClient_LiveAnswerIsStoredAndBusinessAnswersAreNotOutages(t *testing.T) 
 	require.False(t, res.Degraded)
 	require.Equal(t, pt.SSIN, res.Answer.CareReceiver.SSIN)
 	require.Equal(t, pt.PaymentApproval, res.Answer.PaymentApproval)
-	require.Equal(t, string(pt.Regime), res.Answer.Coverages[0].Entitlement.ThirdPartyPayerRegime)
+	require.Equal(t, ThirdPartyPayerRegime(pt.Regime), res.Answer.Coverages[0].Entitlement.ThirdPartyPayerRegime)
 	require.True(t, res.Answer.Insured(env.clock.Now()))
 	require.Contains(t, res.Endpoint, env.p.URL(ServiceInsurability, "ehealth"))
 
@@ -322,7 +322,7 @@ func TestClient_LiveAnswerIsStoredAndBusinessAnswersAreNotOutages(t *testing.T) 
 	_, err = env.c.Insurability(ctx, InsurabilityRequest{SSIN: unknown.SSIN})
 	var be *BusinessError
 	require.ErrorAs(t, err, &be)
-	require.Equal(t, "1", be.Code)
+	require.Equal(t, "01", be.Code, "platformtest's ReturnCode Major for an unknown patient")
 	require.NotContains(t, err.Error(), unknown.SSIN)
 	m, _ := env.c.Mode(ServiceInsurability)
 	require.Equal(t, ModeNormal, m, "a business answer is not an outage")
@@ -372,13 +372,13 @@ func TestClient_AllSitesDown_CachedAnswersMarked_WritesQueued_ThenReplayedOnceAn
 	pts := patients(env.p, 3)
 	before, err := env.c.Insurability(ctx, InsurabilityRequest{SSIN: pts[0].SSIN})
 	require.NoError(t, err)
-	r0, err := env.c.Submit(ctx, Write{Partition: pts[0].SSIN, Payload: []byte("claim 0")})
+	r0, err := env.c.SendMessage(ctx, testMessage("", pts[0].SSIN, []byte("claim 0")))
 	require.NoError(t, err)
 	require.True(t, r0.Delivered)
 
 	for _, s := range env.p.Sites() {
 		s.Inject(platformtest.ServiceInsurability, platformtest.Fault{Kind: platformtest.FaultRefuse})
-		s.Inject(platformtest.ServiceTarification, platformtest.Fault{Kind: platformtest.FaultHTTPStatus, Status: 502})
+		s.Inject(platformtest.ServiceEHealthBox, platformtest.Fault{Kind: platformtest.FaultHTTPStatus, Status: 502})
 	}
 	env.clock.Advance(time.Minute)
 	res, err := env.c.Insurability(ctx, InsurabilityRequest{SSIN: pts[0].SSIN})
@@ -396,7 +396,7 @@ func TestClient_AllSitesDown_CachedAnswersMarked_WritesQueued_ThenReplayedOnceAn
 
 	var keys []string
 	for i := 1; i < 3; i++ {
-		r, err := env.c.Submit(ctx, Write{Partition: pts[i].SSIN, Payload: []byte{'c', byte(i)}})
+		r, err := env.c.SendMessage(ctx, testMessage("", pts[i].SSIN, []byte{'c', byte(i)}))
 		require.NoError(t, err)
 		require.True(t, r.Queued)
 		keys = append(keys, r.Key)
@@ -416,10 +416,10 @@ func TestClient_AllSitesDown_CachedAnswersMarked_WritesQueued_ThenReplayedOnceAn
 		return res.Source == SourceLive && m == ModeNormal
 	})
 	env.advanceUntil(t, 3*time.Second, func() bool {
-		r, err := env.c.Submit(ctx, Write{Payload: []byte("after the outage")})
+		r, err := env.c.SendMessage(ctx, testMessage("", "", []byte("after the outage")))
 		require.NoError(t, err)
 		keys = append(keys, r.Key)
-		m, _ := env.c.Mode(ServiceTarification)
+		m, _ := env.c.Mode(ServiceEHealthBox)
 		return r.Delivered && m == ModeNormal
 	})
 	rep, ok := env.c.Regularisation(ServiceInsurability) // kept before the mode turns normal
@@ -458,7 +458,7 @@ func TestClient_StatusFeedMajorOutage_FallbackWithoutNetworkAttempt(t *testing.T
 		require.Equal(t, SourceCache, res.Source)
 		require.True(t, res.Degraded)
 	}
-	r, err := env.c.Submit(ctx, Write{Payload: []byte("x")})
+	r, err := env.c.SendMessage(ctx, testMessage("", "", []byte("x")))
 	require.NoError(t, err)
 	require.False(t, r.Queued, "only the mapped service is in fallback")
 	require.Equal(t, n, counts(env.p, platformtest.ServiceInsurability), "no network attempt in fallback")
@@ -617,8 +617,8 @@ func TestClient_CloseStopsEveryGoroutine(t *testing.T) {
 	pt := patients(p, 1)[0]
 	_, err = c.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
 	require.NoError(t, err)
-	require.NoError(t, c.ActivateFallback(ServiceTarification, "test"))
-	_, err = c.Submit(ctx, Write{Payload: []byte("x")})
+	require.NoError(t, c.ActivateFallback(ServiceEHealthBox, "test"))
+	_, err = c.SendMessage(ctx, testMessage("", "", []byte("x")))
 	require.NoError(t, err)
 	require.NoError(t, c.Close())
 	require.NoError(t, c.Close(), "Close is idempotent")
@@ -631,7 +631,7 @@ func TestClient_CallAndGenericFallback(t *testing.T) {
 	env := newTestEnv(t)
 	ctx := context.Background()
 	pt := patients(env.p, 1)[0]
-	body := buildInsurabilityRequest(InsurabilityRequest{SSIN: pt.SSIN, Date: env.clock.Now(), RequestType: RequestInformation}, env.c.origin, "call-1")
+	body := buildInsurabilityRequest(InsurabilityRequest{SSIN: pt.SSIN, Date: env.clock.Now(), RequestType: RequestInformation}, env.c.origin, "4242")
 	el, err := env.c.Call(ctx, ServiceInsurability, ActionInsurability, body)
 	require.NoError(t, err)
 	require.Equal(t, "GetInsurabilityForPharmacistResponse", el.Tag)
@@ -874,4 +874,11 @@ func TestClient_ConcurrentRefusalsRenewOnce(t *testing.T) {
 	renewals := env.p.TokensIssued() - issued
 	require.GreaterOrEqual(t, renewals, 1)
 	require.Less(t, renewals, len(pts)/2, "renewals: %d for %d callers", renewals, len(pts))
+}
+
+// testMessage is the eHealthBox message the write tests send: key "" = a generated
+// PublicationId, partition orders it, content is the document.
+func testMessage(key, partition string, content []byte) EHealthBoxMessage {
+	return EHealthBoxMessage{PublicationID: key, Partition: partition, Title: "test message",
+		Recipients: []EHealthBoxAddress{{ID: "10987654321", Type: "NIHII", Quality: "DOCTOR"}}, Content: content}
 }

@@ -93,6 +93,11 @@ type Identity struct {
 	NIHII string
 	// SSIN is the certificate holder's national number; required by both presets.
 	SSIN string
+	// HolderNIHII is the pharmacy holder's own NIHII (the pharmacist's, not the pharmacy's).
+	// Insurability v2 names it as the care provider (Quality PHARMACY-HOLDER) with the pharmacy
+	// as its Organization, as the official pharmacy integration does. "" = the pharmacy's NIHII
+	// is the care provider (Quality PHARMACY), without Organization.
+	HolderNIHII string
 	// Attributes replaces the preset's attribute set (another profession); nil = the preset's.
 	Attributes *sts.AttributeSet
 }

@@ -85,9 +85,9 @@ func TestConfig_DefaultTimeoutsReachTheEngine(t *testing.T) {
 	require.NoError(t, err)
 	defer cl.Close()
 	require.Equal(t, 1500*time.Millisecond, cl.engineConfig.Services[ServiceInsurability].AttemptTimeout)
-	require.Equal(t, 5*time.Second, cl.engineConfig.Services[ServiceTarification].AttemptTimeout)
+	require.Equal(t, 5*time.Second, cl.engineConfig.Services[ServiceEHealthBox].AttemptTimeout)
 	require.True(t, cl.engineConfig.Services[ServiceInsurability].Idempotent)
-	require.False(t, cl.engineConfig.Services[ServiceTarification].Idempotent, "writes are not retried by the engine")
+	require.False(t, cl.engineConfig.Services[ServiceEHealthBox].Idempotent, "writes are not retried by the engine")
 }
 
 func TestConfig_PrintsNoSecret(t *testing.T) {

@@ -44,7 +44,7 @@ func TestHelperQueueWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; ; i++ {
-		r, err := c.Submit(context.Background(), Write{Partition: "p" + string(rune('a'+i%3)), Payload: []byte{byte(i)}})
+		r, err := c.SendMessage(context.Background(), testMessage("", "p"+string(rune('a'+i%3)), []byte{byte(i)}))
 		if err != nil || !r.Queued {
 			t.Fatalf("write %d not queued: %v", i, err)
 		}
@@ -109,9 +109,9 @@ func TestClient_StoreHoldsNoPersonalDataInClear(t *testing.T) {
 		require.NoError(t, err)
 	}
 	for _, s := range env.p.Sites() {
-		s.Inject(platformtest.ServiceTarification, platformtest.Fault{Kind: platformtest.FaultRefuse})
+		s.Inject(platformtest.ServiceEHealthBox, platformtest.Fault{Kind: platformtest.FaultRefuse})
 	}
-	_, err := env.c.Submit(ctx, Write{Partition: pts[0].SSIN, Payload: []byte("claim for " + pts[0].LastName)})
+	_, err := env.c.SendMessage(ctx, testMessage("", pts[0].SSIN, []byte("claim for "+pts[0].LastName)))
 	require.NoError(t, err)
 	dir := env.c.cfg.CacheDir
 	err = filepath.Walk(dir, func(path string, info os.FileInfo, err error) error {
@@ -149,13 +149,13 @@ func TestClient_ServiceListMovesTrafficToTheFallbackEndpoint(t *testing.T) {
 func TestClient_RejectedWriteIsABusinessErrorAndNotQueued(t *testing.T) {
 	env := newTestEnv(t)
 	env.p.SetWriteValidator(func(w platformtest.Write) error {
-		if w.Key == "refuse-me" {
+		if w.Key == "refuseme" {
 			return os.ErrInvalid
 		}
 		return nil
 	})
 	defer env.p.SetWriteValidator(nil)
-	r, err := env.c.Submit(context.Background(), Write{IdempotencyKey: "refuse-me", Payload: []byte("x")})
+	r, err := env.c.SendMessage(context.Background(), testMessage("refuseme", "", []byte("x")))
 	require.ErrorIs(t, err, ErrBusiness)
 	require.False(t, r.Queued)
 	require.False(t, r.Delivered)
@@ -163,3 +163,41 @@ func TestClient_RejectedWriteIsABusinessErrorAndNotQueued(t *testing.T) {
 }
 
 func emptyPool() *x509.CertPool { return x509.NewCertPool() }
+
+// With the production shape of the service list (the eHealth endpoint ACTIVE, MyCareNet's BCP
+// endpoint INACTIVE), the client never calls the BCP endpoint until the platform publishes a
+// newer signed list that moves the service there; it follows that list within one poll and the
+// next call goes live to MyCareNet with no caller error, even with the eHealth site down.
+func TestClient_FollowsTheListFlipOfTheProductionShape(t *testing.T) {
+	p, err := platformtest.Start(platformtest.Config{Patients: 10, Seed: 11})
+	require.NoError(t, err)
+	defer p.Close()
+	require.True(t, p.EndpointActive(ServiceInsurability, "ehealth"))
+	require.False(t, p.EndpointActive(ServiceInsurability, "mycarenet"), "the production shape")
+	id, err := p.NewIdentity(platformtest.Pharmacy, "Apotheek Flip")
+	require.NoError(t, err)
+	cfg := testConfig(t, p, id)
+	clock := newTestClock()
+	c, err := New(cfg, WithClock(clock))
+	require.NoError(t, err)
+	defer c.Close()
+	env := &testEnv{p: p, c: c, clock: clock}
+	ctx := context.Background()
+	pt := patients(p, 1)[0]
+	res, err := c.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
+	require.NoError(t, err)
+	require.Contains(t, res.Endpoint, p.URL(ServiceInsurability, "ehealth"))
+
+	require.Zero(t, p.Count("mycarenet", ServiceInsurability, platformtest.OutcomeOK), "an INACTIVE endpoint is not called")
+
+	require.NoError(t, p.MoveService(ServiceInsurability, "mycarenet"))
+	env.advanceUntil(t, cfg.ServiceListPoll, env.inMode(ServiceInsurability, ModeFailedOver))
+	_, cause := c.Mode(ServiceInsurability)
+	require.Equal(t, CauseServiceList, cause)
+	p.Site("ehealth").Inject(ServiceInsurability, platformtest.Fault{Kind: platformtest.FaultRefuse})
+	res, err = c.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
+	require.NoError(t, err, "no caller error")
+	require.Equal(t, SourceLive, res.Source)
+	require.False(t, res.Degraded)
+	require.Contains(t, res.Endpoint, p.URL(ServiceInsurability, "mycarenet"))
+}

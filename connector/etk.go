@@ -4,23 +4,23 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/asn1"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/beevik/etree"
 	"go.uber.org/zap"
 
 	"github.com/ehgate/ehgate/cache"
 )
 
-// The ETK depot, specs/etk.md.
+// The ETK depot; the wire format is in etk_wire.go.
 const (
 	NSETKProtocol = "urn:be:fgov:ehealth:etkdepot:1_0:protocol"
-	ActionETK     = "urn:be:fgov:ehealth:etkdepot:1_0:protocol:v1:GetEtk"
+	// ActionETK is the depot's SOAPAction: empty, as its WSDL gives none (taktik/freehealth-connector,
+	// compiled/RECIPE.1.8.4/META-INF/wsdl/EtkDepot_v1.wsdl: <soap:operation/> without soapAction).
+	ActionETK = ""
 	// ServiceETK is the short service-list name of the ETK depot.
 	ServiceETK = "etkdepot:v1"
 	// maxMatching bounds how many MatchingEtk identifiers are followed for one request.
@@ -221,82 +221,6 @@ func checkETK(der []byte, id Identifier, now time.Time) (ETK, error) {
 	return ETK{Identifier: id, Raw: der, Certificate: cert}, nil
 }
 
-// buildETKRequest builds GetEtkRequest/SearchCriteria/Identifier for id.
-func buildETKRequest(id Identifier) *etree.Element {
-	root := etree.NewElement("etk:GetEtkRequest")
-	root.CreateAttr("xmlns:etk", NSETKProtocol)
-	sc := add(root, "etk:SearchCriteria", "")
-	ident := add(sc, "etk:Identifier", "")
-	add(ident, "etk:Type", id.Type)
-	add(ident, "etk:Value", id.Value)
-	if id.ApplicationID != "" {
-		add(ident, "etk:ApplicationID", id.ApplicationID)
-	}
-	return root
-}
-
-// etkResponse is a parsed GetEtkResponse: exactly one of its fields is set.
-type etkResponse struct {
-	etk      []byte         // DER of the CMS structure
-	matching [][]Identifier // MatchingEtk lists
-}
-
-// parseETKResponse reads a GetEtkResponse. An Error is a *BusinessError.
-func parseETKResponse(el *etree.Element) (etkResponse, error) {
-	var r etkResponse
-	bad := func(reason string) (etkResponse, error) {
-		return etkResponse{}, &ResponseError{Service: ServiceETK, Reason: reason}
-	}
-	if el == nil || el.Tag != "GetEtkResponse" {
-		return bad("not a GetEtkResponse")
-	}
-	if errs := childrenNamed(el, "Error"); len(errs) > 0 {
-		be := &BusinessError{Service: ServiceETK, Code: textAt(errs[0], "Code"), Message: textAt(errs[0], "Message")}
-		if be.Code == "" {
-			be.Code = "unknown"
-		}
-		return r, be
-	}
-	if code := textAt(el, "Status", "Code"); code != "200" {
-		return bad("Status/Code is " + truncateText(code, 16) + ", not 200")
-	}
-	if e := child(el, "ETK"); e != nil {
-		txt := strings.Map(func(r rune) rune {
-			if r == ' ' || r == '\n' || r == '\r' || r == '\t' {
-				return -1
-			}
-			return r
-		}, e.Text())
-		if base64.StdEncoding.DecodedLen(len(txt)) > maxETKBytes {
-			return bad("ETK too large")
-		}
-		der, err := base64.StdEncoding.DecodeString(txt)
-		if err != nil {
-			return bad("ETK is not base64")
-		}
-		r.etk = der
-		return r, nil
-	}
-	for _, m := range childrenNamed(el, "MatchingEtk") {
-		if len(r.matching) == maxMatching {
-			break
-		}
-		var ids []Identifier
-		for _, ie := range childrenNamed(m, "Identifier") {
-			ids = append(ids, Identifier{Type: textAt(ie, "Type"), Value: textAt(ie, "Value"), ApplicationID: textAt(ie, "ApplicationID")})
-		}
-		if len(ids) == 0 {
-			// MatchingEtk may hold Type/Value/ApplicationID directly.
-			ids = append(ids, Identifier{Type: textAt(m, "Type"), Value: textAt(m, "Value"), ApplicationID: textAt(m, "ApplicationID")})
-		}
-		r.matching = append(r.matching, ids)
-	}
-	if len(r.matching) == 0 {
-		return bad("neither ETK, MatchingEtk nor Error")
-	}
-	return r, nil
-}
-
 // truncateText cuts s to at most n bytes on a rune boundary.
 func truncateText(s string, n int) string {
 	if len(s) <= n {
@@ -323,6 +247,15 @@ type etkRecord struct {
 // (each identifier asked again); only ETKs whose certificate subject matches the identifier
 // asked are kept. An Error answer is a *BusinessError.
 func (c *Client) ETK(ctx context.Context, id Identifier) (ETKResult, error) {
+	return observeCall(c, ctx, OperationETK, ServiceETK, func(ctx context.Context) (ETKResult, error) {
+		return c.etk(ctx, id)
+	}, func(r ETKResult, err error) CallEnd {
+		return CallEnd{Outcome: outcomeOf(r.Source, err), Endpoint: r.Endpoint, Degraded: r.Degraded}
+	})
+}
+
+// etk is ETK without the observer.
+func (c *Client) etk(ctx context.Context, id Identifier) (ETKResult, error) {
 	id, err := id.validate()
 	if err != nil {
 		return ETKResult{}, err

@@ -58,7 +58,7 @@ func Example() {
 		return
 	}
 	fmt.Println("source:", res.Source, "degraded:", res.Degraded, "insured:", res.Answer.Insured(res.AsOf))
-	fmt.Println("regime matches the insurer's:", res.Answer.Coverages[0].Entitlement.ThirdPartyPayerRegime == string(patient.Regime))
+	fmt.Println("regime matches the insurer's:", res.Answer.Coverages[0].Entitlement.ThirdPartyPayerRegime == connector.ThirdPartyPayerRegime(patient.Regime))
 
 	for _, s := range p.Sites() {
 		s.Inject(platformtest.ServiceInsurability, platformtest.Fault{Kind: platformtest.FaultRefuse})

@@ -3,6 +3,9 @@ package connector
 import (
 	"bytes"
 	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,42 +25,78 @@ func fuzzBody(data []byte) (*etree.Element, bool) {
 	return doc.Root(), true
 }
 
+// addCorpus seeds f with the answers of testdata/answers whose name starts with prefix.
+func addCorpus(f *testing.F, prefix string) {
+	files, err := filepath.Glob(filepath.Join("testdata", "answers", prefix+"*.xml"))
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no corpus %s*: %v", prefix, err)
+	}
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+}
+
+// noPatientNumber fails when an error text carries the corpus's patient number.
+func noPatientNumber(t *testing.T, err error) {
+	if err != nil && strings.Contains(err.Error(), "93051822361") {
+		t.Fatalf("error carries a patient number: %v", err)
+	}
+}
+
 func FuzzParseInsurabilityResponse(f *testing.F) {
-	f.Add([]byte(insurabilityOK))
-	f.Add([]byte(`<GetInsurabilityForPharmacistResponse><ReturnInfo><ReturnCode><Major>1</Major><Detail>unknown 93051822361</Detail></ReturnCode></ReturnInfo></GetInsurabilityForPharmacistResponse>`))
-	f.Add([]byte(`<GetInsurabilityForPharmacistResponse><ReturnInfo><ReturnCode Major="0"/></ReturnInfo><InsurabilityResponse><Coverage/><Coverage><Period><BeginDate>x</BeginDate></Period></Coverage></InsurabilityResponse></GetInsurabilityForPharmacistResponse>`))
+	addCorpus(f, "insurability-")
+	f.Add([]byte(`<GetInsurabilityForPharmacistResponse xmlns="urn:be:fgov:ehealth:insurability:protocol:v2"><Status xmlns=""><Code>200</Code><Message>93051822361</Message></Status><CommonOutput/></GetInsurabilityForPharmacistResponse>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		el, ok := fuzzBody(data)
 		if !ok {
 			return
 		}
-		_, err := parseInsurabilityResponse(el)
-		if err != nil && bytes.Contains([]byte(err.Error()), []byte("93051822361")) {
-			t.Fatalf("error carries a patient number: %v", err)
+		a, err := parseInsurabilityResponse(el, "12345678901234")
+		noPatientNumber(t, err)
+		if err == nil && !a.ReturnCode.OK() {
+			t.Fatalf("a business answer read as a success: %+v", a.ReturnCode)
 		}
 	})
 }
 
 func FuzzParseGenericInsurabilityResponse(f *testing.F) {
-	f.Add([]byte(genericOK))
-	f.Add([]byte(`<GetInsurabilityResponse><Response><MessageFault><FaultCode>NO_IO_ERROR</FaultCode><Details><Detail>93051822361</Detail></Details></MessageFault></Response></GetInsurabilityResponse>`))
+	addCorpus(f, "genins-")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		el, ok := fuzzBody(data)
 		if !ok {
 			return
 		}
-		_, err := parseGenericInsurabilityResponse(el)
-		if err != nil && bytes.Contains([]byte(err.Error()), []byte("93051822361")) {
-			t.Fatalf("error carries a patient number: %v", err)
+		a, err := parseGenericInsurabilityResponse(el, "")
+		noPatientNumber(t, err)
+		if err == nil && len(a.Items) > maxGenInsItems {
+			t.Fatalf("%d items, the schema allows %d", len(a.Items), maxGenInsItems)
+		}
+	})
+}
+
+func FuzzParseSendMessageResponse(f *testing.F) {
+	addCorpus(f, "ehbox-")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		el, ok := fuzzBody(data)
+		if !ok {
+			return
+		}
+		ref, err := parseSendMessageResponse(el, "ABCDEFGHIJ123")
+		if err == nil && ref != "ABCDEFGHIJ123" {
+			t.Fatalf("accepted the answer to another publication: %q", ref)
 		}
 	})
 }
 
 func FuzzParseETKResponse(f *testing.F) {
 	der := testETK(f, Identifier{Type: "SSIN", Value: "93051822361"}, time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
-	f.Add([]byte(`<GetEtkResponse><Status><Code>200</Code></Status><ETK>` + base64.StdEncoding.EncodeToString(der) + `</ETK></GetEtkResponse>`))
-	f.Add([]byte(`<GetEtkResponse><Status><Code>200</Code></Status><MatchingEtk><Identifier><Type>CBE</Type><Value>1</Value></Identifier></MatchingEtk></GetEtkResponse>`))
-	f.Add([]byte(`<GetEtkResponse><Error><Code>NOT_FOUND</Code><Message>x</Message></Error></GetEtkResponse>`))
+	addCorpus(f, "etk-")
+	f.Add([]byte(`<GetEtkResponse xmlns="urn:be:fgov:ehealth:etkdepot:1_0:protocol" xmlns:c="urn:be:fgov:ehealth:commons:1_0:core"><c:Status xmlns=""><Code>200</Code><Message>ok</Message></c:Status>` +
+		`<GivenSearchCriteria><Identifier><Type>SSIN</Type><Value>93051822361</Value></Identifier></GivenSearchCriteria><ETK>` + base64.StdEncoding.EncodeToString(der) + `</ETK></GetEtkResponse>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		el, ok := fuzzBody(data)
 		if !ok {
@@ -79,14 +118,14 @@ func FuzzParseETK(f *testing.F) {
 	})
 }
 
-func FuzzParseWriteResponse(f *testing.F) {
-	f.Add([]byte(`<SendTarificationResponse><Status><Code>200</Code></Status><Reference>k</Reference></SendTarificationResponse>`))
-	f.Add([]byte(`<SendTarificationResponse><Status><Code>400</Code><Message>bad</Message></Status></SendTarificationResponse>`))
+func FuzzParseWriteAnswer(f *testing.F) {
+	f.Add([]byte(`<r:Ack xmlns:r="urn:x"><Status><Code>200</Code><Message>ok</Message></Status></r:Ack>`))
+	f.Add([]byte(`<r:Ack xmlns:r="urn:x"><Status><Code>400</Code><Message>no</Message></Status></r:Ack>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		el, ok := fuzzBody(data)
 		if !ok {
 			return
 		}
-		_, _ = parseWriteResponse(el, "k")
+		_, _ = parseWriteAnswer(el, "s", "k")
 	})
 }

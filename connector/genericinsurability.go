@@ -8,7 +8,8 @@ import (
 	"github.com/beevik/etree"
 )
 
-// GenericInsurability v1 (care providers other than pharmacists), specs/insurability.md.
+// GenericInsurability v1 (care providers other than pharmacists); the wire format is in
+// genericinsurability_wire.go.
 const (
 	NSGenericInsurabilityProtocol = "urn:be:fgov:ehealth:genericinsurability:protocol:v1"
 	NSGenericInsurabilityCore     = "urn:be:fgov:ehealth:genericinsurability:core:v1"
@@ -19,9 +20,10 @@ const (
 
 // Contact types of a GenericInsurability request.
 const (
-	ContactAmbulatoryCare  = "ambulatory_care"
-	ContactHospitalizedEle = "hospitalized_elsewhere"
-	ContactOther           = "other"
+	ContactAmbulatoryCare     = "ambulatory_care"
+	ContactHospitalizedForDay = "hospitalized_for_day"
+	ContactHospitalizedEle    = "hospitalized_elsewhere"
+	ContactOther              = "other"
 )
 
 // GenericInsurabilityRequest asks for a patient's insurability over a period. Give either SSIN,
@@ -38,20 +40,48 @@ type GenericInsurabilityRequest struct {
 
 // InsurabilityItem is one insured period of a GenericInsurability answer.
 type InsurabilityItem struct {
-	RegNrWithMut    string
-	Mutuality       string
-	Begin, End      time.Time
-	CT1, CT2        string
-	PaymentApproval string
+	RegNrWithMut     string
+	Mutuality        string
+	Begin, End       time.Time // zero when the insurer gives none
+	CT1, CT2         string    // the entitlement codes, 3 digits each
+	PaymentApproval  string
+	InsurabilityDate time.Time // when the insurer established this item
 }
 
-// GenericInsurabilityAnswer is the content of a successful GetInsurabilityResponse.
+// Payment is InsurabilityResponseDetail/Payment: whether the third-party payer regime
+// applies (the insurer pays the care provider directly).
+type Payment struct {
+	ByIO                  bool     // PaymentByIo: third-party payment by the insurer
+	MaxInvoiced           []string // years (xs:gYear) the maximum billing applies, at most 3
+	SpecialSocialCategory bool
+}
+
+// MedicalHouse is the patient's subscription to a medical house (forfait).
+type MedicalHouse struct {
+	Begin, End           time.Time // End zero = open
+	Nurse, Medical, Kine bool
+}
+
+// Hospitalization is the patient's current stay in a hospital.
+type Hospitalization struct {
+	Hospital         string // 12 digits
+	AdmissionDate    time.Time
+	AdmissionService string // 3 digits
+}
+
+// GenericInsurabilityAnswer is the content of a successful GetInsurabilityResponse. It holds
+// no per-call reference, so two answers about the same facts are equal.
 type GenericInsurabilityAnswer struct {
 	CareReceiver CareReceiver
-	// Payment is InsurabilityResponseDetail/Payment/ByIO ("true": the insurer pays the
-	// provider directly), or Payment's own text when it has no such child.
-	Payment string
-	Items   []InsurabilityItem
+	// Event is GeneralSituation's event ("changeDuring", "multiple", "closedBefore",
+	// "startLater") or "".
+	Event        string
+	Payment      Payment
+	Hospitalized Hospitalization // zero (Hospital "") when not hospitalized
+	MedicalHouse MedicalHouse    // zero (Begin zero) when not subscribed
+	Items        []InsurabilityItem
+	// Truncated: the insurer had more items than the answer holds (at most 5).
+	Truncated bool
 }
 
 // Insured reports whether one of the answer's items includes day d.
@@ -96,119 +126,14 @@ func (r GenericInsurabilityRequest) normalize(now time.Time) (GenericInsurabilit
 	switch r.ContactType {
 	case "":
 		r.ContactType = ContactAmbulatoryCare
-	case ContactAmbulatoryCare, ContactHospitalizedEle, ContactOther:
+	case ContactAmbulatoryCare, ContactHospitalizedForDay, ContactHospitalizedEle, ContactOther:
 	default:
-		return r, &RequestError{Field: "ContactType", Reason: "must be ambulatory_care, hospitalized_elsewhere or other"}
+		return r, &RequestError{Field: "ContactType", Reason: "must be ambulatory_care, hospitalized_for_day, hospitalized_elsewhere or other"}
+	}
+	if len(r.RequestType) == 1 {
+		return r, &RequestError{Field: "RequestType", Reason: "must be information or invoicing"}
 	}
 	return r, nil
-}
-
-// buildGenericInsurabilityRequest builds the GetInsurabilityRequest body element; req must be normalized.
-func buildGenericInsurabilityRequest(req GenericInsurabilityRequest, o requestOrigin, reference string) *etree.Element {
-	root := etree.NewElement("gi:GetInsurabilityRequest")
-	root.CreateAttr("xmlns:gi", NSGenericInsurabilityProtocol)
-	root.CreateAttr("xmlns:core", NSGenericInsurabilityCore)
-	const p = "core:"
-	addCommonInput(root, p, o)
-	add(add(root, p+"RecordCommonInput", ""), p+"InputReference", reference)
-	r := add(root, p+"Request", "")
-	id := add(r, p+"CareReceiverId", "")
-	if req.SSIN != "" {
-		add(id, p+"Inss", req.SSIN)
-	} else {
-		add(id, p+"RegNrWithMut", req.RegNrWithMut)
-		add(id, p+"Mutuality", req.Mutuality)
-	}
-	d := add(r, p+"InsurabilityRequestDetail", "")
-	add(d, p+"InsurabilityRequestType", req.RequestType)
-	per := add(d, p+"Period", "")
-	add(per, p+"PeriodStart", req.PeriodStart.Format(dateLayout))
-	add(per, p+"PeriodEnd", req.PeriodEnd.Format(dateLayout))
-	add(d, p+"InsurabilityContactType", req.ContactType)
-	return root
-}
-
-// parseGenericInsurabilityResponse reads a GetInsurabilityResponse. A MessageFault is a
-// *BusinessError; a response that is not this answer is a *ResponseError.
-func parseGenericInsurabilityResponse(el *etree.Element) (GenericInsurabilityAnswer, error) {
-	var a GenericInsurabilityAnswer
-	bad := func(reason string) (GenericInsurabilityAnswer, error) {
-		return GenericInsurabilityAnswer{}, &ResponseError{Service: ServiceGenericInsurability, Reason: reason}
-	}
-	if el == nil || el.Tag != "GetInsurabilityResponse" {
-		return bad("not a GetInsurabilityResponse")
-	}
-	resp := child(el, "Response")
-	if resp == nil {
-		return bad("no Response")
-	}
-	if mf := child(resp, "MessageFault"); mf != nil {
-		code := textAt(mf, "FaultCode")
-		if code == "" {
-			return bad("MessageFault without FaultCode")
-		}
-		msg := textAt(mf, "Details", "Detail")
-		if msg == "" {
-			msg = textAt(mf, "Message")
-		}
-		return a, &BusinessError{Service: ServiceGenericInsurability, Code: code, Message: msg}
-	}
-	detail := child(resp, "CareReceiverDetail")
-	rd := child(resp, "InsurabilityResponseDetail")
-	if detail == nil && rd == nil {
-		return bad("neither MessageFault nor CareReceiverDetail")
-	}
-	var err error
-	a.CareReceiver = CareReceiver{
-		SSIN:         textAt(resp, "CareReceiverId", "Inss"),
-		RegNrWithMut: textAt(detail, "RegNrWithMut"),
-		Mutuality:    textAt(detail, "Mutuality"),
-		FirstName:    textAt(detail, "FirstName"),
-		LastName:     textAt(detail, "LastName"),
-		Sex:          textAt(detail, "Sex"),
-		Deceased:     textAt(detail, "Deceased") == "true",
-	}
-	if a.CareReceiver.SSIN == "" {
-		a.CareReceiver.SSIN = textAt(detail, "Inss")
-	}
-	if a.CareReceiver.Birthday, err = parseDate(textAt(detail, "BirthDate")); err != nil {
-		return bad("CareReceiverDetail/BirthDate is not a date")
-	}
-	if a.CareReceiver.Birthday.IsZero() {
-		if a.CareReceiver.Birthday, err = parseDate(textAt(detail, "Birthday")); err != nil {
-			return bad("CareReceiverDetail/Birthday is not a date")
-		}
-	}
-	if pay := child(rd, "Payment"); pay != nil {
-		switch {
-		case child(pay, "ByIO") != nil:
-			a.Payment = textAt(pay, "ByIO")
-		case child(pay, "PaymentByIo") != nil:
-			a.Payment = textAt(pay, "PaymentByIo")
-		default:
-			a.Payment = textAt(rd, "Payment")
-		}
-	}
-	for _, it := range childrenNamed(child(rd, "InsurabilityList"), "InsurabilityItem") {
-		item := InsurabilityItem{
-			RegNrWithMut:    textAt(it, "RegNrWithMut"),
-			Mutuality:       textAt(it, "Mutuality"),
-			CT1:             textAt(it, "CT1"),
-			CT2:             textAt(it, "CT2"),
-			PaymentApproval: textAt(it, "PaymentApproval"),
-		}
-		if item.Begin, err = parseDate(textAt(it, "Period", "PeriodStart")); err != nil {
-			return bad("InsurabilityItem/Period/PeriodStart is not a date")
-		}
-		if item.End, err = parseDate(textAt(it, "Period", "PeriodEnd")); err != nil {
-			return bad("InsurabilityItem/Period/PeriodEnd is not a date")
-		}
-		a.Items = append(a.Items, item)
-	}
-	if len(a.Items) > 0 && a.CareReceiver.RegNrWithMut == "" {
-		a.CareReceiver.RegNrWithMut, a.CareReceiver.Mutuality = a.Items[0].RegNrWithMut, a.Items[0].Mutuality
-	}
-	return a, nil
 }
 
 func (r GenericInsurabilityRequest) cacheKey() string {
@@ -238,10 +163,15 @@ func (c *Client) GenericInsurability(ctx context.Context, req GenericInsurabilit
 		},
 	})
 	out.Answer.Items = slices.Clone(out.Answer.Items) // the stored answer stays the store's
+	out.Answer.Payment.MaxInvoiced = slices.Clone(out.Answer.Payment.MaxInvoiced)
 	return GenericInsurabilityResult{Answer: out.Answer, Source: out.Source, AsOf: out.AsOf, Degraded: out.Degraded, Endpoint: out.Endpoint}, err
 }
 
 func (c *Client) liveGenericInsurability(ctx context.Context, req GenericInsurabilityRequest) (GenericInsurabilityAnswer, string, error) {
-	body := buildGenericInsurabilityRequest(req, c.origin, newReference())
-	return liveCall(c, ctx, ServiceGenericInsurability, ActionGenericInsurability, body, true, parseGenericInsurabilityResponse)
+	ref := c.refs.next()
+	body := buildGenericInsurabilityRequest(req, c.origin, ref)
+	return liveCall(c, ctx, ServiceGenericInsurability, ActionGenericInsurability, body, true,
+		func(el *etree.Element) (GenericInsurabilityAnswer, error) {
+			return parseGenericInsurabilityResponse(el, ref)
+		})
 }

@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/beevik/etree"
 )
 
-// Insurability v2 (pharmacists), specs/insurability.md.
+// Insurability v2 (pharmacists); the wire format is in insurability_wire.go.
 const (
 	NSInsurabilityProtocol = "urn:be:fgov:ehealth:insurability:protocol:v2"
 	NSInsurabilityCore     = "urn:be:fgov:ehealth:insurability:core:v2"
@@ -38,10 +37,14 @@ type InsurabilityRequest struct {
 	UserReference string
 }
 
-// ReturnCode is ReturnInfo/ReturnCode of a v2 answer; Major "0" is success.
+// ReturnCode is ReturnInfo/ReturnCode of a v2 answer: Major and Minor of two characters,
+// Detail of five. Major "00" is success.
 type ReturnCode struct {
 	Major, Minor, Detail string
 }
+
+// OK reports whether the code is a success (Major "00").
+func (rc ReturnCode) OK() bool { return rc.Major == "00" }
 
 // CareReceiver is the patient as the insurer knows them.
 type CareReceiver struct {
@@ -51,35 +54,59 @@ type CareReceiver struct {
 	FirstName    string
 	LastName     string
 	Birthday     time.Time
-	Deceased     bool
-	DeceasedDate time.Time // zero when unknown or not deceased
-	Sex          string
+	// Deceased is the date of death; zero when the insurer gives none (alive or unknown).
+	Deceased time.Time
+	Sex      string // "male", "female" or ""
 }
 
-// Entitlement is the insurer's coverage codes and third-party payer regime.
+// IsDeceased reports whether the insurer gave a date of death.
+func (c CareReceiver) IsDeceased() bool { return !c.Deceased.IsZero() }
+
+// ThirdPartyPayerRegime is the third-party payer regime of a coverage: it decides what the
+// patient pays at the counter.
+type ThirdPartyPayerRegime string
+
+// The regimes the schema allows.
+const (
+	RegimeNone     ThirdPartyPayerRegime = "none"
+	RegimeStandard ThirdPartyPayerRegime = "standard"
+	RegimeElevated ThirdPartyPayerRegime = "elevated"
+)
+
+// Entitlement is the insurer's coverage codes (3 characters each) and third-party payer regime.
 type Entitlement struct {
-	Code1, Code2 string
-	// ThirdPartyPayerRegime is none, standard or elevated: it decides what the patient pays.
-	ThirdPartyPayerRegime string
+	Code1, Code2          string
+	ThirdPartyPayerRegime ThirdPartyPayerRegime
 }
 
 // Coverage is one insured period.
 type Coverage struct {
-	Begin, End  time.Time // End zero = open
-	Entitlement Entitlement
+	Communicated time.Time // when the insurer communicated this coverage
+	Begin, End   time.Time
+	Entitlement  Entitlement
 }
 
-// InsurabilityAnswer is the content of a GetInsurabilityForPharmacistResponse.
+// InsurabilityAnswer is the content of a GetInsurabilityForPharmacistResponse. It holds no
+// per-call reference, so two answers about the same facts are equal.
 type InsurabilityAnswer struct {
-	ReturnCode      ReturnCode
-	CareReceiver    CareReceiver
-	Coverages       []Coverage
-	PaymentApproval string
+	ReturnCode ReturnCode
+	MultipleIO []string  // ReturnInfo/MultipleIO: the insurers involved when more than one
+	Requested  time.Time // the date the answer is about
+	// CareReceiver is the patient as the insurer knows them.
+	CareReceiver CareReceiver
+	// Coverages holds the answer's Coverage: at most one in Insurability v2 (none = not
+	// insured on the date asked).
+	Coverages []Coverage
+	// PaymentApproval (32 characters), PaymentApprovalSeed (10) and InvoicingOfficeCheckDigit
+	// (2) are the answer's Verification: the payment guarantee kept for invoicing.
+	PaymentApproval           string
+	PaymentApprovalSeed       string
+	InvoicingOfficeCheckDigit string
 }
 
 // Insured reports whether one of the answer's coverages includes day d.
 func (a InsurabilityAnswer) Insured(d time.Time) bool {
-	if a.ReturnCode.Major != "0" {
+	if !a.ReturnCode.OK() {
 		return false
 	}
 	day := civil(d)
@@ -131,9 +158,12 @@ type InsurabilityResult struct {
 
 // requestOrigin is what CommonInput says about the caller.
 type requestOrigin struct {
-	IsTest  bool
-	Package PackageLicense
-	NIHII   string
+	IsTest      bool
+	Package     PackageLicense
+	NIHII       string // the pharmacy's or doctor's NIHII (Identity.NIHII)
+	HolderNIHII string // the pharmacy holder's own NIHII (Identity.HolderNIHII)
+	SSIN        string // the certificate holder's SSIN
+	Preset      Preset
 }
 
 func civil(t time.Time) time.Time {
@@ -152,8 +182,8 @@ func (r InsurabilityRequest) normalize(now time.Time) (InsurabilityRequest, erro
 		r.SSIN = n
 		r.RegNrWithMut, r.Mutuality = "", ""
 	case r.RegNrWithMut != "" || r.Mutuality != "":
-		if r.RegNrWithMut == "" || !isDigits(r.Mutuality, 3) || len(r.RegNrWithMut) > 32 {
-			return r, &RequestError{Field: "RegNrWithMut/Mutuality", Reason: "a registration number and a 3-digit mutuality are needed"}
+		if r.RegNrWithMut == "" || !isDigits(r.Mutuality, 3) || len(r.RegNrWithMut) > 13 {
+			return r, &RequestError{Field: "RegNrWithMut/Mutuality", Reason: "a registration number of at most 13 characters and a 3-digit mutuality are needed"}
 		}
 	default:
 		return r, &RequestError{Field: "SSIN", Reason: "give an SSIN or RegNrWithMut with Mutuality"}
@@ -162,12 +192,17 @@ func (r InsurabilityRequest) normalize(now time.Time) (InsurabilityRequest, erro
 		r.Date = now
 	}
 	r.Date = civil(r.Date)
-	switch r.RequestType {
-	case "":
+	switch {
+	case r.RequestType == "":
 		r.RequestType = RequestInformation
-	case RequestInformation, RequestInvoicing:
+	case r.RequestType == RequestInformation, r.RequestType == RequestInvoicing:
+	case len(r.RequestType) == 1 && isAlnum(r.RequestType[0]):
+		// A one-character Insurability v2 code given as is (see insurabilityRequestCodes).
 	default:
-		return r, &RequestError{Field: "RequestType", Reason: "must be information or invoicing"}
+		return r, &RequestError{Field: "RequestType", Reason: "must be information, invoicing or a one-character code"}
+	}
+	if len([]rune(r.UserReference)) > 25 {
+		return r, &RequestError{Field: "UserReference", Reason: "longer than 25 characters"}
 	}
 	return r, nil
 }
@@ -188,6 +223,10 @@ func (e *RequestError) Error() string {
 // Is reports whether target is ErrRequest.
 func (e *RequestError) Is(target error) bool { return target == ErrRequest }
 
+func isAlnum(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
+}
+
 func isDigits(s string, n int) bool {
 	if len(s) != n {
 		return false
@@ -198,126 +237,6 @@ func isDigits(s string, n int) bool {
 		}
 	}
 	return true
-}
-
-// addCommonInput writes CommonInput (Request/IsTest, Origin/Package/License, Origin/CareProvider).
-func addCommonInput(parent *etree.Element, p string, o requestOrigin) {
-	ci := add(parent, p+"CommonInput", "")
-	add(add(ci, p+"Request", ""), p+"IsTest", fmt.Sprint(o.IsTest))
-	origin := add(ci, p+"Origin", "")
-	pkg := add(origin, p+"Package", "")
-	lic := add(pkg, p+"License", "")
-	add(lic, p+"Username", o.Package.Username)
-	add(lic, p+"Password", o.Package.Password)
-	if o.Package.Name != "" {
-		add(pkg, p+"Name", o.Package.Name)
-	}
-	if o.NIHII != "" {
-		add(add(origin, p+"CareProvider", ""), p+"Nihii", o.NIHII)
-	}
-}
-
-// buildInsurabilityRequest builds the GetInsurabilityForPharmacistRequest body element.
-// req must be normalized.
-func buildInsurabilityRequest(req InsurabilityRequest, o requestOrigin, reference string) *etree.Element {
-	root := etree.NewElement("ins:GetInsurabilityForPharmacistRequest")
-	root.CreateAttr("xmlns:ins", NSInsurabilityProtocol)
-	root.CreateAttr("xmlns:core", NSInsurabilityCore)
-	const p = "core:"
-	addCommonInput(root, p, o)
-	rci := add(root, p+"RecordCommonInput", "")
-	add(rci, p+"Reference", reference)
-	if req.UserReference != "" {
-		add(rci, p+"UserReference", req.UserReference)
-	}
-	ir := add(root, p+"InsurabilityRequest", "")
-	add(ir, p+"Date", req.Date.Format(dateLayout))
-	add(ir, p+"RequestType", req.RequestType)
-	cr := add(ir, p+"CareReceiver", "")
-	if req.SSIN != "" {
-		add(cr, p+"Ssin", req.SSIN)
-	} else {
-		add(cr, p+"RegNrWithMut", req.RegNrWithMut)
-		add(cr, p+"Mutuality", req.Mutuality)
-	}
-	return root
-}
-
-// parseInsurabilityResponse reads a GetInsurabilityForPharmacistResponse. A ReturnCode Major
-// other than 0 is returned as the answer with a *BusinessError; a response that is not this
-// answer is a *ResponseError.
-func parseInsurabilityResponse(el *etree.Element) (InsurabilityAnswer, error) {
-	var a InsurabilityAnswer
-	bad := func(reason string) (InsurabilityAnswer, error) {
-		return InsurabilityAnswer{}, &ResponseError{Service: ServiceInsurability, Reason: reason}
-	}
-	if el == nil || el.Tag != "GetInsurabilityForPharmacistResponse" {
-		return bad("not a GetInsurabilityForPharmacistResponse")
-	}
-	rc := find(el, "ReturnInfo", "ReturnCode")
-	if rc == nil {
-		return bad("no ReturnInfo/ReturnCode")
-	}
-	a.ReturnCode = ReturnCode{Major: textAt(rc, "Major"), Minor: textAt(rc, "Minor"), Detail: textAt(rc, "Detail")}
-	if child(rc, "Major") == nil {
-		// ReturnCode may also carry Major/Minor as attributes.
-		a.ReturnCode.Major = strings.TrimSpace(rc.SelectAttrValue("Major", ""))
-		a.ReturnCode.Minor = strings.TrimSpace(rc.SelectAttrValue("Minor", ""))
-	}
-	if a.ReturnCode.Major == "" {
-		return bad("ReturnCode without Major")
-	}
-	if a.ReturnCode.Major != "0" {
-		return a, &BusinessError{Service: ServiceInsurability, Code: a.ReturnCode.Major, Minor: a.ReturnCode.Minor, Message: a.ReturnCode.Detail}
-	}
-	resp := child(el, "InsurabilityResponse")
-	if resp == nil {
-		return bad("no InsurabilityResponse")
-	}
-	var err error
-	cr := child(resp, "CareReceiver")
-	a.CareReceiver = CareReceiver{
-		SSIN:         textAt(cr, "Ssin"),
-		RegNrWithMut: textAt(cr, "RegNrWithMut"),
-		Mutuality:    textAt(cr, "Mutuality"),
-		FirstName:    textAt(cr, "FirstName"),
-		LastName:     textAt(cr, "LastName"),
-		Sex:          textAt(cr, "Sex"),
-	}
-	if a.CareReceiver.Birthday, err = parseDate(textAt(cr, "Birthday")); err != nil {
-		return bad("CareReceiver/Birthday is not a date")
-	}
-	switch d := textAt(cr, "Deceased"); d {
-	case "", "false", "0":
-	case "true", "1":
-		a.CareReceiver.Deceased = true
-	default:
-		if a.CareReceiver.DeceasedDate, err = parseDate(d); err != nil {
-			return bad("CareReceiver/Deceased is neither a boolean nor a date")
-		}
-		a.CareReceiver.Deceased = true
-	}
-	for _, cov := range childrenNamed(resp, "Coverage") {
-		var c Coverage
-		if c.Begin, err = parseDate(textAt(cov, "Period", "BeginDate")); err != nil {
-			return bad("Coverage/Period/BeginDate is not a date")
-		}
-		if c.End, err = parseDate(textAt(cov, "Period", "EndDate")); err != nil {
-			return bad("Coverage/Period/EndDate is not a date")
-		}
-		ent := child(cov, "Entitlement")
-		c.Entitlement = Entitlement{
-			Code1:                 textAt(ent, "Code1"),
-			Code2:                 textAt(ent, "Code2"),
-			ThirdPartyPayerRegime: textAt(ent, "ThirdPartyPayerRegime"),
-		}
-		a.Coverages = append(a.Coverages, c)
-	}
-	a.PaymentApproval = textAt(resp, "Verification", "PaymentApproval")
-	if a.PaymentApproval == "" {
-		a.PaymentApproval = textAt(el, "Verification", "PaymentApproval")
-	}
-	return a, nil
 }
 
 // cacheKey is the request's key in the local store: one answer per patient and request
@@ -350,10 +269,13 @@ func (c *Client) Insurability(ctx context.Context, req InsurabilityRequest) (Ins
 		live:     func(ctx context.Context) (InsurabilityAnswer, string, error) { return c.liveInsurability(ctx, req) },
 	})
 	out.Answer.Coverages = slices.Clone(out.Answer.Coverages) // the stored answer stays the store's
+	out.Answer.MultipleIO = slices.Clone(out.Answer.MultipleIO)
 	return InsurabilityResult{Answer: out.Answer, Source: out.Source, AsOf: out.AsOf, Degraded: out.Degraded, Endpoint: out.Endpoint}, err
 }
 
 // liveInsurability asks the platform.
 func (c *Client) liveInsurability(ctx context.Context, req InsurabilityRequest) (InsurabilityAnswer, string, error) {
-	return liveCall(c, ctx, ServiceInsurability, ActionInsurability, buildInsurabilityRequest(req, c.origin, newReference()), true, parseInsurabilityResponse)
+	ref := c.refs.next()
+	return liveCall(c, ctx, ServiceInsurability, ActionInsurability, buildInsurabilityRequest(req, c.origin, ref), true,
+		func(el *etree.Element) (InsurabilityAnswer, error) { return parseInsurabilityResponse(el, ref) })
 }

@@ -125,7 +125,7 @@ func (t *modeTable) update(service, cause string, f func(*serviceState)) {
 		s.recovering = true // the platform is back: replay and regularise before normal
 	}
 	from, to := s.mode, s.compute()
-	t.flags.Store(service, serviceFlags{forced: s.forced(), unavailable: s.unavailable})
+	t.flags.Store(service, serviceFlags{forced: s.forced(), unavailable: s.unavailable, mode: s.compute()})
 	var ev Event
 	changed := from != to
 	if changed {
@@ -168,7 +168,19 @@ func (t *modeTable) needsLive(service string) bool {
 	return ok && v.(serviceFlags).unavailable
 }
 
-type serviceFlags struct{ forced, unavailable bool }
+// current returns, without locking, the service's mode (normal for a service never seen).
+func (t *modeTable) current(service string) Mode {
+	v, ok := t.flags.Load(service)
+	if !ok {
+		return ModeNormal
+	}
+	return v.(serviceFlags).mode
+}
+
+type serviceFlags struct {
+	forced, unavailable bool
+	mode                Mode
+}
 
 // isFallback reports whether the service is in fallback mode for any reason.
 func (t *modeTable) isFallback(service string) bool {
@@ -269,6 +281,8 @@ type hub struct {
 	subs    map[chan Event]struct{}
 	dropped uint64
 	closed  bool
+	// observe sees every event before the subscribers (Observer.Event); set before use.
+	observe func(Event)
 }
 
 func (h *hub) subscribe(buffer int) (<-chan Event, func()) {
@@ -300,6 +314,9 @@ func (h *hub) subscribe(buffer int) (<-chan Event, func()) {
 }
 
 func (h *hub) publish(ev Event) {
+	if h.observe != nil {
+		h.observe(ev)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for ch := range h.subs {

@@ -16,12 +16,12 @@ func TestClient_SubmitQueuesOnlyBehindItsOwnPartition(t *testing.T) {
 	pts := patients(env.p, 2)
 	a, b := pts[0].SSIN, pts[1].SSIN
 
-	require.NoError(t, env.c.ActivateFallback(ServiceTarification, "test outage"))
-	env.waitMode(t, ServiceTarification, ModeFallback)
-	a1, err := env.c.Submit(ctx, Write{Partition: a, Payload: []byte("a1")})
+	require.NoError(t, env.c.ActivateFallback(ServiceEHealthBox, "test outage"))
+	env.waitMode(t, ServiceEHealthBox, ModeFallback)
+	a1, err := env.c.SendMessage(ctx, testMessage("", a, []byte("a1")))
 	require.NoError(t, err)
 	require.True(t, a1.Queued)
-	bQueued, err := env.c.Submit(ctx, Write{Partition: b, Payload: []byte("b0")})
+	bQueued, err := env.c.SendMessage(ctx, testMessage("", b, []byte("b0")))
 	require.NoError(t, err)
 	require.True(t, bQueued.Queued, "in fallback every write queues")
 
@@ -32,20 +32,20 @@ func TestClient_SubmitQueuesOnlyBehindItsOwnPartition(t *testing.T) {
 			env.c.replayRun.Unlock()
 		}
 	}()
-	require.NoError(t, env.c.EndFallback(ServiceTarification))
-	env.waitMode(t, ServiceTarification, ModeRecovering) // back, the replay not yet run
+	require.NoError(t, env.c.EndFallback(ServiceEHealthBox))
+	env.waitMode(t, ServiceEHealthBox, ModeRecovering) // back, the replay not yet run
 	require.Equal(t, 2, env.c.Status().Outbox.Pending)
 
-	c1, err := env.c.Submit(ctx, Write{Partition: "other patient", Payload: []byte("c1")})
+	c1, err := env.c.SendMessage(ctx, testMessage("", "other patient", []byte("c1")))
 	require.NoError(t, err)
 	require.True(t, c1.Delivered, "a partition with nothing queued goes live")
-	a2, err := env.c.Submit(ctx, Write{Partition: a, Payload: []byte("a2")})
+	a2, err := env.c.SendMessage(ctx, testMessage("", a, []byte("a2")))
 	require.NoError(t, err)
 	require.True(t, a2.Queued, "A's write waits behind A's queued write")
-	b1, err := env.c.Submit(ctx, Write{Partition: b, Payload: []byte("b1")})
+	b1, err := env.c.SendMessage(ctx, testMessage("", b, []byte("b1")))
 	require.NoError(t, err)
 	require.True(t, b1.Queued, "B's write waits behind B's queued write")
-	own, err := env.c.Submit(ctx, Write{Payload: []byte("no partition")})
+	own, err := env.c.SendMessage(ctx, testMessage("", "", []byte("no partition")))
 	require.NoError(t, err)
 	require.True(t, own.Delivered, "a write without partition orders with nothing")
 	require.Equal(t, 4, env.c.Status().Outbox.Pending)
@@ -54,10 +54,10 @@ func TestClient_SubmitQueuesOnlyBehindItsOwnPartition(t *testing.T) {
 	env.c.replayRun.Unlock()
 	env.c.kickReplay()
 	env.waitEvent(t, "replay done", func(ev Event) bool { return ev.Kind == EventReplay && ev.Replay.Done && ev.Replay.Pending == 0 })
-	env.waitMode(t, ServiceTarification, ModeNormal)
+	env.waitMode(t, ServiceEHealthBox, ModeNormal)
 
 	// Once the outbox is empty, every partition goes live again.
-	a3, err := env.c.Submit(ctx, Write{Partition: a, Payload: []byte("a3")})
+	a3, err := env.c.SendMessage(ctx, testMessage("", a, []byte("a3")))
 	require.NoError(t, err)
 	require.True(t, a3.Delivered)
 

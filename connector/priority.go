@@ -144,6 +144,18 @@ type priority[A, Q any] struct {
 // lookup returns the stored answer of p if it may still be served (age within the policy,
 // not past its own NotAfter).
 func lookup[A, Q any](c *Client, ctx context.Context, function, key string, maxAge time.Duration) (stored[A, Q], cache.Entry, error) {
+	if c.obs != nil {
+		step := StepInfo{Kind: StepStoreRead, Service: serviceOf(function)}
+		sctx, start := c.stepStart(ctx, step)
+		s, e, err := lookupStored[A, Q](c, sctx, function, key, maxAge)
+		c.stepEnd(sctx, step, start, err)
+		return s, e, err
+	}
+	return lookupStored[A, Q](c, ctx, function, key, maxAge)
+}
+
+// lookupStored is lookup without the observer: memory first, then the store.
+func lookupStored[A, Q any](c *Client, ctx context.Context, function, key string, maxAge time.Duration) (stored[A, Q], cache.Entry, error) {
 	now := c.clock.Now()
 	mk := memoKey{function, key}
 	if m, ok := c.memo.get(mk); ok {
@@ -179,7 +191,11 @@ func put[A, Q any](c *Client, ctx context.Context, function, key string, s store
 	if !notAfter.IsZero() {
 		opts = append(opts, cache.NotAfter(notAfter))
 	}
-	if err := c.store.Put(context.WithoutCancel(ctx), function, key, raw, opts...); err != nil {
+	step := StepInfo{Kind: StepStoreWrite, Service: serviceOf(function)}
+	sctx, start := c.stepStart(ctx, step)
+	err = c.store.Put(context.WithoutCancel(sctx), function, key, raw, opts...)
+	c.stepEnd(sctx, step, start, err)
+	if err != nil {
 		c.log.Error("connector: answer not stored", zap.String("function", function), zap.Error(err))
 		return
 	}
@@ -206,10 +222,24 @@ func fromStore[A, Q any](c *Client, ctx context.Context, p priority[A, Q], degra
 	return outcome[A]{Answer: s.Answer, Source: SourceCache, AsOf: s.AsOf, Degraded: degraded}, nil
 }
 
-// run is the way a priority call travels: mode of the service (forced fallback answers from
-// the store without a network attempt), the service list's cache strategy, the live call,
-// storing a live answer, and the store when every endpoint failed.
+// run is the way a priority call travels (runCall), observed when the client has observers.
 func run[A, Q any](c *Client, ctx context.Context, p priority[A, Q]) (outcome[A], error) {
+	if c.obs == nil {
+		return runCall(c, ctx, p)
+	}
+	start := time.Now()
+	info := CallInfo{Operation: p.function, Service: p.service}
+	ctx = c.obs.CallStarted(ctx, info)
+	out, err := runCall(c, ctx, p)
+	c.obs.CallEnded(ctx, info, CallEnd{Outcome: outcomeOf(out.Source, err), Mode: c.modes.current(p.service),
+		Endpoint: out.Endpoint, Degraded: out.Degraded, Duration: time.Since(start), Err: err})
+	return out, err
+}
+
+// runCall is the way a priority call travels: mode of the service (forced fallback answers
+// from the store without a network attempt), the service list's cache strategy, the live
+// call, storing a live answer, and the store when every endpoint failed.
+func runCall[A, Q any](c *Client, ctx context.Context, p priority[A, Q]) (outcome[A], error) {
 	if c.ctx.Err() != nil {
 		return outcome[A]{}, ErrClosed
 	}

@@ -23,6 +23,8 @@ type Status struct {
 	Outbox   OutboxStatus
 	Feed     FeedStatus
 	List     ListStatus
+	// Retries is the engine's retry budget: retries granted and refused so far.
+	Retries bcp.BudgetSnapshot
 	// DroppedEvents counts events a subscriber missed because its buffer was full.
 	DroppedEvents uint64
 }
@@ -62,6 +64,7 @@ type TokenStatus struct {
 	Valid        bool
 	NotOnOrAfter time.Time
 	Requests     int64 // token requests sent so far
+	Failures     int64 // token requests that brought no token
 }
 
 // OutboxStatus is the queue of writes.
@@ -107,6 +110,7 @@ func (c *Client) Status() Status {
 	}
 	snap := c.engine.Snapshot()
 	st.DroppedEvents = snap.DroppedEvents
+	st.Retries = snap.Budget
 	for _, ss := range snap.Services {
 		name := bcp.ShortServiceName(ss.ID)
 		if name == "" {
@@ -139,7 +143,7 @@ func (c *Client) Status() Status {
 	if tok := c.currentToken(); tok != nil {
 		st.Token = TokenStatus{Valid: now.Before(tok.NotOnOrAfter), NotOnOrAfter: tok.NotOnOrAfter}
 	}
-	st.Token.Requests = c.tokens.Requests()
+	st.Token.Requests, st.Token.Failures = c.tokens.Requests(), c.tokens.Failures()
 	if cs, err := c.store.Stats(context.Background()); err == nil {
 		st.Cache = cs
 	}

@@ -19,11 +19,11 @@ func TestClient_RejectedReplayGoesToDeadLettersAndExportHoldsEverything(t *testi
 	_, err := env.c.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
 	require.NoError(t, err)
 
-	require.NoError(t, env.c.ActivateFallback(ServiceTarification, "test"))
-	bad, err := env.c.Submit(ctx, Write{IdempotencyKey: "dead-1", Payload: []byte("refused")})
+	require.NoError(t, env.c.ActivateFallback(ServiceEHealthBox, "test"))
+	bad, err := env.c.SendMessage(ctx, testMessage("dead1", "", []byte("refused")))
 	require.NoError(t, err)
 	require.True(t, bad.Queued)
-	good, err := env.c.Submit(ctx, Write{Payload: []byte("accepted")})
+	good, err := env.c.SendMessage(ctx, testMessage("", "", []byte("accepted")))
 	require.NoError(t, err)
 	require.True(t, good.Queued)
 
@@ -35,18 +35,18 @@ func TestClient_RejectedReplayGoesToDeadLettersAndExportHoldsEverything(t *testi
 	require.Contains(t, buf.String(), "ehgate-cache-export")
 
 	env.p.SetWriteValidator(func(w platformtest.Write) error {
-		if w.Key == "dead-1" {
+		if w.Key == "dead1" {
 			return errors.New("unknown product code")
 		}
 		return nil
 	})
 	defer env.p.SetWriteValidator(nil)
-	require.NoError(t, env.c.EndFallback(ServiceTarification))
+	require.NoError(t, env.c.EndFallback(ServiceEHealthBox))
 	env.advanceUntil(t, time.Second, func() bool { return env.c.Status().Outbox.Pending == 0 })
 	dead, err := env.c.DeadLetters(ctx)
 	require.NoError(t, err)
 	require.Len(t, dead, 1)
-	require.Equal(t, "dead-1", dead[0].IdempotencyKey)
+	require.Equal(t, "dead1", dead[0].IdempotencyKey)
 	require.Contains(t, dead[0].Reason, "unknown product code")
 	require.Equal(t, 1, env.c.Status().Outbox.DeadLetters)
 

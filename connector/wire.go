@@ -1,8 +1,6 @@
 package connector
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,23 +9,32 @@ import (
 	"github.com/beevik/etree"
 )
 
-// ErrResponse is the sentinel of a response that is well-formed SOAP but not the answer the
-// operation promises (wrong root element, a missing or malformed mandatory field).
+// ErrResponse is the sentinel of a response that is well-formed SOAP but not what the
+// operation's schema allows (wrong root element, a missing, misplaced, extra or malformed
+// element). Such an answer is never stored and counts as the endpoint's failure.
 var ErrResponse = errors.New("connector: unexpected response")
 
-// ResponseError says which service answered what unexpected thing. It carries no personal data.
+// ResponseError says which service answered what the schema does not allow, and where. It
+// carries no personal data: element names and the kind of deviation, never a value.
 type ResponseError struct {
 	Service  string
 	Endpoint string
-	Reason   string
+	// Element is the path of local names of the element at fault, from the answer's root
+	// ("GetInsurabilityForPharmacistResponse/ReturnInfo/ReturnCode/Major"); "" when unknown.
+	Element string
+	Reason  string
 }
 
-// Error names the service, the endpoint and what was unexpected.
+// Error names the service, the endpoint, the element and what was unexpected.
 func (e *ResponseError) Error() string {
-	if e.Endpoint == "" {
-		return fmt.Sprintf("connector: %s: unexpected response: %s", e.Service, e.Reason)
+	where := e.Service
+	if e.Endpoint != "" {
+		where += " at " + e.Endpoint
 	}
-	return fmt.Sprintf("connector: %s at %s: unexpected response: %s", e.Service, e.Endpoint, e.Reason)
+	if e.Element == "" {
+		return fmt.Sprintf("connector: %s: unexpected response: %s", where, e.Reason)
+	}
+	return fmt.Sprintf("connector: %s: unexpected response: %s: %s", where, e.Element, e.Reason)
 }
 
 // Is reports whether target is ErrResponse.
@@ -159,11 +166,4 @@ func parseDate(s string) (time.Time, error) {
 		s = s[:10]
 	}
 	return time.Parse(dateLayout, s)
-}
-
-// newReference returns a random reference for RecordCommonInput and request IDs.
-func newReference() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	return hex.EncodeToString(b[:])
 }

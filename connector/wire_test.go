@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
-	"encoding/base64"
 	"math/big"
 	"strings"
 	"sync"
@@ -26,30 +25,6 @@ func body(t testing.TB, xml string) *etree.Element {
 	return doc.Root()
 }
 
-func TestInsurabilityRequest_Build(t *testing.T) {
-	now := time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC)
-	req, err := InsurabilityRequest{SSIN: "93.05.18-223.61"}.normalize(now)
-	require.NoError(t, err)
-	el := buildInsurabilityRequest(req, requestOrigin{IsTest: true, Package: PackageLicense{Username: "u", Password: "p"}, NIHII: "12345678901"}, "ref1")
-	doc := etree.NewDocument()
-	doc.SetRoot(el)
-	s, err := doc.WriteToString()
-	require.NoError(t, err)
-	require.Contains(t, s, `xmlns:ins="`+NSInsurabilityProtocol+`"`)
-	require.Equal(t, "93051822361", textAt(el, "InsurabilityRequest", "CareReceiver", "Ssin"))
-	require.Equal(t, "2026-11-23", textAt(el, "InsurabilityRequest", "Date"))
-	require.Equal(t, "information", textAt(el, "InsurabilityRequest", "RequestType"))
-	require.Equal(t, "true", textAt(el, "CommonInput", "Request", "IsTest"))
-	require.Equal(t, "12345678901", textAt(el, "CommonInput", "Origin", "CareProvider", "Nihii"))
-	require.Equal(t, "ref1", textAt(el, "RecordCommonInput", "Reference"))
-
-	req, err = InsurabilityRequest{RegNrWithMut: "12345678901", Mutuality: "300", RequestType: RequestInvoicing}.normalize(now)
-	require.NoError(t, err)
-	el = buildInsurabilityRequest(req, requestOrigin{}, "r")
-	require.Equal(t, "300", textAt(el, "InsurabilityRequest", "CareReceiver", "Mutuality"))
-	require.Nil(t, find(el, "InsurabilityRequest", "CareReceiver", "Ssin"))
-}
-
 func TestInsurabilityRequest_Invalid(t *testing.T) {
 	now := time.Now()
 	for _, tc := range []struct {
@@ -60,6 +35,9 @@ func TestInsurabilityRequest_Invalid(t *testing.T) {
 		{InsurabilityRequest{RegNrWithMut: "1"}, "RegNrWithMut/Mutuality"},
 		{InsurabilityRequest{RegNrWithMut: "1", Mutuality: "30"}, "RegNrWithMut/Mutuality"},
 		{InsurabilityRequest{SSIN: "93051822361", RequestType: "gossip"}, "RequestType"},
+		{InsurabilityRequest{SSIN: "93051822361", RequestType: "-"}, "RequestType"},
+		{InsurabilityRequest{SSIN: "93051822361", UserReference: strings.Repeat("u", 26)}, "UserReference"},
+		{InsurabilityRequest{RegNrWithMut: strings.Repeat("1", 14), Mutuality: "300"}, "RegNrWithMut/Mutuality"},
 	} {
 		_, err := tc.req.normalize(now)
 		var re *RequestError
@@ -69,102 +47,6 @@ func TestInsurabilityRequest_Invalid(t *testing.T) {
 	}
 	_, err := InsurabilityRequest{SSIN: "93051822362"}.normalize(now)
 	require.ErrorIs(t, err, ErrInvalidSSIN)
-}
-
-const insurabilityOK = `<p:GetInsurabilityForPharmacistResponse xmlns:p="urn:be:fgov:ehealth:insurability:protocol:v2" xmlns:c="urn:be:fgov:ehealth:insurability:core:v2">
- <c:CommonOutput/><c:RecordCommonOutput/>
- <c:ReturnInfo><c:ReturnCode><c:Major>0</c:Major><c:Minor>0</c:Minor></c:ReturnCode></c:ReturnInfo>
- <c:InsurabilityResponse>
-  <c:CareReceiver><c:Ssin>93051822361</c:Ssin><c:RegNrWithMut>1234</c:RegNrWithMut><c:Mutuality>300</c:Mutuality>
-   <c:FirstName>Lotte</c:FirstName><c:LastName>Peeters</c:LastName><c:Birthday>1993-05-18</c:Birthday><c:Sex>female</c:Sex></c:CareReceiver>
-  <c:Coverage><c:Period><c:BeginDate>2015-01-01</c:BeginDate><c:EndDate>2099-12-31</c:EndDate></c:Period>
-   <c:Entitlement><c:Code1>110</c:Code1><c:Code2>110</c:Code2><c:ThirdPartyPayerRegime>standard</c:ThirdPartyPayerRegime></c:Entitlement></c:Coverage>
-  <c:Verification><c:PaymentApproval>PA00000001</c:PaymentApproval></c:Verification>
- </c:InsurabilityResponse>
-</p:GetInsurabilityForPharmacistResponse>`
-
-func TestParseInsurabilityResponse(t *testing.T) {
-	a, err := parseInsurabilityResponse(body(t, insurabilityOK))
-	require.NoError(t, err)
-	require.Equal(t, "0", a.ReturnCode.Major)
-	require.Equal(t, "Lotte", a.CareReceiver.FirstName)
-	require.Equal(t, time.Date(1993, 5, 18, 0, 0, 0, 0, time.UTC), a.CareReceiver.Birthday)
-	require.Len(t, a.Coverages, 1)
-	require.Equal(t, "standard", a.Coverages[0].Entitlement.ThirdPartyPayerRegime)
-	require.Equal(t, "PA00000001", a.PaymentApproval)
-	require.True(t, a.Insured(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)))
-	require.False(t, a.Insured(time.Date(2014, 1, 1, 0, 0, 0, 0, time.UTC)))
-
-	unknown := `<GetInsurabilityForPharmacistResponse xmlns="urn:be:fgov:ehealth:insurability:protocol:v2"><ReturnInfo><ReturnCode><Major>1</Major><Minor>12</Minor><Detail>unknown person</Detail></ReturnCode></ReturnInfo></GetInsurabilityForPharmacistResponse>`
-	a, err = parseInsurabilityResponse(body(t, unknown))
-	require.ErrorIs(t, err, ErrBusiness)
-	var be *BusinessError
-	require.ErrorAs(t, err, &be)
-	require.Equal(t, "1", be.Code)
-	require.Equal(t, "12", be.Minor)
-	require.Equal(t, "1", a.ReturnCode.Major)
-
-	for name, xml := range map[string]string{
-		"wrong root":   `<Other/>`,
-		"no return":    `<GetInsurabilityForPharmacistResponse/>`,
-		"no major":     `<GetInsurabilityForPharmacistResponse><ReturnInfo><ReturnCode/></ReturnInfo></GetInsurabilityForPharmacistResponse>`,
-		"no response":  `<GetInsurabilityForPharmacistResponse><ReturnInfo><ReturnCode><Major>0</Major></ReturnCode></ReturnInfo></GetInsurabilityForPharmacistResponse>`,
-		"bad birthday": strings.Replace(insurabilityOK, "1993-05-18", "18/05/1993", 1),
-		"bad period":   strings.Replace(insurabilityOK, "2015-01-01", "x", 1),
-	} {
-		_, err := parseInsurabilityResponse(body(t, xml))
-		require.ErrorIs(t, err, ErrResponse, name)
-		require.NotContains(t, err.Error(), "93051822361", name)
-	}
-}
-
-const genericOK = `<gi:GetInsurabilityResponse xmlns:gi="urn:be:fgov:ehealth:genericinsurability:protocol:v1" xmlns:c="urn:be:fgov:ehealth:genericinsurability:core:v1">
- <c:CommonOutput/>
- <c:Response>
-  <c:CareReceiverId><c:Inss>93051822361</c:Inss></c:CareReceiverId>
-  <c:CareReceiverDetail><c:FirstName>Lotte</c:FirstName><c:LastName>Peeters</c:LastName><c:BirthDate>1993-05-18</c:BirthDate><c:Sex>female</c:Sex></c:CareReceiverDetail>
-  <c:InsurabilityResponseDetail>
-   <c:Payment><c:ByIO>true</c:ByIO></c:Payment>
-   <c:InsurabilityList><c:InsurabilityItem><c:RegNrWithMut>1234</c:RegNrWithMut><c:Mutuality>300</c:Mutuality>
-    <c:Period><c:PeriodStart>2015-01-01</c:PeriodStart><c:PeriodEnd>2099-12-31</c:PeriodEnd></c:Period>
-    <c:CT1>110</c:CT1><c:CT2>110</c:CT2><c:PaymentApproval>PA1</c:PaymentApproval></c:InsurabilityItem></c:InsurabilityList>
-  </c:InsurabilityResponseDetail>
- </c:Response>
-</gi:GetInsurabilityResponse>`
-
-func TestGenericInsurability_BuildAndParse(t *testing.T) {
-	now := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
-	req, err := GenericInsurabilityRequest{SSIN: "93051822361"}.normalize(now)
-	require.NoError(t, err)
-	el := buildGenericInsurabilityRequest(req, requestOrigin{}, "in1")
-	require.Equal(t, "93051822361", textAt(el, "Request", "CareReceiverId", "Inss"))
-	require.Equal(t, "2026-11-23", textAt(el, "Request", "InsurabilityRequestDetail", "Period", "PeriodEnd"))
-	require.Equal(t, "ambulatory_care", textAt(el, "Request", "InsurabilityRequestDetail", "InsurabilityContactType"))
-	require.Equal(t, "in1", textAt(el, "RecordCommonInput", "InputReference"))
-
-	_, err = GenericInsurabilityRequest{SSIN: "93051822361", PeriodStart: now, PeriodEnd: now.AddDate(0, 0, -1)}.normalize(now)
-	require.ErrorIs(t, err, ErrRequest)
-
-	a, err := parseGenericInsurabilityResponse(body(t, genericOK))
-	require.NoError(t, err)
-	require.Equal(t, "93051822361", a.CareReceiver.SSIN)
-	require.Equal(t, "true", a.Payment)
-	require.Len(t, a.Items, 1)
-	require.Equal(t, "110", a.Items[0].CT1)
-	require.True(t, a.Insured(now))
-
-	fault := `<GetInsurabilityResponse><Response><CareReceiverId><Inss>93051822361</Inss></CareReceiverId><MessageFault><FaultCode>NO_IO_ERROR</FaultCode><FaultSource>IO</FaultSource></MessageFault></Response></GetInsurabilityResponse>`
-	_, err = parseGenericInsurabilityResponse(body(t, fault))
-	var be *BusinessError
-	require.ErrorAs(t, err, &be)
-	require.Equal(t, "NO_IO_ERROR", be.Code)
-	require.NotContains(t, err.Error(), "93051822361")
-
-	for _, xml := range []string{`<X/>`, `<GetInsurabilityResponse/>`, `<GetInsurabilityResponse><Response/></GetInsurabilityResponse>`,
-		`<GetInsurabilityResponse><Response><MessageFault/></Response></GetInsurabilityResponse>`} {
-		_, err := parseGenericInsurabilityResponse(body(t, xml))
-		require.ErrorIs(t, err, ErrResponse, xml)
-	}
 }
 
 var (
@@ -246,70 +128,6 @@ func TestParseETK(t *testing.T) {
 	} {
 		_, err := ParseETK(bad)
 		require.ErrorIs(t, err, ErrETK, name)
-	}
-}
-
-func TestETKResponse_Parse(t *testing.T) {
-	now := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
-	id := Identifier{Type: "SSIN", Value: "93051822361"}
-	der := testETK(t, id, now.AddDate(1, 0, 0))
-	ok := `<GetEtkResponse xmlns="urn:be:fgov:ehealth:etkdepot:1_0:protocol"><Status><Code>200</Code></Status><ETK>` +
-		base64.StdEncoding.EncodeToString(der) + `</ETK></GetEtkResponse>`
-	r, err := parseETKResponse(body(t, ok))
-	require.NoError(t, err)
-	require.Equal(t, der, r.etk)
-
-	matching := `<GetEtkResponse><Status><Code>200</Code></Status>
-	 <MatchingEtk><Identifier><Type>CBE</Type><Value>1</Value><ApplicationID>A</ApplicationID></Identifier></MatchingEtk>
-	 <MatchingEtk><Type>CBE</Type><Value>1</Value><ApplicationID>B</ApplicationID></MatchingEtk></GetEtkResponse>`
-	r, err = parseETKResponse(body(t, matching))
-	require.NoError(t, err)
-	require.Equal(t, [][]Identifier{{{Type: "CBE", Value: "1", ApplicationID: "A"}}, {{Type: "CBE", Value: "1", ApplicationID: "B"}}}, r.matching)
-
-	_, err = parseETKResponse(body(t, `<GetEtkResponse><Status><Code>200</Code></Status><Error><Code>NOT_FOUND</Code><Message>no etk</Message></Error></GetEtkResponse>`))
-	var be *BusinessError
-	require.ErrorAs(t, err, &be)
-	require.Equal(t, "NOT_FOUND", be.Code)
-
-	for _, xml := range []string{`<X/>`, `<GetEtkResponse><Status><Code>500</Code></Status></GetEtkResponse>`,
-		`<GetEtkResponse><Status><Code>200</Code></Status></GetEtkResponse>`,
-		`<GetEtkResponse><Status><Code>200</Code></Status><ETK>!!!</ETK></GetEtkResponse>`} {
-		_, err := parseETKResponse(body(t, xml))
-		require.ErrorIs(t, err, ErrResponse, xml)
-	}
-
-	el := buildETKRequest(Identifier{Type: "CBE", Value: "0809394427", ApplicationID: "MYCARENET"})
-	require.Equal(t, "MYCARENET", textAt(el, "SearchCriteria", "Identifier", "ApplicationID"))
-	_, err = Identifier{Type: "SSIN", Value: "93051822362"}.validate()
-	require.ErrorIs(t, err, ErrInvalidSSIN)
-	_, err = Identifier{Type: "cbe", Value: "1"}.validate()
-	require.ErrorIs(t, err, ErrRequest)
-}
-
-func TestWrite_BuildAndParse(t *testing.T) {
-	w, err := Write{Partition: "93051822361", Payload: []byte("claim")}.normalize()
-	require.NoError(t, err)
-	require.Len(t, w.IdempotencyKey, 32)
-	h := partitionHash(w.Partition)
-	require.NotContains(t, h, "93051822361")
-	require.Equal(t, h, partitionHash("93051822361"), "stable across replays")
-	el := buildWriteRequest(w, h, requestOrigin{})
-	require.Equal(t, w.IdempotencyKey, textAt(el, "CommonInput", "InputReference"))
-	require.Equal(t, h, textAt(el, "Partition"))
-	require.Equal(t, base64.StdEncoding.EncodeToString([]byte("claim")), textAt(el, "Detail"))
-
-	ref, err := parseWriteResponse(body(t, `<SendTarificationResponse><Status><Code>200</Code></Status><Reference>`+w.IdempotencyKey+`</Reference></SendTarificationResponse>`), w.IdempotencyKey)
-	require.NoError(t, err)
-	require.Equal(t, w.IdempotencyKey, ref)
-	_, err = parseWriteResponse(body(t, `<SendTarificationResponse><Status><Code>400</Code><Message>bad claim</Message></Status></SendTarificationResponse>`), w.IdempotencyKey)
-	require.ErrorIs(t, err, ErrBusiness)
-	_, err = parseWriteResponse(body(t, `<SendTarificationResponse><Status><Code>200</Code></Status><Reference>other</Reference></SendTarificationResponse>`), w.IdempotencyKey)
-	require.ErrorIs(t, err, ErrResponse)
-
-	for _, bad := range []Write{{Payload: nil}, {Service: "other", Payload: []byte("x")}, {IdempotencyKey: "a b", Payload: []byte("x")},
-		{IdempotencyKey: strings.Repeat("k", 65), Payload: []byte("x")}, {Payload: make([]byte, MaxWritePayload+1)}} {
-		_, err := bad.normalize()
-		require.ErrorIs(t, err, ErrRequest)
 	}
 }
 

@@ -50,6 +50,6 @@ func Example_insurabilityWithFallback() {
 	// 2. source: cache degraded: true answer of the live call: true
 	//    same regime: true
 	// 3. never asked before: not cached: true platform unavailable: true
-	// 4. unknown patient: business answer: true major code: 1
+	// 4. unknown patient: business answer: true major code: 01
 	// 5. wrong SSIN: true
 }

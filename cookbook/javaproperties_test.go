@@ -87,6 +87,8 @@ func configFromJavaProperties(text string) (connector.Config, map[string]string,
 			cfg.Package.Username = v
 		case key == "mycarenet.licence.password":
 			cfg.Package.Password = v
+		case key == "ehbox.application.name":
+			skipped[key] = "eHealthBox messages carry Package.Name (its first 25 characters) as ApplicationName"
 		case strings.HasPrefix(key, "endpoint."):
 			skipped[key] = "endpoints come from the signed service list"
 		default:
@@ -138,6 +140,8 @@ user.inss=85073003328
 mycarenet.licence.username=vendor
 mycarenet.licence.password=licence
 endpoint.etk=$uddi{uddi:ehealth-fgov-be:business:etkdepot:v1}
+endpoint.ehbox.publication.v3=$uddi{uddi:ehealth-fgov-be:business:ehboxpublication:v3}
+ehbox.application.name=PharmaSoft
 `
 	cfg, skipped, err := configFromJavaProperties(properties)
 	must(err)
@@ -162,6 +166,8 @@ endpoint.etk=$uddi{uddi:ehealth-fgov-be:business:etkdepot:v1}
 	// timeouts: 2s 5s token lifetime: 12h0m0s
 	// keystore: /etc/pharmacy/keystores/pharmacy.p12 NIHII: 12345678
 	// not used: be.fgov.ehealth.technicalconnector.bootstrap.bcp.polling.activated (ehgate always polls the service list)
+	// not used: ehbox.application.name (eHealthBox messages carry Package.Name (its first 25 characters) as ApplicationName)
+	// not used: endpoint.ehbox.publication.v3 (endpoints come from the signed service list)
 	// not used: endpoint.etk (endpoints come from the signed service list)
 	// not used: sessionmanager.activate.autorenew (ehgate always renews the token before it expires)
 	// missing: true ServiceListRoots

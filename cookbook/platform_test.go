@@ -73,9 +73,9 @@ func pharmacyConfig(dir string) connector.Config {
 	cfg.STSRoots = p.STSRoots()
 	cfg.StatusFeedURL = p.StatusFeedURL()
 	cfg.StatusComponents = map[string][]string{
-		"Insurability":           {connector.ServiceInsurability},
-		"MyCareNet Tarification": {connector.ServiceTarification},
-		"ETK Depot":              {connector.ServiceETK},
+		"Insurability": {connector.ServiceInsurability},
+		"eHealthBox":   {connector.ServiceEHealthBox},
+		"ETK Depot":    {connector.ServiceETK},
 	}
 	cfg.Credentials = connector.Credentials{PKCS12File: keystore, Password: "keystore password"}
 	cfg.Identity = connector.Identity{Preset: connector.PresetPharmacy, NIHII: id.NIHII, SSIN: id.SSIN}

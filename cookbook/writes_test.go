@@ -8,8 +8,8 @@ import (
 	"github.com/ehgate/ehgate/connector"
 )
 
-// Chapter 5: a tarification delivered live, two queued while every site is down, and the
-// outbox replayed when the platform returns: the platform records each write once.
+// Chapter 5: an eHealthBox message delivered live, two queued while every site is down, and
+// the outbox replayed when the platform returns: the platform records each message once.
 func Example_writesDuringAnOutage() {
 	p := platform()
 	dir := tempDir()
@@ -21,14 +21,21 @@ func Example_writesDuringAnOutage() {
 	defer stop()
 
 	patient := insured(4).SSIN
-	r, err := client.Submit(bg, connector.Write{IdempotencyKey: "cookbook-ch5-1", Partition: patient, Payload: []byte("tarification 1")})
+	message := func(id string) connector.EHealthBoxMessage {
+		return connector.EHealthBoxMessage{
+			PublicationID: id, Partition: patient, Title: "Dispensation notice",
+			Recipients: []connector.EHealthBoxAddress{{ID: "10082533004", Type: "NIHII", Quality: "DOCTOR"}},
+			Content:    []byte("sealed for the prescriber"), Encrypted: true, // ehgate does not seal
+		}
+	}
+	r, err := client.SendMessage(bg, message("COOKBOOK00001"))
 	must(err)
 	fmt.Println("1. delivered:", r.Delivered, "queued:", r.Queued)
 
 	restore := allSitesDown()
 	defer restore()
-	for _, key := range []string{"cookbook-ch5-2", "cookbook-ch5-3"} {
-		r, err := client.Submit(bg, connector.Write{IdempotencyKey: key, Partition: patient, Payload: []byte("tarification")})
+	for _, key := range []string{"COOKBOOK00002", "COOKBOOK00003"} {
+		r, err := client.SendMessage(bg, message(key))
 		must(err) // the counter is never refused: the write is durable in the outbox
 		fmt.Println("2. delivered:", r.Delivered, "queued:", r.Queued, "key:", r.Key)
 	}
@@ -44,12 +51,12 @@ func Example_writesDuringAnOutage() {
 	for _, w := range p.Writes() {
 		recorded[w.Key]++
 	}
-	fmt.Println("   recorded once each:", recorded["cookbook-ch5-1"], recorded["cookbook-ch5-2"], recorded["cookbook-ch5-3"])
+	fmt.Println("   recorded once each:", recorded["COOKBOOK00001"], recorded["COOKBOOK00002"], recorded["COOKBOOK00003"])
 
 	// Output:
 	// 1. delivered: true queued: false
-	// 2. delivered: false queued: true key: cookbook-ch5-2
-	// 2. delivered: false queued: true key: cookbook-ch5-3
+	// 2. delivered: false queued: true key: COOKBOOK00002
+	// 2. delivered: false queued: true key: COOKBOOK00003
 	//    pending: 2
 	// 3. replayed: true pending: 0
 	//    recorded once each: 1 1 1

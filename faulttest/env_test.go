@@ -39,7 +39,7 @@ type world struct {
 
 func newWorld(t testing.TB, seed int64, patients int) *world {
 	t.Helper()
-	p, err := platformtest.Start(platformtest.Config{Patients: patients, Seed: seed})
+	p, err := platformtest.Start(platformtest.Config{Patients: patients, Seed: seed, ActiveBCP: true})
 	require.NoError(t, err)
 	t.Cleanup(p.Close)
 	id, err := p.NewIdentity(platformtest.Pharmacy, fmt.Sprintf("Apotheek %d", seed))
@@ -192,7 +192,7 @@ func (w *world) config(t testing.TB, s *clientSetup) connector.Config {
 		for _, svc := range s.faulted {
 			// No retry pass: a test is about what each fault does to one pass over the
 			// endpoints, and a retry pass would double the cost of every fault.
-			cfg.BCP.Services[svc] = bcp.ServicePolicy{AttemptTimeout: d, Idempotent: svc != connector.ServiceTarification, Retries: -1}
+			cfg.BCP.Services[svc] = bcp.ServicePolicy{AttemptTimeout: d, Idempotent: svc != connector.ServiceEHealthBox, Retries: -1}
 		}
 	}
 	if s.mutate != nil {
@@ -327,4 +327,11 @@ func (s *syncLog) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.buf.String()
+}
+
+// message is the eHealthBox message the tests write: key "" = a generated PublicationId,
+// partition orders it, content stands for a document the vendor sealed.
+func message(key, partition string, content []byte) connector.EHealthBoxMessage {
+	return connector.EHealthBoxMessage{PublicationID: key, Partition: partition, Title: "claim",
+		Recipients: []connector.EHealthBoxAddress{{ID: "10082533004", Type: "NIHII", Quality: "DOCTOR"}}, Content: content}
 }

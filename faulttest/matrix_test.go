@@ -77,7 +77,7 @@ func matrixFaults() []matrixFault {
 	}
 }
 
-var matrixServices = []string{platformtest.ServiceSTS, platformtest.ServiceInsurability, platformtest.ServiceETK, platformtest.ServiceTarification}
+var matrixServices = []string{platformtest.ServiceSTS, platformtest.ServiceInsurability, platformtest.ServiceETK, platformtest.ServiceEHealthBox}
 
 const (
 	scopePrimary = "primary site"
@@ -108,18 +108,23 @@ func expected(f platformtest.Fault, service, scope string) string {
 	case platformtest.FaultBadSTSSignature:
 		return bLive // an STS fault: business services are not concerned
 	case platformtest.FaultSOAP:
-		if f.Code == "SOA-03001" && service == platformtest.ServiceTarification {
+		if f.Code == "SOA-03001" && service == platformtest.ServiceEHealthBox {
 			return bNoSwitchQueued
 		}
 		if f.Code == "SOA-03001" {
 			return bNoSwitch
 		}
 	}
+	if service == platformtest.ServiceEHealthBox {
+		// Listed at the first site only, as in production (no BCP endpoint): nothing to
+		// switch to; the write waits in the outbox.
+		if scope == scopePrimary {
+			return bNoSwitchQueued
+		}
+		return bQueued
+	}
 	if scope == scopePrimary {
 		return bFailover
-	}
-	if service == platformtest.ServiceTarification {
-		return bQueued
 	}
 	return bCache
 }
@@ -209,12 +214,12 @@ func cell(t *testing.T, w *world, mf matrixFault, service, scope string) (got, d
 			return err == nil // y was not stored while the depot failed: an answer is live
 		}), "the depot answers again after the fault is cleared")
 
-	case platformtest.ServiceTarification:
+	case platformtest.ServiceEHealthBox:
 		c := w.client(t, setup())
 		var r0 connector.Receipt
 		warm(t, func() error {
 			var err error
-			r0, err = c.Submit(bg, connector.Write{IdempotencyKey: r0.Key, Partition: a.SSIN, Payload: []byte("warm-up claim")})
+			r0, err = c.SendMessage(bg, message(r0.Key, a.SSIN, []byte("warm-up claim")))
 			if err == nil && !r0.Delivered {
 				err = fmt.Errorf("warm-up write queued")
 			}
@@ -223,7 +228,7 @@ func cell(t *testing.T, w *world, mf matrixFault, service, scope string) (got, d
 		otherBefore := w.p.Count(w.p.Sites()[1].Name(), service, platformtest.OutcomeOK)
 		otherAll := w.countAll(w.p.Sites()[1].Name(), service)
 		inject()
-		r, err := c.Submit(bg, connector.Write{Partition: b.SSIN, Payload: []byte("claim during the fault")})
+		r, err := c.SendMessage(bg, message("", b.SSIN, []byte("claim during the fault")))
 		switch {
 		case err != nil:
 			var f *soap.Fault
@@ -432,7 +437,7 @@ func defaultCells() [][]cellSpec {
 	for _, mf := range matrixFaults() {
 		f[mf.name] = mf
 	}
-	ins, wr, sts, etk := platformtest.ServiceInsurability, platformtest.ServiceTarification, platformtest.ServiceSTS, platformtest.ServiceETK
+	ins, wr, sts, etk := platformtest.ServiceInsurability, platformtest.ServiceEHealthBox, platformtest.ServiceSTS, platformtest.ServiceETK
 	return [][]cellSpec{
 		{
 			{f["refuse"], ins, scopePrimary}, // failover

@@ -149,7 +149,7 @@ var (
 func sharedWorld(t testing.TB) *world {
 	t.Helper()
 	sharedOnce.Do(func() {
-		p, err := platformtest.Start(platformtest.Config{Patients: 40, Seed: 77})
+		p, err := platformtest.Start(platformtest.Config{Patients: 40, Seed: 77, ActiveBCP: true})
 		if err != nil {
 			sharedErr = err
 			return
@@ -576,7 +576,7 @@ func TestSecurity_NoSecretsOrPersonalDataInLogs(t *testing.T) {
 		require.NoError(t, err)
 		p := "claim for " + pt.LastName + " " + pt.SSIN
 		payloads = append(payloads, p)
-		_, err = c.Submit(bg, connector.Write{Partition: pt.SSIN, Payload: []byte(p)})
+		_, err = c.SendMessage(bg, message("", pt.SSIN, []byte(p)))
 		require.NoError(t, err)
 	}
 	_, err = c.Insurability(bg, connector.InsurabilityRequest{SSIN: unknown.SSIN})
@@ -597,15 +597,15 @@ func TestSecurity_NoSecretsOrPersonalDataInLogs(t *testing.T) {
 	for _, pt := range pts[4:] {
 		p := "queued claim for " + pt.LastName + " " + pt.SSIN
 		payloads = append(payloads, p)
-		r, err := c.Submit(bg, connector.Write{Partition: pt.SSIN, Payload: []byte(p)})
+		r, err := c.SendMessage(bg, message("", pt.SSIN, []byte(p)))
 		require.NoError(t, err)
 		require.True(t, r.Queued)
 		queued = append(queued, r.Key)
 	}
 	w.p.SetComponentStatus("Insurability", platformtest.StatusMajorOutage)
 	require.True(t, waitUntil(20*time.Second, func() bool { m, _ := c.Mode(connector.ServiceInsurability); return m == connector.ModeFallback }))
-	require.NoError(t, c.ActivateFallback(connector.ServiceTarification, "planned maintenance drill"))
-	require.NoError(t, c.EndFallback(connector.ServiceTarification))
+	require.NoError(t, c.ActivateFallback(connector.ServiceEHealthBox, "planned maintenance drill"))
+	require.NoError(t, c.EndFallback(connector.ServiceEHealthBox))
 
 	// Recovery: replay, regularisation.
 	w.clearAll()

@@ -75,13 +75,13 @@ func soakStates() []soakStep {
 		}},
 		{"slow drip at the primary", func(p *platformtest.Platform) {
 			p.Sites()[0].Inject(platformtest.ServiceInsurability, platformtest.Fault{Kind: platformtest.FaultDrip, BytesPerSecond: 64})
-			p.Sites()[0].Inject(platformtest.ServiceTarification, platformtest.Fault{Kind: platformtest.FaultDrip, BytesPerSecond: 64})
+			p.Sites()[0].Inject(platformtest.ServiceEHealthBox, platformtest.Fault{Kind: platformtest.FaultDrip, BytesPerSecond: 64})
 		}},
 		{"insurability hangs everywhere", func(p *platformtest.Platform) {
 			all(p, platformtest.ServiceInsurability, platformtest.Fault{Kind: platformtest.FaultHang})
 		}},
 		{"writes 503 everywhere", func(p *platformtest.Platform) {
-			all(p, platformtest.ServiceTarification, platformtest.Fault{Kind: platformtest.FaultHTTPStatus, Status: 503})
+			all(p, platformtest.ServiceEHealthBox, platformtest.Fault{Kind: platformtest.FaultHTTPStatus, Status: 503})
 		}},
 		{"SOA-02001 at the primary, malformed at the BCP site", func(p *platformtest.Platform) {
 			p.Sites()[0].Inject(platformtest.ServiceInsurability, platformtest.Fault{Kind: platformtest.FaultSOAP, Code: "SOA-02001"})
@@ -96,7 +96,7 @@ func soakStates() []soakStep {
 	}
 }
 
-var soakComponents = []string{"Insurability", "MyCareNet Tarification", "ETK Depot"}
+var soakComponents = []string{"Insurability", "eHealthBox", "ETK Depot"}
 
 func recoverPlatform(p *platformtest.Platform) {
 	for _, s := range p.Sites() {
@@ -143,7 +143,7 @@ func TestSoak(t *testing.T) {
 	}
 	t.Logf("soak %s, seed %d (rerun with -soak-seed %d)", *soakDuration, seed, seed)
 
-	p, err := platformtest.Start(platformtest.Config{Patients: 400, Seed: 9})
+	p, err := platformtest.Start(platformtest.Config{Patients: 400, Seed: 9, ActiveBCP: true})
 	require.NoError(t, err)
 	platformClosed := false
 	defer func() {
@@ -160,9 +160,9 @@ func TestSoak(t *testing.T) {
 		cfg.StatusPoll = 250 * time.Millisecond
 		cfg.ServiceListPoll = time.Second
 		cfg.StatusComponents = map[string][]string{
-			"Insurability":           {connector.ServiceInsurability},
-			"MyCareNet Tarification": {connector.ServiceTarification},
-			"ETK Depot":              {connector.ServiceETK},
+			"Insurability": {connector.ServiceInsurability},
+			"eHealthBox":   {connector.ServiceEHealthBox},
+			"ETK Depot":    {connector.ServiceETK},
 		}
 		cfg.Policies.ETK.RefreshAfter = 2 * time.Second
 	}}
@@ -310,7 +310,7 @@ func TestSoak(t *testing.T) {
 				n++
 				pt := held[(i*31+n)%len(held)]
 				t0 := time.Now()
-				rc, err := c.Submit(bg, connector.Write{Partition: pt.SSIN, Payload: fmt.Appendf(nil, "writer %d claim %d", i, n)})
+				rc, err := c.SendMessage(bg, message("", pt.SSIN, fmt.Appendf(nil, "writer %d claim %d", i, n)))
 				d := time.Since(t0)
 				calls.Add(1)
 				switch {
@@ -383,7 +383,7 @@ func TestSoak(t *testing.T) {
 			phantom++
 		}
 	}
-	duplicatesAbsorbed := p.Count("", platformtest.ServiceTarification, platformtest.OutcomeDuplicate)
+	duplicatesAbsorbed := p.Count("", platformtest.ServiceEHealthBox, platformtest.OutcomeDuplicate)
 	heapEnd := heapAfterGC()
 
 	// Figures.

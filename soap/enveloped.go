@@ -159,8 +159,11 @@ type VerifyEnvelopedOptions struct {
 // transforms, any other reference pointing inside the signature (XAdES
 // SignedProperties), SHA-256 digests, the RSA-SHA256 value, and a chain from
 // the first KeyInfo certificate to roots (the others serve as
-// intermediates). It returns the signer's certificate. Errors are the Err*
-// sentinels of Verify.
+// intermediates). The chain and the SignatureValue are checked before any
+// reference is digested. On success the comments below el are removed and
+// the text they split is joined, so every reader of el sees the signed
+// values. It returns the signer's certificate. Errors are the Err* sentinels
+// of Verify.
 func VerifyEnveloped(el *etree.Element, roots *x509.CertPool, opts VerifyEnvelopedOptions) (*x509.Certificate, error) {
 	if el == nil {
 		return nil, errors.New("soap: verify enveloped: nil element")
@@ -194,8 +197,12 @@ func VerifyEnveloped(el *etree.Element, roots *x509.CertPool, opts VerifyEnvelop
 			}
 		}
 	}
+	// Structure first (cheap), then the signer's chain and the SignatureValue
+	// over SignedInfo, and only then the digests of the referenced parts: an
+	// untrusted or forged signature costs a few microseconds whatever el holds.
 	docSigned := false
 	var signedProps *etree.Element
+	targets := make([]*etree.Element, len(sig.refs))
 	for i := range sig.refs {
 		ref := &sig.refs[i]
 		var target *etree.Element
@@ -222,9 +229,7 @@ func VerifyEnveloped(el *etree.Element, roots *x509.CertPool, opts VerifyEnvelop
 		default:
 			return nil, fail(ErrWrapped, "reference URI %q is not a same-document reference", ref.uri)
 		}
-		if err := ref.check(target, sigEl); err != nil {
-			return nil, err
-		}
+		targets[i] = target
 		if ref.typ == typeXAdESProp {
 			signedProps = target
 		}
@@ -253,12 +258,6 @@ func VerifyEnveloped(el *etree.Element, roots *x509.CertPool, opts VerifyEnvelop
 		return nil, fail(ErrUntrusted, "KeyInfo holds no X509Certificate")
 	}
 	signer := certs[0]
-	if err := sig.verifyValue(signer); err != nil {
-		return nil, err
-	}
-	if err := checkSigningCertificate(signedProps, signer); err != nil {
-		return nil, err
-	}
 	if roots == nil {
 		return nil, fail(ErrUntrusted, "no trust roots given")
 	}
@@ -281,6 +280,19 @@ func VerifyEnveloped(el *etree.Element, roots *x509.CertPool, opts VerifyEnvelop
 	}); err != nil {
 		return nil, fmt.Errorf("%w: %q: %w", ErrUntrusted, signer.Subject.CommonName, err)
 	}
+	if err := sig.verifyValue(signer); err != nil {
+		return nil, err
+	}
+	for i := range sig.refs {
+		if err := sig.refs[i].check(targets[i], sigEl); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkSigningCertificate(signedProps, signer); err != nil {
+		return nil, err
+	}
+	// What a caller reads of el must be what was signed (see Verify).
+	normalizeSigned(el)
 	return signer, nil
 }
 

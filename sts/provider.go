@@ -241,6 +241,7 @@ type Provider struct {
 	closed bool
 
 	requests  atomic.Int64
+	failures  atomic.Int64
 	wallCheck time.Duration
 }
 
@@ -385,6 +386,9 @@ func (p *Provider) Renew(ctx context.Context) (*Token, error) {
 // Requests returns how many token requests this provider has sent.
 func (p *Provider) Requests() int64 { return p.requests.Load() }
 
+// Failures returns how many of those token requests failed (no token came of them).
+func (p *Provider) Failures() int64 { return p.failures.Load() }
+
 // Close stops the background renewal and waits for it. Afterwards Token fails with ErrClosed.
 func (p *Provider) Close() error {
 	p.mu.Lock()
@@ -464,6 +468,7 @@ func (p *Provider) obtain() (*Token, error) {
 	p.requests.Add(1)
 	tok, err := p.request(ctx)
 	if err != nil {
+		p.failures.Add(1)
 		return nil, err
 	}
 	p.install(tok, true)

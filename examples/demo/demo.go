@@ -28,10 +28,10 @@ const (
 
 // feedComponents maps the status feed's components to the services they cover.
 var feedComponents = map[string][]string{
-	"Insurability":           {connector.ServiceInsurability},
-	"Generic Insurability":   {connector.ServiceGenericInsurability},
-	"MyCareNet Tarification": {connector.ServiceTarification},
-	"ETK Depot":              {connector.ServiceETK},
+	"Insurability":         {connector.ServiceInsurability},
+	"Generic Insurability": {connector.ServiceGenericInsurability},
+	"eHealthBox":           {connector.ServiceEHealthBox},
+	"ETK Depot":            {connector.ServiceETK},
 }
 
 // phaseDef is one phase of the morning: what happens to the platform when it starts.
@@ -57,8 +57,17 @@ var phases = []phaseDef{
 		doneWhat: "a live answer",
 	},
 	{
-		name: "failover", title: "the primary site (" + primarySite + ") dies",
+		// As the platform does: it publishes a newer signed service list in which MyCareNet's
+		// BCP endpoint of the insurability services is ACTIVE (INACTIVE in production until
+		// then), and the client follows it at its next poll; then the eHealth site dies. The
+		// ETK depot and eHealthBox have no BCP endpoint: ETKs come from the store, writes queue.
+		name: "failover", title: "the platform moves insurability to " + fallbackSite + " (newer signed list), then " + primarySite + " dies",
 		apply: func(p *platformtest.Platform) {
+			for _, svc := range movedServices {
+				if err := p.MoveService(svc, fallbackSite); err != nil {
+					panic(err) // the demo's own list always lists both sites for these
+				}
+			}
 			p.Site(primarySite).Inject("", platformtest.Fault{Kind: platformtest.FaultRefuse})
 		},
 		switchSite: fallbackSite, switchWhat: "first live answer from " + fallbackSite,
@@ -82,10 +91,15 @@ var phases = []phaseDef{
 		doneWhat: "an insurability answer from the local store marked degraded, and a queued write",
 	},
 	{
-		name: "recovery", title: "the platform returns",
+		name: "recovery", title: "the platform returns (and publishes the original list again)",
 		apply: func(p *platformtest.Platform) {
 			for _, s := range p.Sites() {
 				s.Clear("")
+			}
+			for _, svc := range movedServices {
+				if err := p.RestoreService(svc); err != nil {
+					panic(err)
+				}
 			}
 			for _, comp := range sortedKeys(feedComponents) {
 				p.SetComponentStatus(comp, platformtest.StatusOperational)
@@ -99,6 +113,10 @@ var phases = []phaseDef{
 	},
 }
 
+// movedServices are the services the platform moves to MyCareNet's BCP site during the
+// failover phase (those of the production list with a BCP endpoint).
+var movedServices = []string{connector.ServiceInsurability, connector.ServiceGenericInsurability}
+
 // etkParties are the parties whose ETKs the counters fetch (to encrypt prescriptions and
 // messages for them).
 var etkParties = []connector.Identifier{
@@ -108,6 +126,9 @@ var etkParties = []connector.Identifier{
 	{Type: "EHP", Value: "1990001916"},
 	{Type: "NIHII", Value: "10082533004"},
 }
+
+// prescriberNIHII is the eHealthBox the counters' messages go to.
+const prescriberNIHII = "10082533004"
 
 // world is one run of the demo.
 type world struct {
@@ -225,7 +246,7 @@ func Run(ctx context.Context, o Options, out io.Writer) (*Report, error) {
 		}()
 	}
 
-	w.linef("%d counters serve %d patients (%d regulars), fetch ETKs of %d parties and submit tarifications",
+	w.linef("%d counters serve %d patients (%d regulars), fetch ETKs of %d parties and send eHealthBox messages",
 		o.Counters, len(pop.regulars)+len(pop.walkIns), len(pop.regulars), len(etkParties))
 	share := o.Duration / time.Duration(len(phases))
 	for i, ph := range phases {
@@ -337,7 +358,7 @@ func (w *world) play(ctx context.Context, i int, share time.Duration) error {
 	return nil
 }
 
-// settled reports whether the outbox is empty, insurability and tarification are back to
+// settled reports whether the outbox is empty, insurability and eHealthBox are back to
 // normal and answers the store served for insurability were checked again.
 func (w *world) settled() bool {
 	st := w.c.Status()
@@ -346,7 +367,7 @@ func (w *world) settled() bool {
 	}
 	for _, s := range st.Services {
 		switch s.Name {
-		case connector.ServiceInsurability, connector.ServiceTarification:
+		case connector.ServiceInsurability, connector.ServiceEHealthBox:
 			if s.Mode != connector.ModeNormal {
 				return false
 			}
@@ -382,8 +403,9 @@ func (p *population) next(r *mrand.Rand) platformtest.Patient {
 	return p.walkIns[r.IntN(len(p.walkIns))]
 }
 
-// counter is one pharmacist serving customers: an insurability check per customer, a
-// tarification for some of them, an ETK now and then.
+// counter is one pharmacist serving customers: an insurability check per customer, an
+// eHealthBox message (a dispensation notice to the prescriber) for some of them, an ETK now
+// and then.
 func (w *world) counter(ctx context.Context, n int, pop *population) {
 	r := mrand.New(mrand.NewPCG(uint64(w.o.Seed), uint64(n)+1))
 	writes := 0
@@ -394,7 +416,7 @@ func (w *world) counter(ctx context.Context, n int, pop *population) {
 			pt := pop.next(r)
 			if w.check(ctx, pt) && pt.Insured && r.Float64() < 0.25 {
 				writes++
-				w.submit(ctx, pt, fmt.Sprintf("demo-c%d-%05d", n+1, writes))
+				w.submit(ctx, pt, fmt.Sprintf("DEMOC%02dW%05d", n+1, writes)) // a PublicationId: 13 letters or digits
 			}
 		}
 		think := time.Duration(10+r.IntN(30)) * time.Millisecond
@@ -505,14 +527,19 @@ func (w *world) failed(st *phaseStats, key string, err error) {
 	}
 }
 
-// submit hands a tarification to the client and records the receipt.
+// submit sends an eHealthBox message through the client and records the receipt. The content
+// stands for a document the pharmacy software sealed for the recipient (ehgate does not seal).
 func (w *world) submit(ctx context.Context, pt platformtest.Patient, key string) {
 	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	w.writeMu.Lock()
 	w.tried[key] = struct{}{}
 	w.writeMu.Unlock()
-	rc, err := w.c.Submit(callCtx, connector.Write{IdempotencyKey: key, Partition: pt.SSIN, Payload: []byte("tarification " + key)})
+	rc, err := w.c.SendMessage(callCtx, connector.EHealthBoxMessage{
+		PublicationID: key, Partition: pt.SSIN, Title: "Dispensation notice",
+		Recipients: []connector.EHealthBoxAddress{{ID: prescriberNIHII, Type: "NIHII", Quality: "DOCTOR"}},
+		Content:    []byte("sealed dispensation notice " + key), Encrypted: true,
+	})
 	ph := int(w.phase.Load())
 	st := w.stats[ph]
 	st.writes.Add(1)

@@ -53,9 +53,7 @@ func (l *live) show(ev connector.Event) {
 			w.linef("breaker   %-26s %s: %s", ev.Service, w.siteOf(ev.Endpoint), ev.Cause)
 		}
 	case connector.EventServiceList:
-		if w.o.Verbose {
-			w.linef("list      service list in force: %s", ev.Cause)
-		}
+		w.linef("list      a newer signed service list is in force (issued %s)", ev.Cause)
 	case connector.EventDrill:
 		w.linef("drill     %-26s %s", ev.Service, ev.Cause)
 	}

@@ -7,14 +7,17 @@
 // It needs no flags, no network and no set-up: it starts platformtest (two sites at two
 // providers, on 127.0.0.1), registers a pharmacy and writes its PKCS#12 keystore, opens an
 // ehgate client on a temporary encrypted store, and lets counters check insurability, fetch
-// ETKs and submit tarifications through four phases:
+// ETKs and send eHealthBox messages through four phases:
 //
 //  1. normal work;
-//  2. the primary site dies: calls fail over to the other provider's site;
+//  2. the platform moves the insurability services to MyCareNet's BCP site by publishing a
+//     newer signed service list (the production list keeps that endpoint INACTIVE until then),
+//     the client follows it at its next poll, and the eHealth site dies: insurability stays
+//     live at the other provider's site, ETKs come from the store, messages are queued;
 //  3. the status feed announces a major outage and every site goes down: answers come from
 //     the local store, marked as such, and writes are queued;
-//  4. the platform returns: the outbox is replayed, services fail back, answers served from
-//     the store are checked again.
+//  4. the platform returns and publishes the original list: the outbox is replayed, services
+//     fail back, answers served from the store are checked again.
 //
 // It prints a line per event while it runs, a table per phase at the end, and, last,
 //

@@ -171,7 +171,7 @@ func (w *world) report(end time.Time) *Report {
 		}
 	}
 	w.writeMu.Unlock()
-	rep.Writes.Deduplicated = w.p.Count("", platformtest.ServiceTarification, platformtest.OutcomeDuplicate)
+	rep.Writes.Deduplicated = w.p.Count("", platformtest.ServiceEHealthBox, platformtest.OutcomeDuplicate)
 	rep.Writes.PendingAtEnd = w.pendingAtEnd
 
 	w.regMu.Lock()

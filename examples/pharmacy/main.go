@@ -185,7 +185,7 @@ func (c counter) check(ctx context.Context, ssin string) {
 			insured = "yes"
 			for _, cv := range res.Answer.Coverages {
 				if !now.Before(cv.Begin) && (cv.End.IsZero() || !now.After(cv.End.Add(24*time.Hour))) {
-					regime = cv.Entitlement.ThirdPartyPayerRegime
+					regime = string(cv.Entitlement.ThirdPartyPayerRegime)
 				}
 			}
 		}

@@ -1,0 +1,258 @@
+// Package metrics exports an ehgate client's work and state as Prometheus metrics: a
+// prometheus.Collector the vendor registers on its own registry. It lives apart from the
+// connector so that a vendor who does not want Prometheus does not link it.
+//
+//	m := metrics.New()
+//	c, err := connector.New(cfg, connector.WithObserver(m))
+//	...
+//	m.Attach(c) // state read from c.Status() at each scrape
+//	registry.MustRegister(m)
+//	http.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+//
+// Counters and histograms are fed as calls run (the Collector is the client's
+// connector.Observer); gauges (modes, breakers, token, outbox, store, service list, status
+// feed, retry budget) are read from the attached client's Status at scrape time. Label
+// values are bounded: operations, short service names, outcomes and modes are fixed sets,
+// endpoints are the service list's URLs (at most MaxEndpoints distinct values, then
+// "other"). No label or value holds personal data.
+package metrics
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ehgate/ehgate/cache"
+	"github.com/ehgate/ehgate/connector"
+)
+
+// MaxEndpoints bounds the distinct values of the endpoint label; later endpoints are
+// counted as "other".
+const MaxEndpoints = 64
+
+const namespace = "ehgate"
+
+// Collector is the Prometheus collector and the connector.Observer of one client (or of
+// several clients sharing it: counters then add up, gauges come from the attached one).
+// Safe for concurrent use.
+type Collector struct {
+	client atomic.Pointer[connector.Client]
+
+	calls     *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	attempts  *prometheus.HistogramVec
+	steps     *prometheus.HistogramVec
+	storeRead *prometheus.CounterVec
+	degraded  *prometheus.CounterVec
+	replayed  *prometheus.CounterVec
+	failovers *prometheus.CounterVec
+	failbacks *prometheus.CounterVec
+	modes     *prometheus.CounterVec
+	breakers  *prometheus.CounterVec
+	drills    prometheus.Counter
+
+	cacheMu sync.RWMutex
+	byCall  map[callKey]callSeries
+	eps     map[string]struct{}
+
+	desc descs
+}
+
+type callKey struct {
+	operation, service, endpoint string
+	outcome                      connector.Outcome
+}
+
+type callSeries struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
+}
+
+// New returns a collector; give it to connector.New with connector.WithObserver, then
+// Attach the client.
+func New() *Collector {
+	m := &Collector{
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "calls_total",
+			Help: "Calls by operation, service, endpoint that answered (none = no endpoint) and outcome (live, store, queued, not_cached, business, error)."},
+			[]string{"operation", "service", "endpoint", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "call_duration_seconds",
+			Help:    "Duration of calls as the caller saw it, by operation, service and outcome.",
+			Buckets: []float64{.0001, .0005, .001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}},
+			[]string{"operation", "service", "outcome"}),
+		attempts: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "endpoint_attempt_duration_seconds",
+			Help:    "Duration of each attempt on an endpoint, by service, endpoint and result (ok, error).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}},
+			[]string{"service", "endpoint", "result"}),
+		steps: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "step_duration_seconds",
+			Help:    "Duration of the steps of calls other than endpoint attempts (token, sign, store_read, store_write), by service and result.",
+			Buckets: []float64{.00001, .0001, .0005, .001, .005, .01, .05, .1, .5, 1, 5}},
+			[]string{"step", "service", "result"}),
+		storeRead: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "store_reads_total",
+			Help: "Reads of the local store by service and result (hit, miss, expired, error)."},
+			[]string{"service", "result"}),
+		degraded: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "store_degraded_answers_total",
+			Help: "Answers served from the local store because the platform could not answer, by service."},
+			[]string{"service"}),
+		replayed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "outbox_replayed_total",
+			Help: "Queued writes the outbox replay tried, by result (delivered, dead_letter, failed)."},
+			[]string{"result"}),
+		failovers: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "failovers_total",
+			Help: "Moves of a service to a fallback endpoint of the service list."}, []string{"service"}),
+		failbacks: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "failbacks_total",
+			Help: "Returns of a service to its default endpoint."}, []string{"service"}),
+		modes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "mode_changes_total",
+			Help: "Mode changes of a service, by the mode entered."}, []string{"service", "mode"}),
+		breakers: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "breaker_transitions_total",
+			Help: "Breaker state changes of an endpoint, by the state entered."}, []string{"service", "endpoint", "state"}),
+		drills: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "drill_events_total",
+			Help: "Drill starts and ends."}),
+		byCall: map[callKey]callSeries{},
+		eps:    map[string]struct{}{},
+		desc:   newDescs(),
+	}
+	return m
+}
+
+// Attach makes scrapes read the state of c (Status). Until then only the counters and
+// histograms fed by the observer are exported.
+func (m *Collector) Attach(c *connector.Client) { m.client.Store(c) }
+
+// endpoint bounds the endpoint label.
+func (m *Collector) endpoint(url string) string {
+	if url == "" {
+		return "none"
+	}
+	m.cacheMu.RLock()
+	_, ok := m.eps[url]
+	n := len(m.eps)
+	m.cacheMu.RUnlock()
+	if ok {
+		return url
+	}
+	if n >= MaxEndpoints {
+		return "other"
+	}
+	m.cacheMu.Lock()
+	defer m.cacheMu.Unlock()
+	if _, ok := m.eps[url]; !ok {
+		if len(m.eps) >= MaxEndpoints {
+			return "other"
+		}
+		m.eps[url] = struct{}{}
+	}
+	return url
+}
+
+// series returns the counter and histogram of one call key, resolved once.
+func (m *Collector) series(k callKey) callSeries {
+	m.cacheMu.RLock()
+	s, ok := m.byCall[k]
+	m.cacheMu.RUnlock()
+	if ok {
+		return s
+	}
+	ep := m.endpoint(k.endpoint)
+	s = callSeries{
+		count:   m.calls.WithLabelValues(k.operation, k.service, ep, string(k.outcome)),
+		latency: m.latency.WithLabelValues(k.operation, k.service, string(k.outcome)),
+	}
+	m.cacheMu.Lock()
+	if len(m.byCall) < 4096 { // bounded: label sets beyond are resolved on each call
+		m.byCall[k] = s
+	}
+	m.cacheMu.Unlock()
+	return s
+}
+
+// CallStarted implements connector.Observer.
+func (m *Collector) CallStarted(ctx context.Context, _ connector.CallInfo) context.Context {
+	return ctx
+}
+
+// CallEnded implements connector.Observer.
+func (m *Collector) CallEnded(_ context.Context, call connector.CallInfo, end connector.CallEnd) {
+	s := m.series(callKey{call.Operation, call.Service, end.Endpoint, end.Outcome})
+	s.count.Inc()
+	s.latency.Observe(end.Duration.Seconds())
+	if end.Degraded && end.Outcome == connector.OutcomeStore {
+		m.degraded.WithLabelValues(call.Service).Inc()
+	}
+	if call.Operation == connector.OperationReplay {
+		switch end.Outcome {
+		case connector.OutcomeLive:
+			m.replayed.WithLabelValues("delivered").Inc()
+		case connector.OutcomeBusiness:
+			m.replayed.WithLabelValues("dead_letter").Inc()
+		default:
+			m.replayed.WithLabelValues("failed").Inc()
+		}
+	}
+}
+
+// StepStarted implements connector.Observer.
+func (m *Collector) StepStarted(ctx context.Context, _ connector.StepInfo) context.Context {
+	return ctx
+}
+
+// StepEnded implements connector.Observer.
+func (m *Collector) StepEnded(_ context.Context, step connector.StepInfo, err error, d time.Duration) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	switch step.Kind {
+	case connector.StepAttempt:
+		m.attempts.WithLabelValues(step.Service, m.endpoint(step.Endpoint), result).Observe(d.Seconds())
+		return
+	case connector.StepStoreRead:
+		read := "hit"
+		switch {
+		case err == nil:
+		case errors.Is(err, cache.ErrExpired):
+			read = "expired"
+		case errors.Is(err, cache.ErrNotFound):
+			read = "miss"
+		default:
+			read = "error"
+		}
+		m.storeRead.WithLabelValues(step.Service, read).Inc()
+	}
+	m.steps.WithLabelValues(step.Kind.String(), step.Service, result).Observe(d.Seconds())
+}
+
+// Event implements connector.Observer.
+func (m *Collector) Event(ev connector.Event) {
+	switch ev.Kind {
+	case connector.EventFailedOver:
+		m.failovers.WithLabelValues(ev.Service).Inc()
+	case connector.EventFailedBack:
+		m.failbacks.WithLabelValues(ev.Service).Inc()
+	case connector.EventModeChanged:
+		m.modes.WithLabelValues(ev.Service, ev.Mode.String()).Inc()
+	case connector.EventBreaker:
+		to := ev.Cause
+		if i := lastArrow(to); i >= 0 {
+			to = to[i:]
+		}
+		m.breakers.WithLabelValues(ev.Service, m.endpoint(ev.Endpoint), to).Inc()
+	case connector.EventDrill:
+		m.drills.Inc()
+	}
+}
+
+// lastArrow returns the index after the last "→ " of a breaker event's cause ("from → to").
+func lastArrow(s string) int {
+	const arrow = "→ "
+	for i := len(s) - len(arrow); i >= 0; i-- {
+		if s[i:i+len(arrow)] == arrow {
+			return i + len(arrow)
+		}
+	}
+	return -1
+}
+
+var _ connector.Observer = (*Collector)(nil)
