@@ -95,3 +95,22 @@ func FuzzServiceRequests(f *testing.F) {
 		}
 	})
 }
+
+// FuzzValidate feeds arbitrary documents to the schema validator of every
+// schema: it answers (nil or an error), never panics, whatever the input.
+func FuzzValidate(f *testing.F) {
+	for _, name := range []string{"insurability-request.xml", "genins-request.xml", "ehbox-request.xml", "etk-request.xml"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "messages", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`<x:ServiceList xmlns:x="urn:be:fgov:ehealth:bcp:protocol:v2" Id="a" IssueInstant="2026-01-01T00:00:00Z" Environment="x"><x:Service Id="1" Name="n"><x:EndpointList><x:Endpoint Order="0" Status="ACTIVE">https://x</x:Endpoint></x:EndpointList></x:Service></x:ServiceList>`))
+	schemas := Schemas()
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		for _, s := range schemas {
+			_ = Validate(s, doc)
+		}
+	})
+}
