@@ -19,7 +19,7 @@ func TestPharmacy_StandInLiveThenLocalStore(t *testing.T) {
 	require.True(t, ok, out.String())
 
 	require.Equal(t, 3, strings.Count(before, "live from https://127.0.0.1"), before)
-	require.Contains(t, before, "the insurer says: code 1")
+	require.Contains(t, before, "the insurer says: code 01")
 	require.Regexp(t, `insurability:v2\s+normal`, before)
 
 	require.Equal(t, 3, strings.Count(after, "LOCAL STORE, answer of"), after)
