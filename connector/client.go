@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -54,7 +53,10 @@ func WithLogger(l *zap.Logger) Option { return func(o *options) { o.logger = l }
 func WithClock(c bcp.Clock) Option { return func(o *options) { o.clock = c } }
 
 // WithHTTPClient makes every request go through the vendor's client (its transport, proxy
-// and TLS roots; Config.TLSRoots and Timeouts.Connect are then the vendor's business).
+// and TLS roots; Config.TLSRoots and Timeouts.Connect are then the vendor's business). The
+// client's CheckRedirect is not used: no call to the platform (services, STS, service list,
+// status feed) ever follows a redirect, and a redirect is the endpoint's failure (the call
+// moves to the next endpoint).
 func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.client = c } }
 
 // WithTransport wraps the vendor's RoundTripper (for metrics, tracing, a proxy) in the
@@ -91,7 +93,8 @@ type Client struct {
 	log    *zap.Logger
 	obs    Observer // nil = none (see observer.go)
 	clock  bcp.Clock
-	http   *http.Client
+	http   *http.Client // never follows a redirect (soap.WithoutRedirects)
+	soap   *soap.Client
 	origin requestOrigin
 	limits soap.Limits
 
@@ -166,8 +169,11 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 			own = NewTransport(cfg.TLSRoots, cfg.Timeouts.Connect)
 			rt = own
 		}
-		hc = &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		hc = &http.Client{Transport: rt}
 	}
+	// No call to the platform follows a redirect, whatever client the vendor gave: a 307 would
+	// re-post the signed request (token and SSIN) to another host, a 308 perhaps in clear.
+	hc = soap.WithoutRedirects(hc)
 	c := &Client{
 		cfg:        cfg,
 		log:        o.logger,
@@ -175,6 +181,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		http:       hc,
 		origin:     requestOrigin{IsTest: cfg.IsTest, Package: cfg.Package, NIHII: cfg.Identity.NIHII},
 		limits:     soap.DefaultLimits,
+		soap:       soap.NewClient(hc, soap.ClientConfig{Limits: soap.DefaultLimits, Now: o.clock.Now}),
 		replayKick: make(chan struct{}, 1),
 		memo:       newMemo(16384),
 
@@ -245,7 +252,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	}
 
 	bc := cfg.BCP
-	bc.Classifier = classifier{codes: cfg.FaultCodes}
+	bc.Classifier = bcp.DefaultClassifier{FaultCodes: cfg.FaultCodes} // garbled answers, redirects and error pages included
 	if bc.FaultCodes == nil {
 		bc.FaultCodes = cfg.FaultCodes
 	}
@@ -405,20 +412,6 @@ func ServiceListVerifier(roots *x509.CertPool) func(raw []byte) error {
 	}
 }
 
-// classifier is bcp's default classifier, plus: an answer an endpoint garbled (not
-// well-formed, over the limits, not an envelope, a DTD) is that endpoint's failure.
-type classifier struct{ codes []string }
-
-// Classify implements bcp.Classifier.
-func (c classifier) Classify(err error) bcp.Outcome {
-	var fault *soap.Fault
-	if !errors.As(err, &fault) && (errors.Is(err, soap.ErrMalformed) || errors.Is(err, soap.ErrLimit) ||
-		errors.Is(err, soap.ErrNotEnvelope) || errors.Is(err, soap.ErrDoctype)) {
-		return bcp.Failure
-	}
-	return bcp.DefaultClassifier{FaultCodes: c.codes}.Classify(err)
-}
-
 // tokenStore adapts the encrypted store to sts.TokenStore.
 type tokenStore struct{ s *cache.Store }
 
@@ -475,40 +468,15 @@ func (c *Client) currentToken() *sts.Token {
 // ErrClosed is returned by calls made after Close.
 var ErrClosed = errors.New("connector: client closed")
 
-// exchange sends one SOAP message to one endpoint and returns the Body's first child.
-// Non-SOAP HTTP errors are *bcp.StatusError, faults *soap.Fault.
+// exchange sends one SOAP message to one endpoint through the one SOAP client (soap.Client:
+// no redirect, bounded read, drained body) and returns the Body's first child. Redirects and
+// non-SOAP HTTP errors are *bcp.StatusError, faults *soap.Fault.
 func (c *Client) exchange(ctx context.Context, ep bcp.Endpoint, action string, msg []byte) (*etree.Element, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(msg))
-	if err != nil {
-		return nil, fmt.Errorf("connector: request to %s: %w", ep.URL, err)
-	}
-	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
-	req.Header.Set("SOAPAction", `"`+action+`"`)
-	resp, err := c.http.Do(req)
+	ans, err := c.soap.Post(ctx, ep.URL, action, msg)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		resp.Body.Close()
-	}()
-	el, err := soap.ReadResponse(resp.Body, c.limits)
-	if resp.StatusCode != http.StatusOK {
-		var fault *soap.Fault
-		if errors.As(err, &fault) {
-			return nil, fault
-		}
-		return nil, &bcp.StatusError{Endpoint: ep.URL, StatusCode: resp.StatusCode,
-			RetryAfter: bcp.ParseRetryAfter(resp.Header.Get("Retry-After"), c.clock.Now()), ContentType: resp.Header.Get("Content-Type")}
-	}
-	if err != nil {
-		var fault *soap.Fault
-		if errors.As(err, &fault) {
-			return nil, fault
-		}
-		return nil, fmt.Errorf("connector: answer of %s: %w", ep.URL, err)
-	}
-	return el, nil
+	return ans.Body, nil
 }
 
 // do runs one operation of service through the engine: body is put in an envelope (signed

@@ -91,11 +91,17 @@ func faultCodeFor(code string) string {
 	return "soapenv:Server"
 }
 
-// soapFault builds a fault reply (HTTP 500, as SOAP 1.1 requires).
-func soapFault(faultcode, faultstring, code string) reply {
+// soapFault builds a fault reply (HTTP 500, as SOAP 1.1 requires); nested codes ("" = none)
+// are written deeper than detail/*/Code.
+func soapFault(faultcode, faultstring, code string, nested ...string) reply {
 	f := &soap.Fault{Code: faultcode, String: faultstring}
 	if code != "" {
 		f.Codes = []string{code}
+	}
+	for _, n := range nested {
+		if n != "" {
+			f.AllCodes = append(append(f.AllCodes[:0:0], f.Codes...), n)
+		}
 	}
 	b, err := soap.Marshal(soap.NewFaultEnvelope(f))
 	if err != nil {

@@ -192,7 +192,8 @@ func WithLogger(l *zap.Logger) Option {
 }
 
 // WithHTTPClient sets the HTTP client of the STS exchange (its transport carries the TLS
-// configuration); default http.DefaultClient.
+// configuration); default http.DefaultClient. Whatever its CheckRedirect, a redirect is never
+// followed (soap.Client): the token request would carry the identity's signature elsewhere.
 func WithHTTPClient(c *http.Client) Option {
 	return func(o *options) {
 		if c != nil {
@@ -228,7 +229,7 @@ type Provider struct {
 	signer   *soap.Signer
 	clock    bcp.Clock
 	log      *zap.Logger
-	client   *http.Client
+	client   *soap.Client
 
 	cur    atomic.Pointer[current]
 	flight singleflight.Group
@@ -280,7 +281,7 @@ func NewProvider(cfg ProviderConfig, opts ...Option) (*Provider, error) {
 		},
 		signer: signer,
 		clock:  o.clock,
-		client: o.client,
+		client: soap.NewClient(o.client, soap.ClientConfig{Limits: cfg.Limits, Now: o.clock.Now}),
 		wake:   make(chan struct{}, 1),
 
 		wallCheck: wallCheckInterval,
