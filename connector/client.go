@@ -31,6 +31,7 @@ const (
 	functionGenericInsurability = "genericinsurability"
 	functionETK                 = cache.FunctionETK
 	functionToken               = cache.FunctionToken
+	functionServiceList         = "servicelist"
 )
 
 // Option injects a dependency into New.
@@ -216,17 +217,28 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	ps := sha256.Sum256(append([]byte("ehgate-pseudonym\x00"), cfg.CacheKeys[0]...))
 	c.pseudo = ps[:]
 	c.store, err = cache.Open(cache.Config{
-		Dir:  cfg.CacheDir,
-		Keys: keys,
+		Dir:     cfg.CacheDir,
+		Backend: cfg.StoreBackend,
+		Tenant:  cfg.StoreTenant,
+		Keys:    keys,
 		Functions: map[string]cache.Policy{
 			functionInsurability:        {Fresh: time.Hour, ServeStale: cfg.Policies.Insurability.MaxAge, Retention: cfg.Policies.Insurability.MaxAge + 24*time.Hour},
 			functionGenericInsurability: {Fresh: time.Hour, ServeStale: cfg.Policies.GenericInsurability.MaxAge, Retention: cfg.Policies.GenericInsurability.MaxAge + 24*time.Hour},
 			functionETK:                 {Fresh: cfg.Policies.ETK.RefreshAfter, ServeStale: 5 * 365 * 24 * time.Hour, Retention: 5 * 365 * 24 * time.Hour},
+			functionServiceList:         {Fresh: time.Hour, ServeStale: 5 * 365 * 24 * time.Hour},
 		},
-		Outbox: cache.OutboxConfig{MaxElapsed: 30 * time.Second, InitialBackoff: 200 * time.Millisecond, MaxBackoff: 5 * time.Second},
+		Outbox: cache.OutboxConfig{MaxElapsed: 30 * time.Second, InitialBackoff: 200 * time.Millisecond, MaxBackoff: 5 * time.Second, Lease: cfg.StoreLease},
 	}, cache.WithClock(c.clock.Now), cache.WithLogger(c.log))
 	if err != nil {
-		return nil, fmt.Errorf("connector: opening the local store in %s: %w", cfg.CacheDir, err)
+		where := cfg.CacheDir
+		if cfg.StoreBackend != nil {
+			where = "the store backend"
+		}
+		return nil, fmt.Errorf("connector: opening the local store in %s: %w", where, err)
+	}
+	var lists bcp.ListStore = bcp.NewFileListStore(filepath.Join(cfg.CacheDir, "servicelist.xml"))
+	if cfg.StoreBackend != nil {
+		lists = listStore{c.store}
 	}
 	c.outbox = c.store.Outbox()
 	c.partitions = newPartitionTracker(c.outbox.Pending)
@@ -234,7 +246,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	c.loader, err = bcp.NewLoader(bcp.LoaderConfig{
 		BaseURL:  cfg.ServiceListURL,
 		Verify:   ServiceListVerifier(cfg.ServiceListRoots),
-		Store:    bcp.NewFileListStore(filepath.Join(cfg.CacheDir, "servicelist.xml")),
+		Store:    lists,
 		Builtin:  cfg.ServiceListBuiltin,
 		Interval: cfg.ServiceListPoll,
 		Timeout:  cfg.Timeouts.Attempt,
@@ -299,6 +311,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		Service:           ServiceSTS,
 		Router:            c.engine,
 		Store:             tokenStore{c.store},
+		RenewalLock:       renewalLock(cfg.StoreBackend),
 		RequestedLifetime: cfg.TokenLifetime,
 		RequestTimeout:    2 * cfg.Timeouts.Attempt,
 	}, sts.WithClock(c.clock), sts.WithLogger(c.log), sts.WithHTTPClient(hc))
@@ -410,6 +423,39 @@ func ServiceListVerifier(roots *x509.CertPool) func(raw []byte) error {
 		_, err = soap.VerifyEnveloped(root, roots, soap.VerifyEnvelopedOptions{IDAttr: "Id"})
 		return err
 	}
+}
+
+// renewalLock returns the backend's sts.RenewalLock, if it has one.
+func renewalLock(b cache.Backend) sts.RenewalLock {
+	if l, ok := b.(sts.RenewalLock); ok {
+		return l
+	}
+	return nil
+}
+
+// listStore keeps the last good service list in the encrypted store, so that with a
+// StoreBackend every instance of a fleet shares it.
+type listStore struct{ s *cache.Store }
+
+// Load implements bcp.ListStore.
+func (l listStore) Load() ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e, err := l.s.Get(ctx, functionServiceList, "last-good")
+	if errors.Is(err, cache.ErrNotFound) || errors.Is(err, cache.ErrExpired) {
+		return nil, bcp.ErrNoStoredList
+	}
+	if err != nil {
+		return nil, err
+	}
+	return e.Value, nil
+}
+
+// Save implements bcp.ListStore.
+func (l listStore) Save(raw []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return l.s.Put(ctx, functionServiceList, "last-good", raw)
 }
 
 // tokenStore adapts the encrypted store to sts.TokenStore.
