@@ -10,10 +10,11 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ehgate/ehgate/soap"
 )
 
 // Outcome is the verdict on one attempt.
@@ -74,9 +75,12 @@ var DefaultFaultCodes = []string{"SOA-01001", "SOA-01002", "SOA-02001", "SOA-020
 // DefaultClassifier implements specs/switching.md:
 //   - transport failures are a Failure: connection refused or reset, TLS and
 //     certificate errors, timeouts, any net.Error, a truncated answer;
-//   - a *StatusError (HTTP error whose body is not a SOAP envelope) is a
-//     Failure for 5xx, 408 and 429, and Ignore for other codes (our own request
-//     was wrong: switching would not help);
+//   - a *StatusError (a redirect, or an HTTP error whose body is not a SOAP
+//     envelope: an HTML page from a proxy or a load balancer) is a Failure,
+//     whatever its status: the switching rules' item 1, "an HTTP error whose
+//     body is not a SOAP envelope";
+//   - an answer the endpoint garbled (soap.IsGarbled: not well-formed, over
+//     the limits, not an envelope, a DTD) is a Failure;
 //   - an error with FaultCodes() []string (a SOAP fault, such as *soap.Fault)
 //     is a Failure when one of its codes is in FaultCodes, else Ignore;
 //   - context.Canceled is Ignore, context.DeadlineExceeded a Failure;
@@ -100,7 +104,7 @@ func (c DefaultClassifier) Classify(err error) Outcome {
 	}
 	var se *StatusError
 	if errors.As(err, &se) {
-		return statusOutcome(se.StatusCode)
+		return Failure
 	}
 	var fc faultCoder
 	if errors.As(err, &fc) {
@@ -115,15 +119,7 @@ func (c DefaultClassifier) Classify(err error) Outcome {
 		}
 		return Ignore
 	}
-	if isTransport(err) {
-		return Failure
-	}
-	return Ignore
-}
-
-func statusOutcome(code int) Outcome {
-	switch {
-	case code >= 500, code == http.StatusRequestTimeout, code == http.StatusTooManyRequests:
+	if isTransport(err) || soap.IsGarbled(err) {
 		return Failure
 	}
 	return Ignore
@@ -163,26 +159,7 @@ func retryAfterOf(err error) time.Duration {
 
 // ParseRetryAfter reads a Retry-After header value, in seconds or as an HTTP
 // date relative to now, at most 24 h. It returns 0 when the value is absent,
-// invalid or in the past.
+// invalid or in the past. It is soap.ParseRetryAfter.
 func ParseRetryAfter(value string, now time.Time) time.Duration {
-	value = strings.TrimSpace(value)
-	if value == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseInt(value, 10, 64); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		return min(time.Duration(min(secs, int64(maxRetryAfterHeader/time.Second)))*time.Second, maxRetryAfterHeader)
-	}
-	if t, err := http.ParseTime(value); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return min(d, maxRetryAfterHeader)
-		}
-	}
-	return 0
+	return soap.ParseRetryAfter(value, now)
 }
-
-// maxRetryAfterHeader bounds what ParseRetryAfter returns; the engine caps it
-// further with RouterConfig.MaxRetryAfter.
-const maxRetryAfterHeader = 24 * time.Hour

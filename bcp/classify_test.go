@@ -43,8 +43,14 @@ func TestDefaultClassifier_FollowsSwitchingSpec(t *testing.T) {
 		{"503 html page", &bcp.StatusError{StatusCode: 503, ContentType: "text/html"}, bcp.Failure},
 		{"502", &bcp.StatusError{StatusCode: 502}, bcp.Failure},
 		{"429", &bcp.StatusError{StatusCode: 429}, bcp.Failure},
-		{"400 of our own making", &bcp.StatusError{StatusCode: 400}, bcp.Ignore},
-		{"404", fmt.Errorf("wrapped: %w", &bcp.StatusError{StatusCode: 404}), bcp.Ignore},
+		// Any HTTP error whose body is not SOAP is the endpoint's failure (switching rule 1):
+		// a proxy's 403 or 404 page, a load balancer's redirect (issue 17 item 2).
+		{"400 page", &bcp.StatusError{StatusCode: 400}, bcp.Failure},
+		{"404 proxy page", fmt.Errorf("wrapped: %w", &bcp.StatusError{StatusCode: 404, ContentType: "text/html"}), bcp.Failure},
+		{"403 proxy page", &bcp.StatusError{StatusCode: 403, ContentType: "text/html"}, bcp.Failure},
+		{"302 redirect", &bcp.StatusError{StatusCode: 302}, bcp.Failure},
+		{"garbled answer", fmt.Errorf("answer: %w", soap.ErrNotEnvelope), bcp.Failure},
+		{"answer over the limits", &soap.LimitError{Limit: "bytes", Max: 1}, bcp.Failure},
 		{"SOA-02001", &soap.Fault{Code: "soapenv:Server", Codes: []string{"SOA-02001"}}, bcp.Failure},
 		{"SOA-02002 wrapped", fmt.Errorf("call: %w", &soap.Fault{Codes: []string{"X", "SOA-02002"}}), bcp.Failure},
 		{"SOA-01001 (parity)", &soap.Fault{Codes: []string{"SOA-01001"}}, bcp.Failure},

@@ -291,11 +291,6 @@ func TestDo_IgnoredOutcomesDoNotMoveTheBreaker(t *testing.T) {
 			require.ErrorAs(t, err, &f)
 			require.NotErrorIs(t, err, bcp.ErrUnavailable)
 		}},
-		{"400 of our own making", statusHandler(400, ""), nil, func(t *testing.T, err error) {
-			var se *bcp.StatusError
-			require.ErrorAs(t, err, &se)
-			require.NotErrorIs(t, err, bcp.ErrUnavailable)
-		}},
 		{"caller cancels", hangHandler, func() (context.Context, context.CancelFunc) {
 			ctx, cancel := context.WithCancel(context.Background())
 			time.AfterFunc(5*time.Millisecond, cancel)

@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
+
+	"github.com/ehgate/ehgate/soap"
 )
 
 var (
@@ -25,30 +26,12 @@ var (
 	ErrClosed = errors.New("bcp: engine closed")
 )
 
-// StatusError is an HTTP error answer whose body is not a SOAP envelope (for
-// example an HTML 502/503 page from a proxy). The HTTP layer returns it from an
-// attempt; the default classifier switches endpoint on 5xx, 408 and 429, and
-// holds the endpoint back for RetryAfter on 503 and 429.
-type StatusError struct {
-	Endpoint    string        // URL of the endpoint that answered
-	StatusCode  int           // HTTP status code
-	RetryAfter  time.Duration // parsed Retry-After header; 0 when absent
-	ContentType string        // Content-Type of the answer
-}
-
-// Error names the status code and endpoint, with the content type and
-// Retry-After when known.
-func (e *StatusError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "bcp: http status %d from %s", e.StatusCode, e.Endpoint)
-	if e.ContentType != "" {
-		fmt.Fprintf(&b, " (%s)", e.ContentType)
-	}
-	if e.RetryAfter > 0 {
-		fmt.Fprintf(&b, ", retry after %s", e.RetryAfter)
-	}
-	return b.String()
-}
+// StatusError is an HTTP answer that is not a SOAP answer: a redirect (never followed) or an
+// error status whose body is not a SOAP envelope (for example an HTML 302, 403, 404 or 502
+// page from a proxy). It is soap.StatusError, the error of the one SOAP-over-HTTP client
+// (soap.Client); the default classifier counts it as the endpoint's failure, and holds the
+// endpoint back for RetryAfter on 503 and 429.
+type StatusError = soap.StatusError
 
 // AttemptError is what happened to one endpoint during a call: the cause of
 // its failure, or why it was skipped (ErrOpen, ErrHeld, ErrBudget).

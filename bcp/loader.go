@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/ehgate/ehgate/soap"
 )
 
 // Defaults of LoaderConfig.
@@ -199,6 +201,8 @@ type Loader struct {
 
 // WithHTTPClient sets the HTTP client of a Loader or Poller (transport, TLS roots, proxy);
 // the default is a client on http.DefaultTransport. Per-request timeouts come from the config.
+// Whatever the client's CheckRedirect, redirects are never followed (soap.WithoutRedirects):
+// a 3xx answer is a *FetchError, so a list or feed is only ever read from the URL configured.
 func WithHTTPClient(c *http.Client) Option {
 	return func(o *options) {
 		if c != nil {
@@ -224,12 +228,9 @@ func NewLoader(cfg LoaderConfig, opts ...Option) (*Loader, error) {
 	o := buildOptions(opts)
 	l := &Loader{
 		cfg:    cfg,
-		client: o.httpClient,
+		client: soap.WithoutRedirects(o.httpClient), // a redirect is a failed fetch, never followed
 		clock:  o.clock,
 		log:    o.logger.With(zap.String("component", "bcp.loader"), zap.String("base_url", cfg.BaseURL)),
-	}
-	if l.client == nil {
-		l.client = &http.Client{}
 	}
 	var builtin *ServiceList
 	if len(cfg.Builtin) > 0 {

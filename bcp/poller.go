@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/ehgate/ehgate/soap"
 )
 
 // Defaults of PollerConfig, as the monitors of the real status page use.
@@ -129,13 +131,10 @@ func NewPoller(cfg PollerConfig, opts ...Option) (*Poller, error) {
 	o := buildOptions(opts)
 	p := &Poller{
 		cfg:    cfg,
-		client: o.httpClient,
+		client: soap.WithoutRedirects(o.httpClient), // a redirect is a failed fetch, never followed
 		clock:  o.clock,
 		log:    o.logger.With(zap.String("component", "bcp.poller"), zap.String("url", cfg.URL)),
 		keys:   map[string][]string{},
-	}
-	if p.client == nil {
-		p.client = &http.Client{}
 	}
 	for k, v := range cfg.Services {
 		key := strings.ToLower(strings.TrimSpace(k))

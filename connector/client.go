@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -32,6 +31,7 @@ const (
 	functionGenericInsurability = "genericinsurability"
 	functionETK                 = cache.FunctionETK
 	functionToken               = cache.FunctionToken
+	functionServiceList         = "servicelist"
 )
 
 // Option injects a dependency into New.
@@ -54,7 +54,10 @@ func WithLogger(l *zap.Logger) Option { return func(o *options) { o.logger = l }
 func WithClock(c bcp.Clock) Option { return func(o *options) { o.clock = c } }
 
 // WithHTTPClient makes every request go through the vendor's client (its transport, proxy
-// and TLS roots; Config.TLSRoots and Timeouts.Connect are then the vendor's business).
+// and TLS roots; Config.TLSRoots and Timeouts.Connect are then the vendor's business). The
+// client's CheckRedirect is not used: no call to the platform (services, STS, service list,
+// status feed) ever follows a redirect, and a redirect is the endpoint's failure (the call
+// moves to the next endpoint).
 func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.client = c } }
 
 // WithTransport wraps the vendor's RoundTripper (for metrics, tracing, a proxy) in the
@@ -91,7 +94,8 @@ type Client struct {
 	log    *zap.Logger
 	obs    Observer // nil = none (see observer.go)
 	clock  bcp.Clock
-	http   *http.Client
+	http   *http.Client // never follows a redirect (soap.WithoutRedirects)
+	soap   *soap.Client
 	origin requestOrigin
 	refs   *referenceSource // RecordCommonInput references
 	limits soap.Limits
@@ -167,8 +171,11 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 			own = NewTransport(cfg.TLSRoots, cfg.Timeouts.Connect)
 			rt = own
 		}
-		hc = &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		hc = &http.Client{Transport: rt}
 	}
+	// No call to the platform follows a redirect, whatever client the vendor gave: a 307 would
+	// re-post the signed request (token and SSIN) to another host, a 308 perhaps in clear.
+	hc = soap.WithoutRedirects(hc)
 	c := &Client{
 		cfg:   cfg,
 		log:   o.logger,
@@ -178,6 +185,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 			HolderNIHII: cfg.Identity.HolderNIHII, SSIN: cfg.Identity.SSIN, Preset: cfg.Identity.Preset},
 		refs:       newReferenceSource(),
 		limits:     soap.DefaultLimits,
+		soap:       soap.NewClient(hc, soap.ClientConfig{Limits: soap.DefaultLimits, Now: o.clock.Now}),
 		replayKick: make(chan struct{}, 1),
 		memo:       newMemo(16384),
 
@@ -212,17 +220,28 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	ps := sha256.Sum256(append([]byte("ehgate-pseudonym\x00"), cfg.CacheKeys[0]...))
 	c.pseudo = ps[:]
 	c.store, err = cache.Open(cache.Config{
-		Dir:  cfg.CacheDir,
-		Keys: keys,
+		Dir:     cfg.CacheDir,
+		Backend: cfg.StoreBackend,
+		Tenant:  cfg.StoreTenant,
+		Keys:    keys,
 		Functions: map[string]cache.Policy{
 			functionInsurability:        {Fresh: time.Hour, ServeStale: cfg.Policies.Insurability.MaxAge, Retention: cfg.Policies.Insurability.MaxAge + 24*time.Hour},
 			functionGenericInsurability: {Fresh: time.Hour, ServeStale: cfg.Policies.GenericInsurability.MaxAge, Retention: cfg.Policies.GenericInsurability.MaxAge + 24*time.Hour},
 			functionETK:                 {Fresh: cfg.Policies.ETK.RefreshAfter, ServeStale: 5 * 365 * 24 * time.Hour, Retention: 5 * 365 * 24 * time.Hour},
+			functionServiceList:         {Fresh: time.Hour, ServeStale: 5 * 365 * 24 * time.Hour},
 		},
-		Outbox: cache.OutboxConfig{MaxElapsed: 30 * time.Second, InitialBackoff: 200 * time.Millisecond, MaxBackoff: 5 * time.Second},
+		Outbox: cache.OutboxConfig{MaxElapsed: 30 * time.Second, InitialBackoff: 200 * time.Millisecond, MaxBackoff: 5 * time.Second, Lease: cfg.StoreLease},
 	}, cache.WithClock(c.clock.Now), cache.WithLogger(c.log))
 	if err != nil {
-		return nil, fmt.Errorf("connector: opening the local store in %s: %w", cfg.CacheDir, err)
+		where := cfg.CacheDir
+		if cfg.StoreBackend != nil {
+			where = "the store backend"
+		}
+		return nil, fmt.Errorf("connector: opening the local store in %s: %w", where, err)
+	}
+	var lists bcp.ListStore = bcp.NewFileListStore(filepath.Join(cfg.CacheDir, "servicelist.xml"))
+	if cfg.StoreBackend != nil {
+		lists = listStore{c.store}
 	}
 	c.outbox = c.store.Outbox()
 	c.partitions = newPartitionTracker(c.outbox.Pending)
@@ -230,7 +249,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	c.loader, err = bcp.NewLoader(bcp.LoaderConfig{
 		BaseURL:  cfg.ServiceListURL,
 		Verify:   ServiceListVerifier(cfg.ServiceListRoots),
-		Store:    bcp.NewFileListStore(filepath.Join(cfg.CacheDir, "servicelist.xml")),
+		Store:    lists,
 		Builtin:  cfg.ServiceListBuiltin,
 		Interval: cfg.ServiceListPoll,
 		Timeout:  cfg.Timeouts.Attempt,
@@ -248,7 +267,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	}
 
 	bc := cfg.BCP
-	bc.Classifier = classifier{codes: cfg.FaultCodes}
+	bc.Classifier = bcp.DefaultClassifier{FaultCodes: cfg.FaultCodes} // garbled answers, redirects and error pages included
 	if bc.FaultCodes == nil {
 		bc.FaultCodes = cfg.FaultCodes
 	}
@@ -295,6 +314,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		Service:           ServiceSTS,
 		Router:            c.engine,
 		Store:             tokenStore{c.store},
+		RenewalLock:       renewalLock(cfg.StoreBackend),
 		RequestedLifetime: cfg.TokenLifetime,
 		RequestTimeout:    2 * cfg.Timeouts.Attempt,
 	}, sts.WithClock(c.clock), sts.WithLogger(c.log), sts.WithHTTPClient(hc))
@@ -408,18 +428,37 @@ func ServiceListVerifier(roots *x509.CertPool) func(raw []byte) error {
 	}
 }
 
-// classifier is bcp's default classifier, plus: an answer an endpoint garbled (not
-// well-formed, over the limits, not an envelope, a DTD) is that endpoint's failure.
-type classifier struct{ codes []string }
-
-// Classify implements bcp.Classifier.
-func (c classifier) Classify(err error) bcp.Outcome {
-	var fault *soap.Fault
-	if !errors.As(err, &fault) && (errors.Is(err, soap.ErrMalformed) || errors.Is(err, soap.ErrLimit) ||
-		errors.Is(err, soap.ErrNotEnvelope) || errors.Is(err, soap.ErrDoctype)) {
-		return bcp.Failure
+// renewalLock returns the backend's sts.RenewalLock, if it has one.
+func renewalLock(b cache.Backend) sts.RenewalLock {
+	if l, ok := b.(sts.RenewalLock); ok {
+		return l
 	}
-	return bcp.DefaultClassifier{FaultCodes: c.codes}.Classify(err)
+	return nil
+}
+
+// listStore keeps the last good service list in the encrypted store, so that with a
+// StoreBackend every instance of a fleet shares it.
+type listStore struct{ s *cache.Store }
+
+// Load implements bcp.ListStore.
+func (l listStore) Load() ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e, err := l.s.Get(ctx, functionServiceList, "last-good")
+	if errors.Is(err, cache.ErrNotFound) || errors.Is(err, cache.ErrExpired) {
+		return nil, bcp.ErrNoStoredList
+	}
+	if err != nil {
+		return nil, err
+	}
+	return e.Value, nil
+}
+
+// Save implements bcp.ListStore.
+func (l listStore) Save(raw []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return l.s.Put(ctx, functionServiceList, "last-good", raw)
 }
 
 // tokenStore adapts the encrypted store to sts.TokenStore.
@@ -478,40 +517,15 @@ func (c *Client) currentToken() *sts.Token {
 // ErrClosed is returned by calls made after Close.
 var ErrClosed = errors.New("connector: client closed")
 
-// exchange sends one SOAP message to one endpoint and returns the Body's first child.
-// Non-SOAP HTTP errors are *bcp.StatusError, faults *soap.Fault.
+// exchange sends one SOAP message to one endpoint through the one SOAP client (soap.Client:
+// no redirect, bounded read, drained body) and returns the Body's first child. Redirects and
+// non-SOAP HTTP errors are *bcp.StatusError, faults *soap.Fault.
 func (c *Client) exchange(ctx context.Context, ep bcp.Endpoint, action string, msg []byte) (*etree.Element, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(msg))
-	if err != nil {
-		return nil, fmt.Errorf("connector: request to %s: %w", ep.URL, err)
-	}
-	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
-	req.Header.Set("SOAPAction", `"`+action+`"`)
-	resp, err := c.http.Do(req)
+	ans, err := c.soap.Post(ctx, ep.URL, action, msg)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		resp.Body.Close()
-	}()
-	el, err := soap.ReadResponse(resp.Body, c.limits)
-	if resp.StatusCode != http.StatusOK {
-		var fault *soap.Fault
-		if errors.As(err, &fault) {
-			return nil, fault
-		}
-		return nil, &bcp.StatusError{Endpoint: ep.URL, StatusCode: resp.StatusCode,
-			RetryAfter: bcp.ParseRetryAfter(resp.Header.Get("Retry-After"), c.clock.Now()), ContentType: resp.Header.Get("Content-Type")}
-	}
-	if err != nil {
-		var fault *soap.Fault
-		if errors.As(err, &fault) {
-			return nil, fault
-		}
-		return nil, fmt.Errorf("connector: answer of %s: %w", ep.URL, err)
-	}
-	return el, nil
+	return ans.Body, nil
 }
 
 // do runs one operation of service through the engine: body is put in an envelope (signed

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ehgate/ehgate/bcp"
+	"github.com/ehgate/ehgate/cache"
 	"github.com/ehgate/ehgate/sts"
 )
 
@@ -174,9 +175,26 @@ type Config struct {
 	// TokenLifetime is the token validity asked of the STS (the STS decides). 0 = 24 h.
 	TokenLifetime time.Duration
 
-	// CacheDir holds the encrypted local store (answers and outbox). Required: fallback needs
-	// a durable store.
+	// CacheDir holds the encrypted local store (answers and outbox) and the last good service
+	// list. Required unless StoreBackend is set: fallback needs a durable store.
 	CacheDir string
+	// StoreBackend, if set, keeps the encrypted store (answers, outbox, tokens and the last
+	// good service list) in a database shared by every instance of a fleet instead of
+	// CacheDir (a *pgstore.DB; see the cookbook's "running a fleet"): an answer stored by one
+	// instance serves a fallback on any, any instance replays queued writes, and when it
+	// also implements sts.RenewalLock the instances renew the identity's token once for all.
+	// Records are encrypted by the client with CacheKeys either way. nil = CacheDir. The
+	// Client does not close it.
+	StoreBackend cache.Backend
+	// StoreTenant names this client's records in StoreBackend (for example one per pharmacy
+	// hosted on the database): 1 to 64 letters, digits, '.', '_' or '-'. Every instance serving
+	// the same pharmacy uses the same name. "" = "default".
+	StoreTenant string
+	// StoreLease is, with StoreBackend, how long the partitions of queued writes an instance
+	// is replaying stay its own without news from it: an instance that dies leaves them to
+	// the others after at most StoreLease. It must exceed a write's send (two attempt
+	// timeouts). 0 = 30 s.
+	StoreLease time.Duration
 	// CacheKeys are the 32-byte keys of the store; the first encrypts, all decrypt (rotation).
 	// Required.
 	CacheKeys [][]byte
@@ -288,8 +306,16 @@ func (c Config) Validate() error {
 	if err := ValidateSSIN(c.Identity.SSIN); err != nil {
 		return bad("Identity.SSIN", err.(*SSINError).Reason)
 	}
-	if c.CacheDir == "" {
-		return bad("CacheDir", "required: fallback needs a durable store")
+	if c.CacheDir == "" && c.StoreBackend == nil {
+		return bad("CacheDir", "required (or StoreBackend): fallback needs a durable store")
+	}
+	if c.StoreLease < 0 {
+		return bad("StoreLease", "must not be negative")
+	}
+	if c.StoreTenant != "" {
+		if err := (cache.Config{Backend: c.StoreBackend, Dir: c.CacheDir, Tenant: c.StoreTenant, Keys: []cache.Key{{ID: "k", Secret: make([]byte, 32)}}}).Validate(); err != nil {
+			return bad("StoreTenant", "must be 1 to 64 letters, digits, '.', '_' or '-'")
+		}
 	}
 	if len(c.CacheKeys) == 0 {
 		return bad("CacheKeys", "required: the store is encrypted")

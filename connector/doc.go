@@ -20,7 +20,8 @@
 // A call travels: the service's mode (fallback answers from the store without a network
 // attempt), the token, the signed envelope, the endpoints of the service list in order with
 // a breaker each, then a live answer is stored, or, when every endpoint failed, the stored
-// answer is served marked Source=SourceCache, Degraded=true. Writes (Submit) queue in the
+// answer is served marked Source=SourceCache, Degraded=true. Writes (SendMessage for an
+// eHealthBox message, Submit for any write operation of the service list) queue in the
 // outbox during an outage and are replayed exactly once. Modes (normal, failed over,
 // fallback, recovering) come from the breakers, the service list, the status feed and the
 // operator; Subscribe publishes every change.
@@ -33,6 +34,10 @@
 //	//go:embed servicelist.xml
 //	var builtinList []byte
 //	cfg.ServiceListBuiltin = builtinList
+//
+// What goes on the wire is what the platform's schemas define (docs/wire.md names them, the
+// official integrations followed and every choice they leave open); an answer the schema
+// does not allow is a *ResponseError naming the element, never stored.
 //
 // Personal data (SSINs, answers) is never logged at info level or above and is encrypted
 // at rest.

@@ -22,8 +22,8 @@ const (
 )
 
 // insurabilityRequestCodes maps ehgate's request types to Insurability v2's one-character
-// RequestType. The schema only says "one character"; the codes are not in any public source
-// found (see the package documentation's open choices): "I" information, "F" invoicing
+// RequestType. The schema only says "one character" and no public source we could read gives
+// the codes (docs/wire.md, open choices): "I" information, "F" invoicing
 // (facturation/facturatie). A caller who knows another code passes it as one character.
 var insurabilityRequestCodes = map[string]string{RequestInformation: "I", RequestInvoicing: "F"}
 

@@ -387,3 +387,35 @@ func TestPostgres_DatabaseDownAndBack(t *testing.T) {
 	require.Equal(t, []string{"w0"}, got, "the refused Enqueue was not queued")
 	require.False(t, errors.Is(err, cache.ErrUnavailable))
 }
+
+// The renewal lock is held by one instance at a time: another waits (holding no
+// connection) until it is released, or gives up when its context ends.
+func TestFleet_RenewalLockExcludesOtherInstances(t *testing.T) {
+	a, b := openDB(t), openDB(t, func(c *pgstore.Config) { c.MaxConns = 1 })
+	identity := cachetest.Tenant("sts-identity")
+	unlock, err := a.LockRenewal(bg, identity)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(bg, 300*time.Millisecond)
+	_, err = b.LockRenewal(ctx, identity)
+	cancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded, "held by a")
+	other, err := b.LockRenewal(bg, identity+"-other")
+	require.NoError(t, err, "another identity's lock is free")
+	other()
+
+	got := make(chan func(), 1)
+	go func() {
+		u, err := b.LockRenewal(bg, identity)
+		if err == nil {
+			got <- u
+		}
+	}()
+	require.NoError(t, b.Ping(bg), "a waiting lock holds no connection (b has one)")
+	unlock()
+	select {
+	case u := <-got:
+		u()
+	case <-time.After(20 * time.Second):
+		t.Fatal("b never got the lock a released")
+	}
+}

@@ -89,8 +89,14 @@ type Fault struct {
 	Status         int           // FaultHTTPStatus; 0 = 503
 	RetryAfter     time.Duration // FaultHTTPStatus: sent as Retry-After (whole seconds) when > 0
 	Code           string        // FaultSOAP; "" = SOA-02001
-	Size           int64         // FaultHuge; 0 = 64 MiB
-	Skew           time.Duration // FaultClockSkew
+	// Location is sent as the Location header of a FaultHTTPStatus answer when set: with a
+	// 3xx Status, a redirect (a load balancer sending the client elsewhere).
+	Location string
+	// NestedCode is a code a FaultSOAP carries deeper than detail/*/Code (as MyCareNet's
+	// detailed errors do) when set: reported to the caller, never deciding switching.
+	NestedCode string
+	Size       int64         // FaultHuge; 0 = 64 MiB
+	Skew       time.Duration // FaultClockSkew
 }
 
 // Validate reports a fault whose fields are out of range.

@@ -103,13 +103,27 @@ func faultCodeFor(code string) string {
 // detail code, the detail holds one SOA error as the platform's errors
 // schema (ehealth-errors-schema-soa-1_1.xsd) defines it: a SystemError
 // when the server is at fault, a BusinessError (Origin Consumer) when the
-// consumer is.
-func soapFault(faultcode, faultstring, code string) reply {
+// consumer is. Nested codes ("" = none) are written deeper than
+// detail/*/Code, where a client reports them but does not switch on them.
+func soapFault(faultcode, faultstring, code string, nested ...string) reply {
 	fe := etree.NewElement("soapenv:Fault")
 	fe.CreateElement("faultcode").SetText(faultcode)
 	fe.CreateElement("faultstring").SetText(faultstring)
+	var detail *etree.Element
 	if code != "" {
-		fe.CreateElement("detail").AddChild(soaError(faultcode, faultstring, code))
+		detail = fe.CreateElement("detail")
+		detail.AddChild(soaError(faultcode, faultstring, code))
+	}
+	for _, n := range nested {
+		if n == "" {
+			continue
+		}
+		if detail == nil {
+			detail = fe.CreateElement("detail")
+		}
+		e := detail.CreateElement("soa:BusinessError")
+		e.CreateAttr("xmlns:soa", soap.NSFaultDetail)
+		e.CreateElement("soa:Detail").CreateElement("soa:Code").SetText(n)
 	}
 	b, err := soap.Marshal(soap.NewEnvelope(fe))
 	if err != nil {

@@ -347,11 +347,14 @@ func (s *Site) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		if f.RetryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int((f.RetryAfter+time.Second-1)/time.Second)))
 		}
+		if f.Location != "" {
+			w.Header().Set("Location", f.Location)
+		}
 		writeHTMLStatus(w, f.Status)
 		return
 	case FaultSOAP:
 		s.p.count(s.name, svc, OutcomeInjected)
-		rep := soapFault(faultCodeFor(f.Code), "injected fault: service unavailable", f.Code)
+		rep := soapFault(faultCodeFor(f.Code), "injected fault: service unavailable", f.Code, f.NestedCode)
 		rep.outcome = OutcomeInjected
 		s.write(w, r, rep, Fault{})
 		return

@@ -10,6 +10,14 @@
 //	// … POST msg …
 //	body, err := soap.ReadResponse(resp.Body, soap.Limits{}) // a SOAP fault is a *soap.Fault error
 //
+// Client is the one SOAP-over-HTTP client of ehgate (the STS exchange and the connector's
+// services use it): it posts an envelope and reads the answer by one rule — redirects are
+// never followed, whatever http.Client is given, and a redirect or an HTTP error whose body
+// is not a SOAP fault is a *StatusError (the endpoint's failure); a SOAP fault is a *Fault;
+// a 2xx that is not SOAP wraps Parse's error; the body is read within Limits and drained.
+// Only detail/*/Code decides switching (Fault.Codes); every code under detail is reported
+// (Fault.AllCodes).
+//
 // Trees are beevik/etree's; canonicalisation is goxmldsig's. Signers and
 // Verifiers are safe for concurrent use.
 package soap

@@ -2,6 +2,7 @@ package soap
 
 import (
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/beevik/etree"
@@ -10,10 +11,15 @@ import (
 // Fault is a SOAP 1.1 fault. It is an error: ReadResponse returns it as one,
 // and errors.As(err, new(*soap.Fault)) finds it.
 type Fault struct {
-	Code   string   // faultcode text, e.g. "soapenv:Server"
-	String string   // faultstring
-	Actor  string   // faultactor, often empty
-	Codes  []string // the Code text of every detail child, e.g. "SOA-02001"
+	Code   string // faultcode text, e.g. "soapenv:Server"
+	String string // faultstring
+	Actor  string // faultactor, often empty
+	// Codes are the texts of detail/*/Code, e.g. "SOA-02001": the codes that decide
+	// switching (the official connector's bcp.switch.xslt matches exactly that path).
+	Codes []string
+	// AllCodes are the texts of every Code element anywhere under detail, in document
+	// order (Codes included): what a caller reports, never what decides switching.
+	AllCodes []string
 }
 
 // Error says the fault code, its string and its detail codes.
@@ -23,22 +29,31 @@ func (f *Fault) Error() string {
 	b.WriteString(f.Code)
 	b.WriteString(": ")
 	b.WriteString(f.String)
-	if len(f.Codes) > 0 {
+	if codes := f.reported(); len(codes) > 0 {
 		b.WriteString(" [")
-		b.WriteString(strings.Join(f.Codes, " "))
+		b.WriteString(strings.Join(codes, " "))
 		b.WriteString("]")
 	}
 	return b.String()
 }
 
-// FaultCodes returns the detail codes (SOA-02001, …), the codes a caller's
-// retry and failover classifier branches on.
+// reported returns AllCodes, or Codes for a Fault built without AllCodes.
+func (f *Fault) reported() []string {
+	if len(f.AllCodes) > 0 {
+		return f.AllCodes
+	}
+	return f.Codes
+}
+
+// FaultCodes returns the codes of detail/*/Code (SOA-02001, …), the codes a
+// caller's retry and failover classifier branches on.
 func (f *Fault) FaultCodes() []string { return f.Codes }
 
-// HasCode reports whether code is one of the detail codes or the faultcode
-// itself, with or without its prefix ("Server" matches "soapenv:Server").
+// HasCode reports whether code is one of the codes under detail (at any depth)
+// or the faultcode itself, with or without its prefix ("Server" matches
+// "soapenv:Server").
 func (f *Fault) HasCode(code string) bool {
-	for _, c := range f.Codes {
+	for _, c := range f.reported() {
 		if c == code {
 			return true
 		}
@@ -74,29 +89,30 @@ func FaultOf(doc *etree.Document) (*Fault, bool) {
 			f.Actor = strings.TrimSpace(c.Text())
 		case "detail":
 			for _, d := range c.ChildElements() {
-				f.Codes = append(f.Codes, detailCodes(d)...)
+				for _, code := range d.ChildElements() {
+					if code.Tag == "Code" {
+						if s := strings.TrimSpace(code.Text()); s != "" {
+							f.Codes = append(f.Codes, s)
+						}
+					}
+				}
 			}
+			f.AllCodes = allCodes(c, f.AllCodes)
 		}
 	}
 	return f, true
 }
 
-// detailCodes returns the Code texts of a detail entry: its own Code children
-// and, when it is itself a Code element, its text.
-func detailCodes(d *etree.Element) []string {
-	if d.Tag == "Code" {
-		if s := strings.TrimSpace(d.Text()); s != "" {
-			return []string{s}
-		}
-		return nil
-	}
-	var out []string
-	for _, c := range d.ChildElements() {
+// allCodes appends the text of every Code element under el, at any depth, in
+// document order. The depth is bounded by Parse's Limits.
+func allCodes(el *etree.Element, out []string) []string {
+	for _, c := range el.ChildElements() {
 		if c.Tag == "Code" {
 			if s := strings.TrimSpace(c.Text()); s != "" {
 				out = append(out, s)
 			}
 		}
+		out = allCodes(c, out)
 	}
 	return out
 }
@@ -106,7 +122,10 @@ const NSFaultDetail = "urn:be:fgov:ehealth:errors:soa:v1"
 
 // NewFaultEnvelope builds the envelope a server answers with for f: a
 // soapenv:Fault with faultcode, faultstring, faultactor when set, and one
-// detail entry per code, <soa:SystemError><soa:Code>code</soa:Code>…>.
+// detail entry per code of Codes, <soa:SystemError><soa:Code>code</soa:Code>…>,
+// and the AllCodes that are not Codes one level deeper, in
+// <soa:BusinessError><soa:Detail><soa:Code>code</soa:Code>…>, where they are
+// reported but do not decide switching.
 func NewFaultEnvelope(f *Fault) *etree.Document {
 	fe := etree.NewElement("soapenv:Fault")
 	code := f.Code
@@ -118,13 +137,27 @@ func NewFaultEnvelope(f *Fault) *etree.Document {
 	if f.Actor != "" {
 		fe.CreateElement("faultactor").SetText(f.Actor)
 	}
-	if len(f.Codes) > 0 {
+	var deeper []string // AllCodes that are not Codes: written one level deeper
+	for _, c := range f.AllCodes {
+		if !slices.Contains(f.Codes, c) {
+			deeper = append(deeper, c)
+		}
+	}
+	if len(f.Codes) > 0 || len(deeper) > 0 {
 		detail := fe.CreateElement("detail")
 		for _, c := range f.Codes {
 			e := detail.CreateElement("soa:SystemError")
 			e.CreateAttr("xmlns:soa", NSFaultDetail)
 			e.CreateElement("soa:Code").SetText(c)
 			e.CreateElement("soa:Message").SetText(f.String)
+		}
+		if len(deeper) > 0 {
+			e := detail.CreateElement("soa:BusinessError")
+			e.CreateAttr("xmlns:soa", NSFaultDetail)
+			d := e.CreateElement("soa:Detail")
+			for _, c := range deeper {
+				d.CreateElement("soa:Code").SetText(c)
+			}
 		}
 	}
 	return NewEnvelope(fe)

@@ -38,6 +38,7 @@ func TestReadResponse_FaultIsATypedError(t *testing.T) {
 	require.Equal(t, "Service temporarily unavailable", f.String)
 	require.Equal(t, "urn:be:fgov:ehealth:esb", f.Actor)
 	require.Equal(t, []string{"SOA-02001", "SOA-02002"}, f.FaultCodes())
+	require.Equal(t, []string{"SOA-02001", "SOA-02002"}, f.AllCodes)
 	require.True(t, f.HasCode("SOA-02002"))
 	require.True(t, f.HasCode("Server"))
 	require.True(t, f.HasCode("soap:Server"))
@@ -60,7 +61,7 @@ func TestReadResponse_ReturnsBodyContent(t *testing.T) {
 }
 
 func TestNewFaultEnvelope_RoundTrips(t *testing.T) {
-	in := &soap.Fault{Code: "soapenv:Client", String: "not authenticated", Codes: []string{"SOA-01001"}}
+	in := &soap.Fault{Code: "soapenv:Client", String: "not authenticated", Codes: []string{"SOA-01001"}, AllCodes: []string{"SOA-01001", "MCN-42"}}
 	b, err := soap.Marshal(soap.NewFaultEnvelope(in))
 	require.NoError(t, err)
 	_, err = soap.ReadResponse(bytes.NewReader(b), soap.Limits{})
@@ -78,4 +79,21 @@ func TestNewFaultEnvelope_RoundTrips(t *testing.T) {
 	require.NoError(t, err)
 	_, ok = soap.FaultOf(doc)
 	require.False(t, ok)
+}
+
+// Only detail/*/Code decides switching (FaultCodes); every Code under detail, at any depth,
+// is reported (AllCodes, Error, HasCode).
+func TestFaultOf_NestedCodesAreReportedNotSwitching(t *testing.T) {
+	const nested = `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault>
+<faultcode>s:Client</faultcode><faultstring>refused</faultstring><detail>
+<Code>TOP</Code>
+<e:BusinessError xmlns:e="urn:e"><e:Code>SOA-03001</e:Code><e:Details><e:Detail><e:Code>SOA-02001</e:Code><x><Code>MCN-7</Code></x></e:Detail></e:Details></e:BusinessError>
+</detail></s:Fault></s:Body></s:Envelope>`
+	_, err := soap.ReadResponse(strings.NewReader(nested), soap.Limits{})
+	var f *soap.Fault
+	require.ErrorAs(t, err, &f)
+	require.Equal(t, []string{"SOA-03001"}, f.FaultCodes())
+	require.Equal(t, []string{"TOP", "SOA-03001", "SOA-02001", "MCN-7"}, f.AllCodes)
+	require.True(t, f.HasCode("MCN-7"))
+	require.Contains(t, f.Error(), "[TOP SOA-03001 SOA-02001 MCN-7]")
 }

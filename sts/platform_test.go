@@ -287,8 +287,9 @@ var stsFaults = []stsFault{
 			require.ErrorAs(t, err, &f)
 			require.True(t, f.HasCode("SOA-02001"))
 		}},
-	{name: "malformed", fault: platformtest.Fault{Kind: platformtest.FaultMalformed}, want: ErrMalformedResponse},
-	{name: "huge", fault: platformtest.Fault{Kind: platformtest.FaultHuge, Size: 64 << 20}, limits: soap.Limits{MaxBytes: 256 << 10}, want: soap.ErrLimit},
+	// A garbled answer is the endpoint's failure (the one SOAP client's rule, issue 17).
+	{name: "malformed", fault: platformtest.Fault{Kind: platformtest.FaultMalformed}, want: ErrMalformedResponse, unreachable: true},
+	{name: "huge", fault: platformtest.Fault{Kind: platformtest.FaultHuge, Size: 64 << 20}, limits: soap.Limits{MaxBytes: 256 << 10}, want: soap.ErrLimit, unreachable: true},
 	{name: "bad sts signature", fault: platformtest.Fault{Kind: platformtest.FaultBadSTSSignature}, want: ErrSignature,
 		as: func(t *testing.T, err error) { require.ErrorIs(t, err, soap.ErrSignature) }},
 	{name: "expired assertion", fault: platformtest.Fault{Kind: platformtest.FaultExpiredToken}, want: ErrExpired},

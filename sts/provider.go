@@ -30,6 +30,16 @@ type TokenStore interface {
 	SaveToken(ctx context.Context, identity string, assertion []byte, notOnOrAfter time.Time) error
 }
 
+// RenewalLock serialises the token requests of one identity across the processes that share
+// a TokenStore (the instances of a fleet on one database), so that N instances make one STS
+// request per renewal, not N. pgstore.DB implements it with a PostgreSQL advisory lock.
+type RenewalLock interface {
+	// LockRenewal returns once this process holds identity's renewal lock (unlock releases
+	// it), or fails when ctx ends or the lock cannot be had. The lock must be released by
+	// itself if the process dies.
+	LockRenewal(ctx context.Context, identity string) (unlock func(), err error)
+}
+
 // Router runs an attempt against the endpoints of a service, as *bcp.Engine does (breaker,
 // failover, timeouts). FixedEndpoint is a Router for one URL without bcp.
 type Router interface {
@@ -59,6 +69,11 @@ type ProviderConfig struct {
 	Router Router
 	// Store persists tokens across restarts; nil = memory only.
 	Store TokenStore
+	// RenewalLock, with a Store shared by several processes, makes a token request wait
+	// for the identity's lock and first look in the Store for a token another process
+	// obtained meanwhile. nil = none. When the lock cannot be had (its database is down),
+	// the request goes ahead without it: availability first.
+	RenewalLock RenewalLock
 	// RequestedLifetime is the validity asked for; the STS decides what it grants. 0 = 24 h.
 	RequestedLifetime time.Duration
 	// RenewFraction is the fraction of the granted lifetime after which a token is renewed in
@@ -192,7 +207,8 @@ func WithLogger(l *zap.Logger) Option {
 }
 
 // WithHTTPClient sets the HTTP client of the STS exchange (its transport carries the TLS
-// configuration); default http.DefaultClient.
+// configuration); default http.DefaultClient. Whatever its CheckRedirect, a redirect is never
+// followed (soap.Client): the token request would carry the identity's signature elsewhere.
 func WithHTTPClient(c *http.Client) Option {
 	return func(o *options) {
 		if c != nil {
@@ -228,7 +244,7 @@ type Provider struct {
 	signer   *soap.Signer
 	clock    bcp.Clock
 	log      *zap.Logger
-	client   *http.Client
+	client   *soap.Client
 
 	cur    atomic.Pointer[current]
 	flight singleflight.Group
@@ -280,7 +296,7 @@ func NewProvider(cfg ProviderConfig, opts ...Option) (*Provider, error) {
 		},
 		signer: signer,
 		clock:  o.clock,
-		client: o.client,
+		client: soap.NewClient(o.client, soap.ClientConfig{Limits: cfg.Limits, Now: o.clock.Now}),
 		wake:   make(chan struct{}, 1),
 
 		wallCheck: wallCheckInterval,
@@ -448,6 +464,9 @@ func (p *Provider) await(ctx context.Context, needed func(*current) bool) (*Toke
 			return nil, ErrClosed
 		}
 		defer p.wg.Done()
+		if p.cfg.RenewalLock != nil && p.cfg.Store != nil {
+			return p.obtainLocked(needed)
+		}
 		return p.obtain()
 	})
 	select {
@@ -482,6 +501,55 @@ func (p *Provider) obtain() (*Token, error) {
 		}
 	}
 	return tok, nil
+}
+
+// obtainLocked obtains a token under the identity's RenewalLock: once it holds the lock, a
+// token another process stored meanwhile is taken instead of asking the STS, if it is one
+// needed would not replace.
+func (p *Provider) obtainLocked(needed func(*current) bool) (*Token, error) {
+	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.RequestTimeout)
+	unlock, err := p.cfg.RenewalLock.LockRenewal(ctx, p.identity)
+	cancel()
+	if err != nil {
+		if p.ctx.Err() != nil {
+			return nil, ErrClosed
+		}
+		p.log.Warn("sts renewal lock unavailable; requesting a token without it", zap.Error(err))
+		return p.obtain()
+	}
+	defer unlock()
+	if tok := p.loadShared(needed); tok != nil {
+		return tok, nil
+	}
+	return p.obtain()
+}
+
+// loadShared installs and returns the stored token if another process stored one that is
+// valid, not yet due for renewal, and not one needed would replace; nil otherwise.
+func (p *Provider) loadShared(needed func(*current) bool) *Token {
+	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.RequestTimeout)
+	defer cancel()
+	raw, err := p.cfg.Store.LoadToken(ctx, p.identity)
+	if err != nil || raw == nil {
+		return nil
+	}
+	now := p.clock.Now()
+	tok, err := p.check.parseStored(raw, now)
+	if err != nil {
+		return nil
+	}
+	if c := p.cur.Load(); c != nil && c.tok.ID == tok.ID {
+		return nil // the token we hold: it is the one to replace
+	}
+	life := tok.Lifetime()
+	margin := min(p.cfg.ExpiryMargin, life/10)
+	cand := &current{tok: tok, useUntil: tok.NotOnOrAfter.Add(-margin), renewAt: tok.NotBefore.Add(time.Duration(float64(life) * p.cfg.RenewFraction))}
+	if !now.Before(cand.useUntil) || !now.Before(cand.renewAt) || needed(cand) {
+		return nil
+	}
+	p.install(tok, false)
+	p.log.Info("sts token renewed by another instance loaded", assertionRef(tok.ID), zap.Time("not_on_or_after", tok.NotOnOrAfter))
+	return tok
 }
 
 // request builds, signs and sends the token request and validates the answer.

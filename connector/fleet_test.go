@@ -1,0 +1,119 @@
+package connector
+
+import (
+	"context"
+	"crypto/rand"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ehgate/ehgate/bcp"
+	"github.com/ehgate/ehgate/cache/cachetest"
+	"github.com/ehgate/ehgate/pgstore"
+	"github.com/ehgate/ehgate/platformtest"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+)
+
+// fleetDB opens the test database named by EHGATE_TEST_POSTGRES_URL, or skips.
+func fleetDB(t *testing.T) *pgstore.DB {
+	t.Helper()
+	u := os.Getenv("EHGATE_TEST_POSTGRES_URL")
+	if u == "" {
+		t.Skip("EHGATE_TEST_POSTGRES_URL is not set: no PostgreSQL server to test against")
+	}
+	db, err := pgstore.Open(context.Background(), pgstore.Config{URL: u})
+	require.NoError(t, err)
+	t.Cleanup(db.Close)
+	return db
+}
+
+// fleetConfig is the configuration of one instance of a fleet: every instance has the same
+// identity, keys, tenant and database, and no directory.
+func fleetConfig(t *testing.T, p *platformtest.Platform, id *platformtest.Identity, db *pgstore.DB, tenant string, key []byte) Config {
+	cfg := testConfig(t, p, id)
+	cfg.CacheDir = ""
+	cfg.CacheKeys = [][]byte{key}
+	cfg.StoreBackend = db
+	cfg.StoreTenant = tenant
+	return cfg
+}
+
+// Two instances on one database: the second starts with the token and the service list the
+// first obtained (no STS request, the service list server refusing), and serves in fallback
+// the answer the first stored.
+func TestFleet_InstancesShareAnswersTokenAndServiceList(t *testing.T) {
+	p, id := testPlatform(t)
+	t.Cleanup(func() { p.Site(platformtest.ControlSite).Clear("") })
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	tenant := cachetest.Tenant("pharmacy")
+	ctx := context.Background()
+	pt := patients(p, 1)[0]
+
+	a, err := New(fleetConfig(t, p, id, fleetDB(t), tenant, key), WithClock(newTestClock()), WithLogger(zap.NewNop()))
+	require.NoError(t, err)
+	defer a.Close()
+	live, err := a.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
+	require.NoError(t, err)
+	require.Equal(t, SourceLive, live.Source)
+	stsRequests := p.Count("", platformtest.ServiceSTS, platformtest.OutcomeOK)
+
+	p.Site(platformtest.ControlSite).Inject(platformtest.ServiceList, platformtest.Fault{Kind: platformtest.FaultRefuse})
+	b, err := New(fleetConfig(t, p, id, fleetDB(t), tenant, key), WithClock(newTestClock()), WithLogger(zap.NewNop()))
+	require.NoError(t, err)
+	defer b.Close()
+	require.Equal(t, bcp.ListFromStore, b.loader.Source(), "the list the first instance stored in the database")
+	require.True(t, b.Status().Token.Valid, "the token the first instance stored in the database")
+	require.Equal(t, stsRequests, p.Count("", platformtest.ServiceSTS, platformtest.OutcomeOK), "no STS request for the second instance")
+
+	require.NoError(t, b.ActivateFallback(ServiceInsurability, "fleet test"))
+	n := counts(p, platformtest.ServiceInsurability)
+	res, err := b.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
+	require.NoError(t, err)
+	require.Equal(t, SourceCache, res.Source)
+	require.Equal(t, live.AsOf.Unix(), res.AsOf.Unix())
+	require.Equal(t, live.Answer.PaymentApproval, res.Answer.PaymentApproval)
+	require.Equal(t, n, counts(p, platformtest.ServiceInsurability), "answered from the database, not the network")
+}
+
+// Twenty instances of one pharmacy start at once on an empty database: their token
+// providers wait for each other on the database's renewal lock, and the STS sees one
+// request.
+func TestFleet_TwentyInstancesOneSTSRequest(t *testing.T) {
+	p, id := testPlatform(t)
+	db := fleetDB(t)
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	tenant := cachetest.Tenant("twenty")
+	before := p.Count("", platformtest.ServiceSTS, platformtest.OutcomeOK)
+	clients := make([]*Client, 20)
+	errs := make([]error, 20)
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			clients[i], errs[i] = New(fleetConfig(t, p, id, db, tenant, key), WithClock(newTestClock()), WithLogger(zap.NewNop()))
+		}()
+	}
+	wg.Wait()
+	for i, c := range clients {
+		require.NoError(t, errs[i])
+		defer c.Close()
+	}
+	require.Eventually(t, func() bool {
+		for _, c := range clients {
+			if !c.Status().Token.Valid {
+				return false
+			}
+		}
+		return true
+	}, 60*time.Second, 20*time.Millisecond, "every instance has the token")
+	ref := clients[0].tokens.Current().ID
+	for _, c := range clients {
+		require.Equal(t, ref, c.tokens.Current().ID, "one token for the fleet")
+	}
+	require.Equal(t, 1, p.Count("", platformtest.ServiceSTS, platformtest.OutcomeOK)-before, "one STS request for twenty instances")
+}
