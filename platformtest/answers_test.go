@@ -61,7 +61,7 @@ func requireFaultValid(t *testing.T, status int, b []byte, code, what string) {
 }
 
 // Every kind of answer platformtest gives validates against its schema,
-// judged by xmllint: insurability v2 and GenericInsurability successes
+// judged by xmllint: the STS's samlp:Response, insurability v2 and GenericInsurability successes
 // (insured, lapsed, deceased) and business answers (unknown, input error),
 // the ETK depot's three answers, eHealthBox acceptance, duplicate and
 // rejection, the SOAP faults (schema violation, security, injected), and
@@ -72,6 +72,10 @@ func TestAnswers_EveryAnswerValidatesWithXmllint(t *testing.T) {
 	ph, err := p.NewIdentity(platformtest.Pharmacy, "Apotheek Schema")
 	require.NoError(t, err)
 	token := issue(t, p, "ehealth", ph)
+	status, b := post(t, p.HTTPClient(), p.URL(platformtest.ServiceSTS, "ehealth"), platformtest.ActionSTS,
+		signWithCert(t, ph.Key, ph.Certificate, tokenRequest(ph, ph.Certificate, ph.Claims(), ph.Certified())))
+	require.Equal(t, http.StatusOK, status, string(b))
+	requireValid(t, platformtest.SchemaSAMLProtocol, payload(t, b), "sts samlp:Response")
 	insured := pick(t, p, func(pt platformtest.Patient) bool { return pt.Insured && !pt.Deceased })
 	lapsed := pick(t, p, func(pt platformtest.Patient) bool { return pt.Known && !pt.Insured })
 	deceased := pick(t, p, func(pt platformtest.Patient) bool { return pt.Deceased })
@@ -127,7 +131,7 @@ func TestAnswers_EveryAnswerValidatesWithXmllint(t *testing.T) {
 	// access refusal, an injected SOA-02001.
 	bad := insurabilityRequest(insured.SSIN, time.Now())
 	bad.FindElement(".//RecordCommonInput/Reference").SetText("ref-not-a-number")
-	status, b := call(platformtest.ServiceInsurability, platformtest.ActionInsurability, bad)
+	status, b = call(platformtest.ServiceInsurability, platformtest.ActionInsurability, bad)
 	requireFaultValid(t, status, b, platformtest.CodeXSDCompliance, "schema violation fault")
 	oKey, _ := outsider()
 	status, b = post(t, p.HTTPClient(), p.URL(platformtest.ServiceInsurability, "ehealth"), platformtest.ActionInsurability, signWithToken(t, oKey, token, insurabilityRequest(insured.SSIN, time.Now())))

@@ -61,7 +61,7 @@ var outsider = sync.OnceValues(func() (*rsa.PrivateKey, *x509.Certificate) {
 	return k, c
 })
 
-// tokenRequest builds a SAML-P 1.1 token request body (specs/sts.md) for
+// tokenRequest builds a SAML-P 1.1 token request body for
 // id with holder-of-key certificate hok, claiming claims and asking for
 // designators.
 func tokenRequest(id *platformtest.Identity, hok *x509.Certificate, claims, designators []platformtest.Attribute) *etree.Element {
@@ -190,7 +190,7 @@ func mustParse(t testing.TB, b []byte) *etree.Element {
 	return doc.Root()
 }
 
-// ssinCheckOK recomputes an SSIN's check digits (specs/insurability.md).
+// ssinCheckOK recomputes an SSIN's check digits (97 − the first nine digits mod 97, with 2 prefixed from 2000).
 func ssinCheckOK(s string, from2000 bool) bool {
 	if len(s) != 11 {
 		return false

@@ -340,7 +340,7 @@ func (p *Platform) ServiceListRoots() *x509.CertPool { return p.listCA.pool() }
 // or ".xml".
 func (p *Platform) ServiceListBaseURL() string { return p.control.URL() + "/servicelist" }
 
-// StatusFeedURL returns the status feed's URL (specs/statusfeed.md).
+// StatusFeedURL returns the status feed's URL (the status page's components API).
 func (p *Platform) StatusFeedURL() string { return p.control.URL() + "/nl/api/components/prod" }
 
 // Sites returns the business sites in configuration order.

@@ -408,6 +408,11 @@ func (s *xsdSet) compileElement(el *etree.Element, d *schemaDoc, top bool) (*xEl
 		v := f.Value
 		e.def = &v
 	}
+	for _, c := range xsdChildren(el) {
+		if c.Tag == "unique" || c.Tag == "key" || c.Tag == "keyref" {
+			return nil, fmt.Errorf("platformtest: schema %s: element %s: identity constraints (xs:%s) are not supported", d.path, name, c.Tag)
+		}
+	}
 	if tn := el.SelectAttrValue("type", ""); tn != "" {
 		q, err := resolveQName(el, tn)
 		if err != nil {
