@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/beevik/etree"
+
+	"github.com/ehgate/ehgate/soap"
 )
 
 // xsdFS holds the platform's schemas (testdata/xsd/README.md names their
@@ -96,12 +98,13 @@ func ValidateElement(s Schema, el *etree.Element) error {
 }
 
 // Validate parses doc (a whole XML document whose root is the message, for
-// example the payload of a SOAP Body) and checks it against schema s as
-// ValidateElement does.
+// example the payload of a SOAP Body) within soap's default limits (size,
+// depth, element count) and checks it against schema s as ValidateElement
+// does.
 func Validate(s Schema, doc []byte) error {
-	d := etree.NewDocument()
-	if _, err := d.ReadFrom(bytes.NewReader(doc)); err != nil {
-		return &SchemaError{Path: "/", Reason: "not well-formed XML: " + err.Error()}
+	d, err := soap.ParseDocument(bytes.NewReader(doc), soap.Limits{})
+	if err != nil {
+		return &SchemaError{Path: "/", Reason: "not a well-formed document within limits: " + err.Error()}
 	}
 	return ValidateElement(s, d.Root())
 }
