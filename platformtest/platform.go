@@ -239,8 +239,11 @@ func (p *Platform) createCertificates() error {
 		return err
 	}
 	p.listCert, p.listKey, err = p.pki.issue(p.listCA, leaf{
-		subject: pkix.Name{CommonName: "servicelist signer " + p.pki.tag, Organization: []string{"platformtest"}, Country: []string{"BE"}},
-		usage:   x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment,
+		// The real platform's SERVICELIST subject, which clients pin by default
+		// (connector.DefaultServiceListSubject); the CA is the test platform's own.
+		subject: pkix.Name{CommonName: "CBE=0809394427, SERVICELIST", Organization: []string{"Federal Government"}, Country: []string{"BE"},
+			OrganizationalUnit: []string{"SERVICELIST", "CBE=0809394427", "EHEALTH-PLATFORM", "eHealth-platform Belgium"}},
+		usage: x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment,
 	})
 	return err
 }
