@@ -309,6 +309,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		SSIN:              cfg.Identity.SSIN,
 		NIHII:             cfg.Identity.NIHII,
 		STSRoots:          cfg.STSRoots,
+		STSSigner:         cfg.STSSigner,
 		Service:           ServiceSTS,
 		Router:            c.engine,
 		Store:             tokenStore{c.store},

@@ -166,6 +166,10 @@ type Config struct {
 	TLSRoots *x509.CertPool
 	// STSRoots is the trust pool of the STS's assertion signatures; required.
 	STSRoots *x509.CertPool
+	// STSSigner pins the STS's signing certificate among those STSRoots trusts (by subject
+	// or fingerprint); zero = sts.PlatformSTS, the platform's STS of production and
+	// acceptance.
+	STSSigner sts.SignerPin
 
 	// Credentials of the care provider; required.
 	Credentials Credentials
