@@ -24,7 +24,9 @@ import (
 const (
 	DefaultListInterval = 60 * time.Second
 	DefaultListTimeout  = 30 * time.Second
-	maxHashBytes        = 1024
+	// DefaultListClockSkew is how far in the future a list's IssueInstant may lie.
+	DefaultListClockSkew = 5 * time.Minute
+	maxHashBytes         = 1024
 )
 
 // Errors of the Loader. A list the Loader will not use is reported as a *RejectedError that
@@ -35,6 +37,14 @@ var (
 	ErrHashMismatch  = errors.New("bcp: service list bytes do not match the announced SHA-256")
 	ErrListSignature = errors.New("bcp: service list signature does not verify")
 	ErrStaleList     = errors.New("bcp: service list is older than the one held")
+	// ErrListEnvironment: the list's @Environment is not LoaderConfig.Environment.
+	ErrListEnvironment = errors.New("bcp: service list is of another environment")
+	// ErrListFuture: the list's IssueInstant is later than now plus LoaderConfig.ClockSkew.
+	// Adopted, it would make every genuine list after it look stale.
+	ErrListFuture = errors.New("bcp: service list issued in the future")
+	// ErrListConflict: the list has the held list's IssueInstant but other bytes. The
+	// platform never issues two lists at one instant: one of them is not genuine.
+	ErrListConflict = errors.New("bcp: service list conflicts with the held one")
 	// ErrNoServiceList: the Loader holds no list (nothing stored, no builtin, nothing fetched yet).
 	ErrNoServiceList = errors.New("bcp: no service list")
 )
@@ -43,7 +53,7 @@ var (
 type RejectedError struct {
 	From   string // the URL fetched, or "store" or "builtin"
 	SHA256 string // hex SHA-256 of the refused bytes ("" when they were never read)
-	Reason string // "malformed", "signature", "stale", "hash mismatch"
+	Reason string // "malformed", "signature", "environment", "future", "stale", "conflict", "hash mismatch"
 	Err    error
 }
 
@@ -131,6 +141,14 @@ type LoaderConfig struct {
 	Interval time.Duration
 	// Timeout of each HTTP request; 0 = DefaultListTimeout (30 s).
 	Timeout time.Duration
+	// Environment is the @Environment a list must carry, in the platform's spelling
+	// ("Production", "Acceptation"), so that a list of another environment, however well
+	// signed, is never adopted. Checked on lists from the network, the Store and Builtin
+	// (NewLoader fails on a Builtin list of another environment). "" = not checked.
+	Environment string
+	// ClockSkew bounds how far in the future a list's IssueInstant may lie: a later one is
+	// refused (ErrListFuture), from the network and the Store. 0 = DefaultListClockSkew (5 min).
+	ClockSkew time.Duration
 }
 
 // DefaultLoaderConfig returns a LoaderConfig with BaseURL and the defaults; set Verify.
@@ -151,6 +169,9 @@ func (c LoaderConfig) Validate() error {
 	}
 	if c.Timeout < 0 {
 		return fmt.Errorf("bcp: LoaderConfig.Timeout: negative (%v)", c.Timeout)
+	}
+	if c.ClockSkew < 0 {
+		return fmt.Errorf("bcp: LoaderConfig.ClockSkew: negative (%v)", c.ClockSkew)
 	}
 	return nil
 }
@@ -225,6 +246,9 @@ func NewLoader(cfg LoaderConfig, opts ...Option) (*Loader, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultListTimeout
 	}
+	if cfg.ClockSkew == 0 {
+		cfg.ClockSkew = DefaultListClockSkew
+	}
 	o := buildOptions(opts)
 	l := &Loader{
 		cfg:    cfg,
@@ -236,6 +260,9 @@ func NewLoader(cfg LoaderConfig, opts ...Option) (*Loader, error) {
 	if len(cfg.Builtin) > 0 {
 		b, err := ParseServiceList(cfg.Builtin)
 		if err != nil {
+			return nil, fmt.Errorf("bcp: LoaderConfig.Builtin: %w", err)
+		}
+		if err := l.checkEnvironment(b); err != nil {
 			return nil, fmt.Errorf("bcp: LoaderConfig.Builtin: %w", err)
 		}
 		builtin = b
@@ -391,13 +418,23 @@ func (l *Loader) refresh(ctx context.Context) (bool, error) {
 			Err: fmt.Errorf("%w: announced %s", ErrHashMismatch, announced)}
 	}
 	list, rerr := l.check(raw, xmlURL)
-	if rerr == nil && held != nil && list.IssueInstant.Before(held.IssueInstant) {
+	switch {
+	case rerr != nil || held == nil:
+	case list.IssueInstant.Before(held.IssueInstant):
 		rerr = &RejectedError{From: xmlURL, SHA256: got, Reason: "stale",
 			Err: fmt.Errorf("%w: IssueInstant %s, held %s", ErrStaleList,
 				list.IssueInstant.Format(time.RFC3339Nano), held.IssueInstant.Format(time.RFC3339Nano))}
+	case list.IssueInstant.Equal(held.IssueInstant):
+		// Same bytes were answered above (held.SHA256 == announced): these differ.
+		rerr = &RejectedError{From: xmlURL, SHA256: got, Reason: "conflict",
+			Err: fmt.Errorf("%w: IssueInstant %s, held list sha256 %s", ErrListConflict,
+				list.IssueInstant.Format(time.RFC3339Nano), held.SHA256)}
 	}
 	if rerr != nil {
-		l.rejected, l.rejectErr = got, rerr
+		// A list from the future may become acceptable: not remembered as refused.
+		if !errors.Is(rerr, ErrListFuture) {
+			l.rejected, l.rejectErr = got, rerr
+		}
 		return false, rerr
 	}
 	l.rejected, l.rejectErr = "", nil
@@ -424,7 +461,23 @@ func (l *Loader) check(raw []byte, from string) (*ServiceList, *RejectedError) {
 	if err := l.verify(raw); err != nil {
 		return nil, &RejectedError{From: from, SHA256: hexSum, Reason: "signature", Err: fmt.Errorf("%w: %w", ErrListSignature, err)}
 	}
+	if err := l.checkEnvironment(list); err != nil {
+		return nil, &RejectedError{From: from, SHA256: hexSum, Reason: "environment", Err: err}
+	}
+	if limit := l.clock.Now().Add(l.cfg.ClockSkew); list.IssueInstant.After(limit) {
+		return nil, &RejectedError{From: from, SHA256: hexSum, Reason: "future",
+			Err: fmt.Errorf("%w: IssueInstant %s, now plus skew %s", ErrListFuture,
+				list.IssueInstant.Format(time.RFC3339Nano), limit.Format(time.RFC3339Nano))}
+	}
 	return list, nil
+}
+
+// checkEnvironment refuses a list of another environment than the configured one.
+func (l *Loader) checkEnvironment(list *ServiceList) error {
+	if l.cfg.Environment != "" && list.Environment != l.cfg.Environment {
+		return fmt.Errorf("%w: %q, want %q", ErrListEnvironment, list.Environment, l.cfg.Environment)
+	}
+	return nil
 }
 
 // verify calls the injected verifier; a panic in it is a failed verification, not a crash.

@@ -14,7 +14,7 @@ import (
 func TestLoader_FeedsTheEngine(t *testing.T) {
 	trusted, rogue := testListPKIs(t)
 	srv := newListServer(t, signList(t, trusted, unsignedList(testListTime, true)))
-	clock := newStepClock(testListTime)
+	clock := newStepClock(testLoaderNow)
 	loader, err := NewLoader(LoaderConfig{BaseURL: srv.baseURL(), Verify: soapListVerifier(trusted.roots, testListTime)},
 		WithHTTPClient(srv.srv.Client()), WithClock(clock))
 	require.NoError(t, err)

@@ -120,6 +120,10 @@ func soapListVerifier(roots *x509.CertPool, now time.Time) func(raw []byte) erro
 // testListTime is the clock of the loader tests: lists are issued around it.
 var testListTime = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 
+// testLoaderNow is the Loaders' clock in tests: later than every list they publish
+// (lists from the future are refused).
+var testLoaderNow = testListTime.Add(48 * time.Hour)
+
 // unsignedList returns a v2 list issued at issue whose insurability service has its default
 // endpoint ACTIVE or not.
 func unsignedList(issue time.Time, defaultActive bool) string {

@@ -42,7 +42,7 @@ func newLoaderRig(t *testing.T, served []byte, mutate func(*LoaderConfig)) *load
 	trusted, _ := testListPKIs(t)
 	r := &loaderRig{
 		srv:   newListServer(t, served),
-		clock: newStepClock(testListTime),
+		clock: newStepClock(testLoaderNow),
 		store: NewFileListStore(filepath.Join(t.TempDir(), "servicelist.xml")),
 	}
 	core, logs := observer.New(zapcore.DebugLevel)
@@ -97,7 +97,7 @@ func TestLoader_DownloadsXMLOnlyWhenHashChanges(t *testing.T) {
 	require.Equal(t, first, stored, "the adopted list is persisted")
 	st := r.loader.Status()
 	require.NoError(t, st.LastErr)
-	require.Equal(t, testListTime, st.LastSuccess)
+	require.Equal(t, testLoaderNow, st.LastSuccess)
 
 	// Not before the interval…
 	r.clock.Advance(DefaultListInterval - time.Second)
@@ -269,7 +269,7 @@ func TestLoader_RealSampleRejectedAsAltered(t *testing.T) {
 	require.ErrorIs(t, verify(sample), soap.ErrSignature)
 
 	srv := newListServer(t, sample)
-	clock := newStepClock(testListTime)
+	clock := newStepClock(testLoaderNow)
 	loader, err := NewLoader(LoaderConfig{BaseURL: srv.baseURL(), Verify: verify},
 		WithHTTPClient(srv.srv.Client()), WithClock(clock))
 	require.NoError(t, err)
@@ -334,7 +334,7 @@ func TestLoader_StartsFromStoreThenBuiltinWhenNetworkIsDown(t *testing.T) {
 				require.NoError(t, os.WriteFile(store.Path(), tc.stored, 0o600))
 			}
 			core, logs := observer.New(zapcore.DebugLevel)
-			clock := newStepClock(testListTime)
+			clock := newStepClock(testLoaderNow)
 			l, err := NewLoader(LoaderConfig{
 				BaseURL: downURL,
 				Verify:  soapListVerifier(trusted.roots, testListTime),
@@ -374,7 +374,7 @@ func TestLoader_RecoversWhenTheServerComesBack(t *testing.T) {
 	served := signList(t, trusted, unsignedList(testListTime, false))
 	srv := newListServer(t, served)
 	srv.setStatus(http.StatusServiceUnavailable)
-	clock := newStepClock(testListTime)
+	clock := newStepClock(testLoaderNow)
 	core, logs := observer.New(zapcore.DebugLevel)
 	l, err := NewLoader(LoaderConfig{BaseURL: srv.baseURL(), Verify: soapListVerifier(trusted.roots, testListTime), Builtin: builtin},
 		WithHTTPClient(srv.srv.Client()), WithClock(clock), WithLogger(zap.New(core)))
@@ -411,7 +411,7 @@ func TestLoader_BuiltinMustParse(t *testing.T) {
 
 	// The real sample is a valid builtin: trusted as compiled in, so its signature is not checked.
 	l, err := NewLoader(LoaderConfig{BaseURL: "https://127.0.0.1:1/servicelist", Verify: soapListVerifier(trusted.roots, testListTime),
-		Builtin: readTestdata(t, sampleListPath)}, WithClock(newStepClock(testListTime)))
+		Builtin: readTestdata(t, sampleListPath)}, WithClock(newStepClock(testLoaderNow)))
 	require.NoError(t, err)
 	defer l.Close()
 	s, ok := l.Current().Lookup("insurability:v2")
@@ -448,7 +448,7 @@ func TestLoaderConfig_Validate(t *testing.T) {
 func TestLoader_VerifierPanicIsARejection(t *testing.T) {
 	trusted, _ := testListPKIs(t)
 	srv := newListServer(t, signList(t, trusted, unsignedList(testListTime, true)))
-	clock := newStepClock(testListTime)
+	clock := newStepClock(testLoaderNow)
 	l, err := NewLoader(LoaderConfig{BaseURL: srv.baseURL(), Verify: func([]byte) error { panic("boom") }},
 		WithHTTPClient(srv.srv.Client()), WithClock(clock))
 	require.NoError(t, err)
@@ -462,7 +462,7 @@ func TestLoader_CloseStopsAndWaits(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	trusted, _ := testListPKIs(t)
 	srv := newListServer(t, signList(t, trusted, unsignedList(testListTime, true)))
-	clock := newStepClock(testListTime)
+	clock := newStepClock(testLoaderNow)
 	client := srv.srv.Client()
 	l, err := NewLoader(LoaderConfig{BaseURL: srv.baseURL(), Verify: soapListVerifier(trusted.roots, testListTime)},
 		WithHTTPClient(client), WithClock(clock))
@@ -482,7 +482,7 @@ func TestLoader_CloseStopsAndWaits(t *testing.T) {
 func TestLoader_RefreshHonoursContext(t *testing.T) {
 	trusted, _ := testListPKIs(t)
 	srv := newListServer(t, signList(t, trusted, unsignedList(testListTime, true)))
-	clock := newStepClock(testListTime)
+	clock := newStepClock(testLoaderNow)
 	l, err := NewLoader(LoaderConfig{BaseURL: srv.baseURL(), Verify: soapListVerifier(trusted.roots, testListTime)},
 		WithHTTPClient(srv.srv.Client()), WithClock(clock))
 	require.NoError(t, err)
@@ -511,7 +511,7 @@ func TestLoader_StoreFailuresDoNotStopTheLoader(t *testing.T) {
 	srv := newListServer(t, served)
 	store := &brokenStore{}
 	core, logs := observer.New(zapcore.DebugLevel)
-	clock := newStepClock(testListTime)
+	clock := newStepClock(testLoaderNow)
 	l, err := NewLoader(LoaderConfig{BaseURL: srv.baseURL(), Verify: soapListVerifier(trusted.roots, testListTime), Store: store},
 		WithHTTPClient(srv.srv.Client()), WithClock(clock), WithLogger(zap.New(core)))
 	require.NoError(t, err)

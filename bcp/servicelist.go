@@ -27,6 +27,7 @@ const (
 	MaxServiceListBytes  = 4 << 20 // whole document
 	maxListDepth         = 32      // element nesting
 	maxListElements      = 50_000  // elements of any namespace, the signature included
+	maxListComments      = 1_000   // comments and processing instructions: real lists have none
 	maxListServices      = 2_000
 	maxServiceEndpoints  = 64
 	maxListURLLength     = 2048
@@ -252,7 +253,8 @@ func (l *ServiceList) buildIndex() {
 
 // ParseServiceList parses and validates a service list in either namespace (v1, or v2 with
 // EndpointList and Cache). It does not verify the signature: the Loader does that with the
-// function it is given. Input is bounded (MaxServiceListBytes, nesting depth, element count);
+// function it is given. Input is bounded (MaxServiceListBytes, nesting depth, element count,
+// comments and processing instructions);
 // any DOCTYPE is refused. Endpoint URLs must be absolute https URLs, in tests too. Elements of
 // other namespaces (the signature) and unknown elements are skipped. Errors are *ListError
 // values that name the service and field.
@@ -280,6 +282,7 @@ type listParser struct {
 	d        *xml.Decoder
 	depth    int
 	elements int
+	comments int
 	ns       string
 	prevOff  int64
 }
@@ -296,7 +299,7 @@ func (p *listParser) next() (xml.Token, error) {
 		e.Err = ErrListMalformed
 		return nil, e
 	}
-	switch t := tok.(type) {
+	switch tok.(type) {
 	case xml.StartElement:
 		p.depth++
 		p.elements++
@@ -316,10 +319,13 @@ func (p *listParser) next() (xml.Token, error) {
 		e := listErr("", "", "", "DOCTYPE and other directives are refused")
 		e.Err = ErrListDoctype
 		return nil, e
-	case xml.ProcInst:
-		if t.Target != "xml" {
-			// Processing instructions are meaningless here; tolerated and ignored.
-			return tok, nil
+	case xml.ProcInst, xml.Comment:
+		// Meaningless here and tolerated, but bounded: a flood of them is only a way to
+		// make a small list costly.
+		if p.comments++; p.comments > maxListComments {
+			e := listErr("", "", "", fmt.Sprintf("more than %d comments and processing instructions", maxListComments))
+			e.Err = ErrListTooLarge
+			return nil, e
 		}
 	}
 	return tok, nil

@@ -247,12 +247,13 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	c.partitions = newPartitionTracker(c.outbox.Pending)
 
 	c.loader, err = bcp.NewLoader(bcp.LoaderConfig{
-		BaseURL:  cfg.ServiceListURL,
-		Verify:   ServiceListVerifier(cfg.ServiceListRoots),
-		Store:    lists,
-		Builtin:  cfg.ServiceListBuiltin,
-		Interval: cfg.ServiceListPoll,
-		Timeout:  cfg.Timeouts.Attempt,
+		BaseURL:     cfg.ServiceListURL,
+		Verify:      ServiceListVerifier(cfg.ServiceListRoots, cfg.ServiceListSigner),
+		Environment: cfg.ServiceListEnvironment,
+		Store:       lists,
+		Builtin:     cfg.ServiceListBuiltin,
+		Interval:    cfg.ServiceListPoll,
+		Timeout:     cfg.Timeouts.Attempt,
 	}, bcp.WithHTTPClient(hc), bcp.WithClock(c.clock), bcp.WithLogger(c.log))
 	if err != nil {
 		return nil, fmt.Errorf("connector: service list: %w", err)
@@ -311,6 +312,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		SSIN:              cfg.Identity.SSIN,
 		NIHII:             cfg.Identity.NIHII,
 		STSRoots:          cfg.STSRoots,
+		STSSigner:         cfg.STSSigner,
 		Service:           ServiceSTS,
 		Router:            c.engine,
 		Store:             tokenStore{c.store},
@@ -411,9 +413,12 @@ func loadCredentials(cr Credentials, now func() time.Time) (ident, hok *sts.Cred
 }
 
 // ServiceListVerifier returns the check of a service list's enveloped signature against the
-// pinned roots (bcp.LoaderConfig.Verify): the signature must reference the whole ServiceList
-// (URI "" or its Id) and chain to roots.
-func ServiceListVerifier(roots *x509.CertPool) func(raw []byte) error {
+// pinned roots and signer (bcp.LoaderConfig.Verify): the signature must reference the whole
+// ServiceList (URI "" or its Id), chain to roots, and come from the certificate signer pins
+// (the zero ServiceListSigner: the platform's SERVICELIST subject). The signer is checked
+// before the signature value and any digest; a signer that chains but is not the pinned one
+// is an error matching soap.ErrUntrusted and ErrServiceListSigner.
+func ServiceListVerifier(roots *x509.CertPool, signer ServiceListSigner) func(raw []byte) error {
 	return func(raw []byte) error {
 		doc, err := soap.ParseDocument(bytes.NewReader(raw), soap.Limits{MaxBytes: 16 << 20})
 		if err != nil {
@@ -423,7 +428,7 @@ func ServiceListVerifier(roots *x509.CertPool) func(raw []byte) error {
 		if root == nil {
 			return soap.ErrMalformed
 		}
-		_, err = soap.VerifyEnveloped(root, roots, soap.VerifyEnvelopedOptions{IDAttr: "Id"})
+		_, err = soap.VerifyEnveloped(root, roots, soap.VerifyEnvelopedOptions{IDAttr: "Id", Signer: signer.check})
 		return err
 	}
 }

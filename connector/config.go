@@ -147,6 +147,14 @@ type Config struct {
 	ServiceListURL string
 	// ServiceListRoots pins the CA of the service list's signer; required.
 	ServiceListRoots *x509.CertPool
+	// ServiceListSigner pins the signer itself (subject and/or fingerprints). The zero value
+	// pins the platform's SERVICELIST certificate subject (DefaultServiceListSubject).
+	ServiceListSigner ServiceListSigner
+	// ServiceListEnvironment is the @Environment a list must carry to be adopted, in the
+	// platform's spelling ("Production", "Acceptation"). "" = "Production" or "Acceptation"
+	// following Environment when ServiceListURL is empty (the real platform's list); not
+	// checked when ServiceListURL is set (a test platform: set it for a proxy of the real one).
+	ServiceListEnvironment string
 	// ServiceListPoll is how often the list's .sha2 is checked. 0 = 60 s.
 	ServiceListPoll time.Duration
 	// ServiceListBuiltin is a service list (the signed XML as published, e.g. embedded with
@@ -163,6 +171,10 @@ type Config struct {
 	TLSRoots *x509.CertPool
 	// STSRoots is the trust pool of the STS's assertion signatures; required.
 	STSRoots *x509.CertPool
+	// STSSigner pins the STS's signing certificate among those STSRoots trusts (by subject
+	// or fingerprint); zero = sts.PlatformSTS, the platform's STS of production and
+	// acceptance.
+	STSSigner sts.SignerPin
 
 	// Credentials of the care provider; required.
 	Credentials Credentials
@@ -269,6 +281,9 @@ func (c Config) Validate() error {
 	if c.ServiceListRoots == nil {
 		return bad("ServiceListRoots", "required: the CA that signs the service list")
 	}
+	if i := c.ServiceListSigner.badFingerprint(); i >= 0 {
+		return bad(fmt.Sprintf("ServiceListSigner.Fingerprints[%d]", i), "not a hex SHA-256 fingerprint")
+	}
 	if len(c.ServiceListBuiltin) > 0 {
 		if _, err := bcp.ParseServiceList(c.ServiceListBuiltin); err != nil {
 			return bad("ServiceListBuiltin", "not a service list: "+err.Error())
@@ -362,9 +377,14 @@ func (c Config) Validate() error {
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
 	if c.ServiceListURL == "" {
-		c.ServiceListURL = ProductionServiceListURL
+		// The platform's spelling of its environments in the list's @Environment.
+		url, env := ProductionServiceListURL, "Production"
 		if c.Environment == Acceptance {
-			c.ServiceListURL = AcceptanceServiceListURL
+			url, env = AcceptanceServiceListURL, "Acceptation"
+		}
+		c.ServiceListURL = url
+		if c.ServiceListEnvironment == "" {
+			c.ServiceListEnvironment = env
 		}
 	}
 	if c.ServiceListPoll == 0 {

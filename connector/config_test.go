@@ -34,6 +34,9 @@ func TestConfig_ValidateNamesTheBadField(t *testing.T) {
 		{"Environment", func(c *Config) { c.Environment = EnvironmentNone }},
 		{"ServiceListURL", func(c *Config) { c.ServiceListURL = "http://plain" }},
 		{"ServiceListRoots", func(c *Config) { c.ServiceListRoots = nil }},
+		{"ServiceListSigner.Fingerprints[1]", func(c *Config) {
+			c.ServiceListSigner.Fingerprints = []string{"0E:D2:C9:1B:C0:BA:87:D8:D5:84:5F:5C:F7:01:7C:46:47:87:68:4B:0C:25:A0:D0:14:FF:3E:3B:37:CC:22:9E", "0ed2"}
+		}},
 		{"STSRoots", func(c *Config) { c.STSRoots = nil }},
 		{"Credentials", func(c *Config) { c.Credentials = Credentials{} }},
 		{"Credentials.KeyFile", func(c *Config) { c.Credentials = Credentials{CertFile: "c.pem"} }},
@@ -70,8 +73,14 @@ func TestConfig_Defaults(t *testing.T) {
 	require.Equal(t, 8*time.Hour, c.Policies.ETK.RefreshAfter)
 	require.Equal(t, 5*time.Second, c.Policies.ETK.AttemptTimeout)
 	require.Equal(t, 2*time.Second, c.Timeouts.Connect)
+	require.Equal(t, "Acceptation", c.ServiceListEnvironment, "the list must be the acceptance one")
 	c = Config{Environment: Production}.withDefaults()
 	require.Equal(t, ProductionServiceListURL, c.ServiceListURL)
+	require.Equal(t, "Production", c.ServiceListEnvironment)
+	c = Config{Environment: Production, ServiceListURL: "https://proxy.example/servicelist"}.withDefaults()
+	require.Empty(t, c.ServiceListEnvironment, "a test platform's list is not checked unless asked")
+	c = Config{Environment: Production, ServiceListURL: "https://proxy.example/servicelist", ServiceListEnvironment: "Production"}.withDefaults()
+	require.Equal(t, "Production", c.ServiceListEnvironment)
 }
 
 func TestConfig_DefaultTimeoutsReachTheEngine(t *testing.T) {

@@ -36,7 +36,7 @@ func FuzzServiceRequests(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	certSigner, err := soap.NewSigner(soap.SignerConfig{Key: id.Key, Certificate: id.Certificate})
+	certSigner, err := soap.NewSigner(soap.SignerConfig{Key: id.Key, Certificate: id.Certificate, SignToken: true})
 	if err != nil {
 		f.Fatal(err)
 	}

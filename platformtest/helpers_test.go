@@ -22,6 +22,7 @@ import (
 
 	"github.com/ehgate/ehgate/platformtest"
 	"github.com/ehgate/ehgate/soap"
+	"github.com/ehgate/ehgate/x500"
 )
 
 func TestMain(m *testing.M) {
@@ -64,7 +65,22 @@ var outsider = sync.OnceValues(func() (*rsa.PrivateKey, *x509.Certificate) {
 // tokenRequest builds a SAML-P 1.1 token request body for
 // id with holder-of-key certificate hok, claiming claims and asking for
 // designators.
+// The names are written as the official connector writes them (RFC 1779) and the designators
+// the identity's profile requires come first.
 func tokenRequest(id *platformtest.Identity, hok *x509.Certificate, claims, designators []platformtest.Attribute) *etree.Element {
+	subject, err := x500.RFC1779(id.Certificate.RawSubject)
+	if err != nil {
+		panic(err)
+	}
+	issuer, err := x500.RFC1779(id.Certificate.RawIssuer)
+	if err != nil {
+		panic(err)
+	}
+	return tokenRequestNamed(id, hok, subject, issuer, claims, append(id.RequiredDesignators(), designators...))
+}
+
+// tokenRequestNamed is tokenRequest with the given names and exactly the given designators.
+func tokenRequestNamed(id *platformtest.Identity, hok *x509.Certificate, subject, issuer string, claims, designators []platformtest.Attribute) *etree.Element {
 	req := etree.NewElement("samlp:Request")
 	req.CreateAttr("xmlns:samlp", soap.NSSAMLP)
 	req.CreateAttr("xmlns:saml", soap.NSSAML)
@@ -77,12 +93,13 @@ func tokenRequest(id *platformtest.Identity, hok *x509.Certificate, claims, desi
 	s := q.CreateElement("saml:Subject")
 	ni := s.CreateElement("saml:NameIdentifier")
 	ni.CreateAttr("Format", "urn:oasis:names:tc:SAML:1.1:nameid-format:X509SubjectName")
-	ni.SetText(id.Certificate.Subject.String())
+	ni.CreateAttr("NameQualifier", issuer)
+	ni.SetText(subject)
 	sc := s.CreateElement("saml:SubjectConfirmation")
 	sc.CreateElement("saml:ConfirmationMethod").SetText("urn:oasis:names:tc:SAML:1.0:cm:holder-of-key")
 	inner := sc.CreateElement("saml:SubjectConfirmationData").CreateElement("saml:Assertion")
 	inner.CreateAttr("AssertionID", "_inner")
-	inner.CreateAttr("Issuer", id.Certificate.Subject.String())
+	inner.CreateAttr("Issuer", subject)
 	inner.CreateAttr("IssueInstant", time.Now().UTC().Format(time.RFC3339))
 	inner.CreateAttr("MajorVersion", "1")
 	inner.CreateAttr("MinorVersion", "1")
@@ -90,7 +107,9 @@ func tokenRequest(id *platformtest.Identity, hok *x509.Certificate, claims, desi
 	cond.CreateAttr("NotBefore", time.Now().UTC().Format(time.RFC3339))
 	cond.CreateAttr("NotOnOrAfter", time.Now().Add(24*time.Hour).UTC().Format(time.RFC3339)) // asks 24 h
 	st := inner.CreateElement("saml:AttributeStatement")
-	st.CreateElement("saml:Subject").CreateElement("saml:NameIdentifier").SetText(id.Certificate.Subject.String())
+	ini := st.CreateElement("saml:Subject").CreateElement("saml:NameIdentifier")
+	ini.CreateAttr("NameQualifier", issuer)
+	ini.SetText(subject)
 	for _, a := range claims {
 		at := st.CreateElement("saml:Attribute")
 		at.CreateAttr("AttributeNamespace", a.Namespace)
@@ -107,10 +126,10 @@ func tokenRequest(id *platformtest.Identity, hok *x509.Certificate, claims, desi
 }
 
 // signWithCert signs body with WS-Security, the certificate sent as
-// BinarySecurityToken.
+// BinarySecurityToken and signed too (the STS's sp:ProtectTokens).
 func signWithCert(t testing.TB, key *rsa.PrivateKey, cert *x509.Certificate, body *etree.Element) []byte {
 	t.Helper()
-	s, err := soap.NewSigner(soap.SignerConfig{Key: key, Certificate: cert})
+	s, err := soap.NewSigner(soap.SignerConfig{Key: key, Certificate: cert, SignToken: true})
 	require.NoError(t, err)
 	b, err := s.Sign(soap.NewEnvelope(body))
 	require.NoError(t, err)

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,6 +49,11 @@ const (
 	AttrPharmacyHolderNIHII11 = "urn:be:fgov:person:ssin:ehealth:1.0:pharmacy-holder:certified:nihii11"
 	AttrDoctorBoolean         = "urn:be:fgov:person:ssin:doctor:boolean"
 	AttrDoctorNIHII11         = "urn:be:fgov:person:ssin:ehealth:1.0:doctor:nihii11"
+	// AttrPharmacyHolderOfPharmacy says the pharmacy holder holds this pharmacy.
+	AttrPharmacyHolderOfPharmacy = "urn:be:fgov:ehealth:1.0:pharmacy:nihii-number:person:ssin:ehealth:1.0:pharmacy-holder:boolean"
+	AttrGivenName                = "urn:be:fgov:person:ssin:ehealth:1.0:givenname"
+	AttrSurname                  = "urn:be:fgov:person:ssin:ehealth:1.0:surname"
+	AttrDoctorFPSPH              = "urn:be:fgov:person:ssin:ehealth:1.0:fpsph:doctor:boolean"
 )
 
 // Attribute is a SAML attribute: claimed in a token request, or certified
@@ -100,14 +106,50 @@ func (i *Identity) Certified() []Attribute {
 		return []Attribute{
 			{NSCertified, AttrRecognisedPharmacy, "true"},
 			{NSCertified, AttrPharmacyHolderNIHII11, i.NIHII11},
+			{NSCertified, AttrPharmacyHolderOfPharmacy, "true"},
 		}
 	case GP:
+		given, sur, _ := strings.Cut(i.Name, " ")
 		return []Attribute{
 			{NSCertified, AttrDoctorBoolean, "true"},
 			{NSCertified, AttrDoctorNIHII11, i.NIHII11},
+			{NSCertified, AttrGivenName, given},
+			{NSCertified, AttrSurname, sur},
+			{NSCertified, AttrDoctorFPSPH, "true"},
 		}
 	}
 	return nil
+}
+
+// RequiredDesignators are the attribute designators (namespace and name) a token request
+// for the identity must carry, as the official configuration of its profession asks them:
+// the STS refuses a request that lacks one (samlp:RequestDenied). A pharmacy needs the seven
+// of the Recip-e pharmacy configuration, a GP the doctor's seven.
+func (i *Identity) RequiredDesignators() []Attribute {
+	var out []Attribute
+	switch i.Kind {
+	case Pharmacy:
+		out = []Attribute{
+			{NSIdentification, AttrCertificateHolderSSIN, ""},
+			{NSIdentification, AttrPharmacyNIHII, ""},
+			{NSCertified, AttrRecognisedPharmacy, ""},
+			{NSIdentification, AttrPersonSSIN, ""},
+			{NSIdentification, AttrPharmacyHolder, ""},
+			{NSCertified, AttrPharmacyHolderNIHII11, ""},
+			{NSCertified, AttrPharmacyHolderOfPharmacy, ""},
+		}
+	case GP:
+		out = []Attribute{
+			{NSIdentification, AttrCertificateHolderSSIN, ""},
+			{NSIdentification, AttrPersonSSIN, ""},
+			{NSCertified, AttrDoctorBoolean, ""},
+			{NSCertified, AttrDoctorNIHII11, ""},
+			{NSCertified, AttrGivenName, ""},
+			{NSCertified, AttrSurname, ""},
+			{NSCertified, AttrDoctorFPSPH, ""},
+		}
+	}
+	return out
 }
 
 // PEM returns the certificate chain and the PKCS#8 private key, PEM-encoded.

@@ -239,18 +239,23 @@ func (p *Platform) createCertificates() error {
 	if p.listCA, err = p.pki.newCA("platformtest service list CA"); err != nil {
 		return err
 	}
-	// The STS certificate is self-signed, as a pinned signer: STSRoots holds it.
+	// The STS certificate is self-signed, as a pinned signer: STSRoots holds it. Its subject
+	// is the real acceptance STS's (one RDN per attribute, in the real order), so a client
+	// pinning the platform's STS by subject accepts it.
 	stsKey, err := p.pki.key()
 	if err != nil {
 		return err
 	}
 	p.stsKey = stsKey
-	if p.stsCert, err = p.pki.selfSigned(pkix.Name{CommonName: "eHealth STS " + p.pki.tag, Organization: []string{"platformtest"}, Country: []string{"BE"}}, stsKey, x509.KeyUsageDigitalSignature); err != nil {
+	if p.stsCert, err = p.pki.selfSigned(stsSubject(), stsKey, x509.KeyUsageDigitalSignature); err != nil {
 		return err
 	}
 	p.listCert, p.listKey, err = p.pki.issue(p.listCA, leaf{
-		subject: pkix.Name{CommonName: "servicelist signer " + p.pki.tag, Organization: []string{"platformtest"}, Country: []string{"BE"}},
-		usage:   x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment,
+		// The real platform's SERVICELIST subject, which clients pin by default
+		// (connector.DefaultServiceListSubject); the CA is the test platform's own.
+		subject: pkix.Name{CommonName: "CBE=0809394427, SERVICELIST", Organization: []string{"Federal Government"}, Country: []string{"BE"},
+			OrganizationalUnit: []string{"SERVICELIST", "CBE=0809394427", "EHEALTH-PLATFORM", "eHealth-platform Belgium"}},
+		usage: x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment,
 	})
 	return err
 }

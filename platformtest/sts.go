@@ -3,6 +3,8 @@ package platformtest
 import (
 	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -13,6 +15,7 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/ehgate/ehgate/soap"
+	"github.com/ehgate/ehgate/x500"
 )
 
 // SAML 1.1 values the STS uses.
@@ -21,6 +24,28 @@ const (
 	samlX509PKI     = "urn:oasis:names:tc:SAML:1.0:am:X509-PKI"
 	samlX509Subject = "urn:oasis:names:tc:SAML:1.1:nameid-format:X509SubjectName"
 )
+
+// STSSubject is the subject of the platform's STS certificate, as the real acceptance STS's
+// (taktik/freehealth-connector compiled/RECIPE.1.9.1/examples/command-line/session.xml, the
+// KeyInfo of a real acceptance assertion), in Java's RFC 1779 rendering.
+const STSSubject = `CN="CBE=0809394427, IAMACC", OU=eHealth-platform Belgium, OU=EHEALTH-PLATFORM, OU="CBE=0809394427", OU=IAMACC, O=Federal Government, C=BE`
+
+// stsSubject is STSSubject as a pkix.Name: one RDN per attribute, C first as encoded.
+func stsSubject() pkix.Name {
+	atv := func(oid asn1.ObjectIdentifier, v string) pkix.AttributeTypeAndValue {
+		return pkix.AttributeTypeAndValue{Type: oid, Value: v}
+	}
+	ou := asn1.ObjectIdentifier{2, 5, 4, 11}
+	return pkix.Name{ExtraNames: []pkix.AttributeTypeAndValue{
+		atv(asn1.ObjectIdentifier{2, 5, 4, 6}, "BE"),
+		atv(asn1.ObjectIdentifier{2, 5, 4, 10}, "Federal Government"),
+		atv(ou, "IAMACC"),
+		atv(ou, "CBE=0809394427"),
+		atv(ou, "EHEALTH-PLATFORM"),
+		atv(ou, "eHealth-platform Belgium"),
+		atv(asn1.ObjectIdentifier{2, 5, 4, 3}, "CBE=0809394427, IAMACC"),
+	}}
+}
 
 // samlTime formats t as SAML dateTimes are: UTC with milliseconds.
 func samlTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
@@ -53,6 +78,9 @@ func (p *Platform) serveSTS(x *exchange) reply {
 		return badRequest("body is not a samlp:Request")
 	}
 	requestID := req.SelectAttrValue("RequestID", "")
+	if r := checkProtectTokens(ver); r != nil {
+		return *r
+	}
 	id := p.identityByCert(ver.Certificate)
 	if id == nil {
 		return samlRefusal(requestID, x.now(), "samlp:RequestDenied", "identification certificate is not registered")
@@ -62,6 +90,13 @@ func (p *Platform) serveSTS(x *exchange) reply {
 	conf := child(subject, "SubjectConfirmation")
 	if query == nil || subject == nil || conf == nil {
 		return badRequest("samlp:Request without AttributeQuery/Subject/SubjectConfirmation")
+	}
+	// The names must be the signing certificate's, as the official connector writes them
+	// (Java's RFC 1779): the query's and the inner statement's NameIdentifier, its
+	// NameQualifier, and the inner assertion's Issuer.
+	inner := path(conf, "SubjectConfirmationData", "Assertion")
+	if msg := checkNames(ver.Certificate, child(subject, "NameIdentifier"), child(child(orEmpty(inner), "AttributeStatement"), "Subject"), orEmpty(inner)); msg != "" {
+		return samlRefusal(requestID, x.now(), "samlp:RequestDenied", msg)
 	}
 	if m := text(conf, "ConfirmationMethod"); m != samlHolderOfKey {
 		return samlRefusal(requestID, x.now(), "samlp:RequestDenied", "confirmation method must be holder-of-key")
@@ -93,7 +128,6 @@ func (p *Platform) serveSTS(x *exchange) reply {
 	for _, a := range id.Claims() {
 		registered[a.Name] = a.Value
 	}
-	inner := path(conf, "SubjectConfirmationData", "Assertion")
 	for name, value := range assertionAttributes(orEmpty(inner)) {
 		if want, ok := registered[name]; ok && want != value {
 			return samlRefusal(requestID, x.now(), "samlp:RequestDenied", "claimed attribute "+name+" does not match the registered identity")
@@ -105,6 +139,7 @@ func (p *Platform) serveSTS(x *exchange) reply {
 		available[a.Namespace+"\x00"+a.Name] = a
 	}
 	attrs := id.Claims()
+	asked := map[string]bool{}
 	for _, d := range query.ChildElements() {
 		if d.Tag != "AttributeDesignator" {
 			continue
@@ -114,9 +149,13 @@ func (p *Platform) serveSTS(x *exchange) reply {
 		if !ok {
 			return samlRefusal(requestID, x.now(), "samlp:RequestDenied", "attribute "+name+" cannot be certified for this identity")
 		}
+		asked[ns+"\x00"+name] = true
 		if ns == NSCertified {
 			attrs = append(attrs, a)
 		}
+	}
+	if msg := missingDesignator(id, asked); msg != "" {
+		return samlRefusal(requestID, x.now(), "samlp:RequestDenied", msg)
 	}
 	assertion, tok, err := p.issueAssertion(x, id, hok, attrs)
 	if err != nil {
@@ -141,6 +180,56 @@ func (p *Platform) serveSTS(x *exchange) reply {
 		p.tokMu.Unlock()
 	}
 	return rep
+}
+
+// checkProtectTokens refuses a request whose WS-Security signature does not cover the
+// BinarySecurityToken: the STS's WS-SecurityPolicy has sp:ProtectTokens.
+func checkProtectTokens(ver *soap.Verified) *reply {
+	if ver.TokenSigned {
+		return nil
+	}
+	r := badRequest("policy violation: the signature does not cover the BinarySecurityToken (sp:ProtectTokens)")
+	r.outcome = OutcomeRejected
+	return &r
+}
+
+// checkNames returns why the request's names are not the signing certificate's (RFC 1779,
+// as the official connector writes them), or "" when they are. subjects are saml:Subject or
+// saml:NameIdentifier elements (nil ones are skipped); inner is the inner assertion.
+func checkNames(cert *x509.Certificate, query, innerSubject, inner *etree.Element) string {
+	subject, err1 := x500.RFC1779(cert.RawSubject)
+	issuer, err2 := x500.RFC1779(cert.RawIssuer)
+	if err1 != nil || err2 != nil {
+		return "certificate names unreadable"
+	}
+	if query == nil {
+		return "no saml:NameIdentifier"
+	}
+	for _, ni := range []*etree.Element{query, child(innerSubject, "NameIdentifier")} {
+		if ni == nil {
+			continue
+		}
+		if strings.TrimSpace(ni.Text()) != subject {
+			return "NameIdentifier does not match the certificate's subject"
+		}
+		if ni.SelectAttrValue("NameQualifier", "") != issuer {
+			return "NameQualifier does not match the certificate's issuer"
+		}
+	}
+	if inner != nil && inner.Tag == "Assertion" && inner.SelectAttrValue("Issuer", "") != subject {
+		return "inner assertion Issuer does not match the certificate's subject"
+	}
+	return ""
+}
+
+// missingDesignator names the first designator id's profile needs that asked lacks, or "".
+func missingDesignator(id *Identity, asked map[string]bool) string {
+	for _, d := range id.RequiredDesignators() {
+		if !asked[d.Namespace+"\x00"+d.Name] {
+			return "designator " + d.Name + " required for this profile"
+		}
+	}
+	return ""
 }
 
 func orEmpty(el *etree.Element) *etree.Element {
@@ -198,15 +287,17 @@ func (p *Platform) issueAssertion(x *exchange, id *Identity, hok *x509.Certifica
 		ni.CreateAttr("Format", samlX509Subject)
 		ni.CreateAttr("NameQualifier", id.Certificate.Issuer.String())
 		ni.SetText(id.Certificate.Subject.String())
-		sc := s.CreateElement("saml:SubjectConfirmation")
-		sc.CreateElement("saml:ConfirmationMethod").SetText(samlHolderOfKey)
 		if withKey {
+			sc := s.CreateElement("saml:SubjectConfirmation")
+			sc.CreateElement("saml:ConfirmationMethod").SetText(samlHolderOfKey)
 			sc.CreateElement("ds:KeyInfo").CreateElement("ds:X509Data").CreateElement("ds:X509Certificate").SetText(base64.StdEncoding.EncodeToString(hok.Raw))
 		}
 	}
+	// As the real STS: the holder-of-key confirmation in the AuthenticationStatement's
+	// Subject only; the AttributeStatement's Subject names the subject.
 	subject(authn, true)
 	st := a.CreateElement("saml:AttributeStatement")
-	subject(st, true)
+	subject(st, false)
 	for _, at := range attrs {
 		e := st.CreateElement("saml:Attribute")
 		e.CreateAttr("AttributeName", at.Name)

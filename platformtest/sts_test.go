@@ -12,6 +12,7 @@ import (
 
 	"github.com/ehgate/ehgate/platformtest"
 	"github.com/ehgate/ehgate/soap"
+	"github.com/ehgate/ehgate/x500"
 )
 
 func TestSTS_IssuesSignedHolderOfKeyAssertionWithConfiguredLifetime(t *testing.T) {
@@ -105,17 +106,43 @@ func TestSTS_RefusesWhatTheRealSTSRefuses(t *testing.T) {
 		}
 	}
 
+	// Go's RFC 2253 names, as ehgate wrote them before: not the certificate's RFC 1779 names.
+	goNames := tokenRequestNamed(pharmacy, pharmacy.Certificate, pharmacy.Certificate.Subject.String(), pharmacy.Certificate.Issuer.String(),
+		pharmacy.Claims(), pharmacy.RequiredDesignators())
+	otherName := tokenRequestNamed(pharmacy, pharmacy.Certificate, gp.Certificate.Subject.String(), pharmacy.Certificate.Issuer.String(),
+		pharmacy.Claims(), pharmacy.RequiredDesignators())
+	// Two designators of the official configuration, as ehgate asked before.
+	twoDesignators := tokenRequestNamed(pharmacy, pharmacy.Certificate, rfc1779(t, pharmacy.Certificate.RawSubject), rfc1779(t, pharmacy.Certificate.RawIssuer),
+		pharmacy.Claims(), pharmacy.Certified()[:2])
+	bodyAndTimestampOnly := func() []byte {
+		s, err := soap.NewSigner(soap.SignerConfig{Key: pharmacy.Key, Certificate: pharmacy.Certificate})
+		require.NoError(t, err)
+		b, err := s.Sign(soap.NewEnvelope(tokenRequest(pharmacy, pharmacy.Certificate, pharmacy.Claims(), pharmacy.Certified())))
+		require.NoError(t, err)
+		return b
+	}
+
 	tests := []struct {
 		name    string
 		msg     []byte
 		fault   bool   // SOAP fault SOA-01001
 		message string // else: samlp status message
 	}{
+		{"names in Go's rendering", signWithCert(t, pharmacy.Key, pharmacy.Certificate, goNames), false, "NameIdentifier does not match"},
+		{"names of another certificate", signWithCert(t, pharmacy.Key, pharmacy.Certificate, otherName), false, "NameIdentifier does not match"},
+		{"pharmacy lacking designators", signWithCert(t, pharmacy.Key, pharmacy.Certificate, twoDesignators), false, "required for this profile"},
 		{"unknown certificate", signWithCert(t, oKey, oCert, tokenRequest(pharmacy, oCert, pharmacy.Claims(), pharmacy.Certified())), true, ""},
 		{"body altered after signing", tampered(), true, ""},
 		{"gp asking pharmacy attributes", signWithCert(t, gp.Key, gp.Certificate, tokenRequest(gp, gp.Certificate, gp.Claims(), pharmacy.Certified())), false, "cannot be certified"},
 		{"claimed nihii not the registered one", signWithCert(t, pharmacy.Key, pharmacy.Certificate, tokenRequest(pharmacy, pharmacy.Certificate, wrongClaim, pharmacy.Certified())), false, "does not match"},
 	}
+	t.Run("signature not covering the token", func(t *testing.T) {
+		status, b := post(t, p.HTTPClient(), p.URL("sts", "ehealth"), platformtest.ActionSTS, bodyAndTimestampOnly())
+		require.Equal(t, http.StatusInternalServerError, status)
+		_, f := answer(t, b)
+		require.NotNil(t, f)
+		require.Contains(t, f.String, "sp:ProtectTokens")
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			status, b := post(t, p.HTTPClient(), p.URL("sts", "ehealth"), platformtest.ActionSTS, tt.msg)
@@ -143,7 +170,7 @@ func TestSTS_ClockSkewShiftsTheIssuedConditions(t *testing.T) {
 	status, b := post(t, p.HTTPClient(), p.URL("sts", "ehealth"), platformtest.ActionSTS, signWithCert(t, id.Key, id.Certificate, body()))
 	requireRejected(t, status, b) // a fresh timestamp is 3 h in the STS's future
 
-	s, err := soap.NewSigner(soap.SignerConfig{Key: id.Key, Certificate: id.Certificate, Now: func() time.Time { return time.Now().Add(-3 * time.Hour) }})
+	s, err := soap.NewSigner(soap.SignerConfig{Key: id.Key, Certificate: id.Certificate, SignToken: true, Now: func() time.Time { return time.Now().Add(-3 * time.Hour) }})
 	require.NoError(t, err)
 	msg, err := s.Sign(soap.NewEnvelope(body()))
 	require.NoError(t, err)
@@ -171,4 +198,11 @@ func TestSTS_RejectsAnotherOperationsSOAPAction(t *testing.T) {
 	require.Equal(t, "soapenv:Client", f.Code)
 	require.Contains(t, f.String, "SOAPAction")
 	require.Equal(t, 1, p.Count("ehealth", "sts", platformtest.OutcomeBadRequest))
+}
+
+func rfc1779(t *testing.T, raw []byte) string {
+	t.Helper()
+	s, err := x500.RFC1779(raw)
+	require.NoError(t, err)
+	return s
 }

@@ -152,6 +152,11 @@ type VerifyEnvelopedOptions struct {
 	Now func() time.Time
 	// Intermediates completes chains, besides the KeyInfo certificates.
 	Intermediates *x509.CertPool
+	// Signer, when set, is asked whether the signer's certificate (chained to the
+	// roots) may sign this document, before the SignatureValue is checked and any
+	// reference digested; its error is returned wrapped in ErrUntrusted. Use it to
+	// pin a subject or fingerprint. nil = any certificate that chains.
+	Signer func(cert *x509.Certificate) error
 }
 
 // VerifyEnveloped checks el's enveloped ds:Signature child: a reference to el
@@ -279,6 +284,11 @@ func VerifyEnveloped(el *etree.Element, roots *x509.CertPool, opts VerifyEnvelop
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
 	}); err != nil {
 		return nil, fmt.Errorf("%w: %q: %w", ErrUntrusted, signer.Subject.CommonName, err)
+	}
+	if opts.Signer != nil {
+		if err := opts.Signer(signer); err != nil {
+			return nil, fmt.Errorf("%w: %q: %w", ErrUntrusted, signer.Subject.CommonName, err)
+		}
 	}
 	if err := sig.verifyValue(signer); err != nil {
 		return nil, err

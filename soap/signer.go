@@ -37,6 +37,11 @@ type SignerConfig struct {
 	// it is inserted byte-exact in wsse:Security and the signature's KeyInfo
 	// refers to it by AssertionID (holder-of-key); Key must be its key.
 	Assertion []byte
+	// SignToken adds the wsse:BinarySecurityToken to what the signature covers (the
+	// WS-SecurityPolicy assertion sp:ProtectTokens, which the STS's policy has; the official
+	// connector signs Body, Timestamp and token there). false = Body and Timestamp only, as on
+	// business calls. Not allowed with Assertion: the assertion is signed by its issuer.
+	SignToken bool
 	// TTL is the lifetime of the wsu:Timestamp; 0 = 60 s.
 	TTL time.Duration
 	// Now is the clock; nil = time.Now.
@@ -55,6 +60,9 @@ func (c SignerConfig) Validate() error {
 	if c.TTL < 0 {
 		return errors.New("soap: SignerConfig.TTL is negative")
 	}
+	if len(c.Assertion) > 0 && c.SignToken {
+		return errors.New("soap: SignerConfig.SignToken applies to a BinarySecurityToken, not to an Assertion")
+	}
 	if len(c.Assertion) == 0 {
 		if c.Certificate == nil {
 			return errors.New("soap: SignerConfig.Certificate is required without an Assertion")
@@ -68,13 +76,14 @@ func (c SignerConfig) Validate() error {
 
 // Signer signs SOAP requests with WS-Security. It is safe for concurrent use.
 type Signer struct {
-	key    crypto.Signer
-	ttl    time.Duration
-	now    func() time.Time
-	bst    string         // base64 DER of the certificate, BST mode
-	raw    []byte         // the assertion element's bytes as issued, assertion mode
-	assert *etree.Element // the parsed assertion, assertion mode
-	id     string         // its AssertionID
+	key     crypto.Signer
+	ttl     time.Duration
+	signBST bool
+	now     func() time.Time
+	bst     string         // base64 DER of the certificate, BST mode
+	raw     []byte         // the assertion element's bytes as issued, assertion mode
+	assert  *etree.Element // the parsed assertion, assertion mode
+	id      string         // its AssertionID
 }
 
 // NewSigner checks cfg and returns a Signer.
@@ -82,7 +91,7 @@ func NewSigner(cfg SignerConfig) (*Signer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Signer{key: cfg.Key, ttl: cfg.TTL, now: cfg.Now}
+	s := &Signer{key: cfg.Key, ttl: cfg.TTL, now: cfg.Now, signBST: cfg.SignToken}
 	if s.ttl == 0 {
 		s.ttl = defaultTTL
 	}
@@ -136,7 +145,8 @@ func assertionElement(raw []byte) ([]byte, *etree.Element, error) {
 }
 
 // Sign adds a wsse:Security header to env (Timestamp, the token, and a
-// ds:Signature over the Body and the Timestamp referenced by wsu:Id, with
+// ds:Signature over the Body and the Timestamp — and the BinarySecurityToken
+// with SignerConfig.SignToken — referenced by wsu:Id, with
 // exclusive C14N, SHA-256 digests and RSA-SHA256) and returns the serialised
 // message. env is modified; each concurrent call needs its own env.
 func (s *Signer) Sign(env *etree.Document) (_ []byte, err error) {
@@ -183,6 +193,7 @@ func (s *Signer) Sign(env *etree.Document) (_ []byte, err error) {
 
 	var placeholder *etree.Comment
 	var keyInfo func(*etree.Element)
+	targets := []refTarget{{body, bodyID}, {ts, tsID}}
 	if s.assert == nil {
 		bst := sec.CreateElement("wsse:BinarySecurityToken")
 		bst.CreateAttr("EncodingType", encodingBase64)
@@ -190,6 +201,9 @@ func (s *Signer) Sign(env *etree.Document) (_ []byte, err error) {
 		bstID := "X509-" + newID()
 		bst.CreateAttr("wsu:Id", bstID)
 		bst.SetText(s.bst)
+		if s.signBST {
+			targets = append(targets, refTarget{bst, bstID})
+		}
 		keyInfo = func(ki *etree.Element) {
 			str := ki.CreateElement("wsse:SecurityTokenReference")
 			r := str.CreateElement("wsse:Reference")
@@ -209,7 +223,7 @@ func (s *Signer) Sign(env *etree.Document) (_ []byte, err error) {
 			k.SetText(s.id)
 		}
 	}
-	if _, err := s.signature(sec, []refTarget{{body, bodyID}, {ts, tsID}}, keyInfo); err != nil {
+	if _, err := s.signature(sec, targets, keyInfo); err != nil {
 		return nil, err
 	}
 	out, err := Marshal(env)

@@ -111,10 +111,13 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 
 // Verified is what a successful Verify learnt.
 type Verified struct {
-	Envelope         *etree.Document
-	Body             *etree.Element    // first element child of soapenv:Body (nil if empty)
-	Certificate      *x509.Certificate // the certificate whose key signed
-	Assertion        *etree.Element    // the saml:Assertion, when signed with one
+	Envelope    *etree.Document
+	Body        *etree.Element    // first element child of soapenv:Body (nil if empty)
+	Certificate *x509.Certificate // the certificate whose key signed
+	Assertion   *etree.Element    // the saml:Assertion, when signed with one
+	// TokenSigned says the signature also covers the wsse:BinarySecurityToken its key came
+	// from (sp:ProtectTokens); false when the key came from an assertion or a KeyInfo.
+	TokenSigned      bool
 	Created, Expires time.Time
 }
 
@@ -209,7 +212,8 @@ func (v *Verifier) Verify(msg []byte) (*Verified, error) {
 
 	out := &Verified{Envelope: doc}
 	var fromToken bool
-	out.Certificate, out.Assertion, fromToken, err = v.signingKey(r, sig, sec, ids)
+	var tokenEl *etree.Element
+	out.Certificate, out.Assertion, tokenEl, fromToken, err = v.signingKey(r, sig, sec, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -224,6 +228,9 @@ func (v *Verifier) Verify(msg []byte) (*Verified, error) {
 	for i := range sig.refs {
 		if err := sig.refs[i].check(targets[i], nil); err != nil {
 			return nil, err
+		}
+		if targets[i] == tokenEl {
+			out.TokenSigned = true
 		}
 	}
 	if out.Created, out.Expires, err = v.checkTimestamp(r, ts); err != nil {
@@ -327,62 +334,62 @@ func within(el, anc *etree.Element) bool {
 // signingKey resolves the signature's KeyInfo: a BinarySecurityToken of this
 // wsse:Security, a SAML assertion of it (validated by cfg.Assertion), or an
 // X509Certificate. fromToken says the certificate still needs a chain to Roots.
-func (v *Verifier) signingKey(r *resolver, sig *signature, sec *etree.Element, ids map[string]*etree.Element) (cert *x509.Certificate, assertion *etree.Element, fromToken bool, err error) {
+func (v *Verifier) signingKey(r *resolver, sig *signature, sec *etree.Element, ids map[string]*etree.Element) (cert *x509.Certificate, assertion, token *etree.Element, fromToken bool, err error) {
 	if sig.keyInfo == nil {
-		return nil, nil, false, fail(ErrUntrusted, "signature has no KeyInfo")
+		return nil, nil, nil, false, fail(ErrUntrusted, "signature has no KeyInfo")
 	}
 	if str, _ := child(r, sig.keyInfo, NSWSSE, "SecurityTokenReference"); str != nil {
 		if ref, _ := child(r, str, NSWSSE, "Reference"); ref != nil {
 			uri := ref.SelectAttrValue("URI", "")
 			if !strings.HasPrefix(uri, "#") {
-				return nil, nil, false, fail(ErrUntrusted, "token reference %q is not a same-document id", uri)
+				return nil, nil, nil, false, fail(ErrUntrusted, "token reference %q is not a same-document id", uri)
 			}
 			tok := ids[uri[1:]]
 			if tok == nil {
-				return nil, nil, false, fail(ErrMissingReference, "token reference %s resolves to no element", uri)
+				return nil, nil, nil, false, fail(ErrMissingReference, "token reference %s resolves to no element", uri)
 			}
 			if !is(r, tok, NSWSSE, "BinarySecurityToken") || tok.Parent() != sec {
-				return nil, nil, false, fail(ErrWrapped, "token reference %s is not a BinarySecurityToken of this wsse:Security", uri)
+				return nil, nil, nil, false, fail(ErrWrapped, "token reference %s is not a BinarySecurityToken of this wsse:Security", uri)
 			}
 			if vt := tok.SelectAttrValue("ValueType", valueTypeX509); vt != valueTypeX509 {
-				return nil, nil, false, fail(ErrUntrusted, "token ValueType %q", vt)
+				return nil, nil, nil, false, fail(ErrUntrusted, "token ValueType %q", vt)
 			}
 			cert, err := v.certificate(tok.Text())
-			return cert, nil, true, err
+			return cert, nil, tok, true, err
 		}
 		if kid, _ := child(r, str, NSWSSE, "KeyIdentifier"); kid != nil {
 			if vt := kid.SelectAttrValue("ValueType", ""); vt != valueTypeSAMLID {
-				return nil, nil, false, fail(ErrUntrusted, "key identifier ValueType %q", vt)
+				return nil, nil, nil, false, fail(ErrUntrusted, "key identifier ValueType %q", vt)
 			}
 			id := strings.TrimSpace(kid.Text())
 			a := ids[id]
 			if a == nil {
-				return nil, nil, false, fail(ErrMissingReference, "no assertion %q", id)
+				return nil, nil, nil, false, fail(ErrMissingReference, "no assertion %q", id)
 			}
 			if !is(r, a, NSSAML, "Assertion") || a.Parent() != sec || a.SelectAttrValue("AssertionID", "") != id {
-				return nil, nil, false, fail(ErrWrapped, "key identifier %q is not a saml:Assertion of this wsse:Security", id)
+				return nil, nil, nil, false, fail(ErrWrapped, "key identifier %q is not a saml:Assertion of this wsse:Security", id)
 			}
 			if v.cfg.Assertion == nil {
-				return nil, nil, false, fail(ErrUntrusted, "SAML assertions are not accepted by this verifier")
+				return nil, nil, nil, false, fail(ErrUntrusted, "SAML assertions are not accepted by this verifier")
 			}
 			cert, err := v.cfg.Assertion(a)
 			if err != nil {
-				return nil, nil, false, fmt.Errorf("%w: assertion %q: %w", ErrUntrusted, id, err)
+				return nil, nil, nil, false, fmt.Errorf("%w: assertion %q: %w", ErrUntrusted, id, err)
 			}
 			if cert == nil {
-				return nil, nil, false, fail(ErrUntrusted, "assertion %q names no holder-of-key certificate", id)
+				return nil, nil, nil, false, fail(ErrUntrusted, "assertion %q names no holder-of-key certificate", id)
 			}
-			return cert, a, false, nil
+			return cert, a, nil, false, nil
 		}
-		return nil, nil, false, fail(ErrUntrusted, "SecurityTokenReference holds neither Reference nor KeyIdentifier")
+		return nil, nil, nil, false, fail(ErrUntrusted, "SecurityTokenReference holds neither Reference nor KeyIdentifier")
 	}
 	if xd, _ := child(r, sig.keyInfo, NSDSig, "X509Data"); xd != nil {
 		if xc, _ := child(r, xd, NSDSig, "X509Certificate"); xc != nil {
 			cert, err := v.certificate(xc.Text())
-			return cert, nil, true, err
+			return cert, nil, nil, true, err
 		}
 	}
-	return nil, nil, false, fail(ErrUntrusted, "KeyInfo names no certificate")
+	return nil, nil, nil, false, fail(ErrUntrusted, "KeyInfo names no certificate")
 }
 
 // certificate parses a base64 DER certificate, through the cache.

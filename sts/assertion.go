@@ -28,6 +28,16 @@ type assertionCut struct {
 // inherits from its ancestors are added to its start tag, so that the bytes stand alone: their
 // exclusive canonical form, and so the STS signature, is the same as in the message.
 func cutAssertions(raw []byte, rootOnly bool) (assertionCut, error) {
+	if rootOnly {
+		return cutAssertionsIn(raw, "", "")
+	}
+	return cutAssertionsIn(raw, nsSAMLP, "Response")
+}
+
+// cutAssertionsIn is cutAssertions for assertions that are children of {parentNS}parent, or
+// the document root when parent is "".
+func cutAssertionsIn(raw []byte, parentNS, parent string) (assertionCut, error) {
+	rootOnly := parent == ""
 	var out assertionCut
 	d := xml.NewDecoder(bytes.NewReader(raw))
 	d.CharsetReader = func(_ string, r io.Reader) (io.Reader, error) { return r, nil }
@@ -82,7 +92,7 @@ func cutAssertions(raw []byte, rootOnly bool) (assertionCut, error) {
 			if rootOnly {
 				parentOK = len(stack) == 0
 			} else if n := len(stack); n > 0 {
-				parentOK = stack[n-1].ns == nsSAMLP && stack[n-1].local == "Response"
+				parentOK = stack[n-1].ns == parentNS && stack[n-1].local == parent
 			}
 			if rootOnly && len(stack) == 0 && !isAssertion {
 				return out, fmt.Errorf("%w: root element is {%s}%s, want a saml:Assertion", ErrMalformedResponse, ns, t.Name.Local)

@@ -32,18 +32,32 @@
 //
 // # Token requests
 //
-// The request is the SAML-P 1.1 dialect of specs/sts.md: a samlp:Request with an
-// AttributeQuery whose Subject names the identification certificate, confirmed holder-of-key
-// by the holder-of-key certificate, and whose inner assertion claims the configured attributes;
-// AttributeDesignators name the attributes to certify. The SOAP message is WS-Security signed
-// with the identification credential; when the holder-of-key credential differs, the
-// samlp:Request is also enveloped-signed with it. The attribute set is configuration:
-// PresetPharmacy and PresetGP are the documented sets, filled with ProviderConfig.SSIN and
-// ProviderConfig.NIHII. The WS-Trust 1.3 dialect is not implemented.
+// The request is the SAML-P 1.1 dialect, as the official connector sends it: a samlp:Request
+// with an AttributeQuery whose Subject names the identification certificate, confirmed
+// holder-of-key by the holder-of-key certificate, and whose inner assertion claims the
+// configured attributes; AttributeDesignators name the attributes to certify. The names
+// (NameIdentifier, its NameQualifier, the inner assertion's Issuer) are the certificate's
+// subject and issuer in Java's RFC 1779 rendering (x500.RFC1779), which the STS compares with
+// the signing certificate. The SOAP message is WS-Security signed with the identification
+// credential over the Body, the Timestamp and the BinarySecurityToken (the STS's policy has
+// sp:ProtectTokens); when the holder-of-key credential differs, the samlp:Request is also
+// enveloped-signed with it. The attribute set is configuration: PresetPharmacy (the seven
+// designators of the official pharmacy configuration), PresetDoctor, PresetNurse and the
+// other presets each cite their source, filled with ProviderConfig.SSIN and
+// ProviderConfig.NIHII.
 //
-// The answer must have status Success and hold exactly one assertion, signed by a certificate
-// that chains to ProviderConfig.STSRoots, from the expected Issuer, inside its Conditions
-// (with ProviderConfig.ClockSkew on NotBefore) and bound to our holder-of-key certificate.
+// Answers are read strictly, each refusal with its own error: the StatusCode must be the
+// QName samlp:Success (else *StatusError), InResponseTo our RequestID (ErrInResponseTo), and
+// the response must hold exactly one assertion, signed by a certificate that chains to
+// ProviderConfig.STSRoots and is the pinned STS certificate (ProviderConfig.STSSigner, by
+// subject or fingerprint, default PlatformSTS: ErrSigner), from the expected Issuer, inside
+// its Conditions (with ProviderConfig.ClockSkew on NotBefore), valid no longer than asked
+// plus the skew (ErrLifetime), with exactly one SubjectConfirmation (ErrConfirmation),
+// holder-of-key with our certificate alone (ErrHolderOfKey).
+//
+// No clear text: an endpoint that is not https is refused (FixedEndpoint at NewProvider,
+// a Router's endpoint before anything is sent: ErrInsecureEndpoint), and the HTTP client
+// follows no redirect: a redirect is a failure of that endpoint (*RedirectError, ErrRedirect).
 // Token.Assertion keeps the assertion's bytes exactly as the STS signed them, cut out of the
 // response (namespace declarations inherited from the response are added to its start tag so
 // that it stands alone; its canonical form, and so its signature, is unchanged).

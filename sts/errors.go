@@ -28,6 +28,24 @@ var (
 	ErrHolderOfKey   = errors.New("sts: assertion's holder-of-key certificate is not ours")
 	ErrAssertion     = errors.New("sts: assertion not usable")
 	ErrAssertionSize = errors.New("sts: assertion too large")
+	// ErrInResponseTo: the response's InResponseTo is absent, empty or not our RequestID
+	// (WS-Trust: the RSTR's Context is not ours).
+	ErrInResponseTo = errors.New("sts: response does not answer our request")
+	// ErrConfirmation: the assertion does not hold exactly one SubjectConfirmation.
+	ErrConfirmation = errors.New("sts: assertion must hold exactly one subject confirmation")
+	// ErrLifetime: the assertion is valid longer than was asked (plus ClockSkew).
+	ErrLifetime = errors.New("sts: assertion lifetime longer than requested")
+	// ErrSigner: the assertion is signed by a certificate that chains to STSRoots but is not
+	// the pinned STS certificate (ProviderConfig.STSSigner).
+	ErrSigner = errors.New("sts: assertion signed by a certificate that is not the STS's")
+)
+
+var (
+	// ErrRedirect: the STS endpoint answered with a redirect. The signed request is never sent
+	// elsewhere; the attempt counts as an endpoint failure.
+	ErrRedirect = errors.New("sts: redirect refused")
+	// ErrInsecureEndpoint: an STS endpoint is not https.
+	ErrInsecureEndpoint = errors.New("sts: endpoint is not https")
 )
 
 // ValidationError says why an issued (or stored) assertion was refused.

@@ -2,8 +2,11 @@ package sts
 
 import (
 	"bytes"
+	"cmp"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -30,7 +33,10 @@ type issue struct {
 	tamper                           bool // change the assertion after signing
 	inherit                          bool // declare the saml namespace on the envelope only
 	confirmation                     string
-	inResponseTo                     string // "" = the request's RequestID
+	inResponseTo                     string // "" = the request's RequestID; "-" = none
+	statusValue                      string // raw StatusCode/@Value of a "success" answer
+	secondConfirmation               *x509.Certificate
+	signer                           *Credential // nil = the STS's credential
 }
 
 // fakeSTS is a minimal SAML-P 1.1 STS over loopback HTTPS. It verifies the request's
@@ -67,8 +73,14 @@ func newFakeSTS(t testing.TB, now func() time.Time, grant time.Duration) *fakeST
 	return s
 }
 
-// STSRoots is the pool the assertion signatures chain to.
+// STSRoots is the pool the assertion signatures chain to (the same CA as the clients').
 func (s *fakeSTS) STSRoots() *x509.CertPool { return s.roots }
+
+// Pin pins the fake STS's certificate by fingerprint.
+func (s *fakeSTS) Pin() SignerPin {
+	sum := sha256.Sum256(s.sts.Certificate.Raw)
+	return SignerPin{Fingerprints: []string{hex.EncodeToString(sum[:])}}
+}
 
 func (s *fakeSTS) setAnswer(f func(n int64) (issue, http.HandlerFunc)) {
 	s.mu.Lock()
@@ -176,14 +188,16 @@ func (s *fakeSTS) response(inResponseTo string, requester *x509.Certificate, is 
 	if is.inResponseTo != "" {
 		inResponseTo = is.inResponseTo
 	}
-	resp.CreateAttr("InResponseTo", inResponseTo)
+	if inResponseTo != "-" {
+		resp.CreateAttr("InResponseTo", inResponseTo)
+	}
 	resp.CreateAttr("IssueInstant", now.Format(samlTime))
 	resp.CreateAttr("MajorVersion", "1")
 	resp.CreateAttr("MinorVersion", "1")
 	st := resp.CreateElement("samlp:Status")
 	code := st.CreateElement("samlp:StatusCode")
 	if is.status == "" {
-		code.CreateAttr("Value", "samlp:Success")
+		code.CreateAttr("Value", cmp.Or(is.statusValue, "samlp:Success"))
 	} else {
 		code.CreateAttr("Value", is.status)
 		if is.subStatus != "" {
@@ -222,11 +236,14 @@ func (s *fakeSTS) response(inResponseTo string, requester *x509.Certificate, is 
 		c := a.CreateElement("saml:Conditions")
 		c.CreateAttr("NotBefore", now.Add(is.notBefore).Format(samlTime))
 		c.CreateAttr("NotOnOrAfter", now.Add(is.notBefore+lifetime).Format(samlTime))
-		subject := func(parent *etree.Element) {
+		subject := func(parent *etree.Element, confirm *x509.Certificate) {
 			sub := parent.CreateElement("saml:Subject")
 			ni := sub.CreateElement("saml:NameIdentifier")
 			ni.CreateAttr("Format", formatX509SubjectName)
 			ni.SetText(requester.Subject.String())
+			if confirm == nil {
+				return
+			}
 			sc := sub.CreateElement("saml:SubjectConfirmation")
 			method := methodHolderOfKey
 			if is.confirmation != "" {
@@ -237,21 +254,26 @@ func (s *fakeSTS) response(inResponseTo string, requester *x509.Certificate, is 
 			if !is.inherit {
 				ki.CreateAttr("xmlns:ds", nsDSig)
 			}
-			ki.CreateElement("ds:X509Data").CreateElement("ds:X509Certificate").SetText(base64.StdEncoding.EncodeToString(is.hokCert.Raw))
+			ki.CreateElement("ds:X509Data").CreateElement("ds:X509Certificate").SetText(base64.StdEncoding.EncodeToString(confirm.Raw))
 		}
+		// As the real STS: the confirmation in the AuthenticationStatement only.
 		auth := a.CreateElement("saml:AuthenticationStatement")
 		auth.CreateAttr("AuthenticationInstant", now.Format(samlTime))
 		auth.CreateAttr("AuthenticationMethod", "urn:oasis:names:tc:SAML:1.0:am:X509-PKI")
-		subject(auth)
+		subject(auth, is.hokCert)
 		as := a.CreateElement("saml:AttributeStatement")
-		subject(as)
+		subject(as, is.secondConfirmation)
 		attr := as.CreateElement("saml:Attribute")
 		attr.CreateAttr("AttributeName", "urn:be:fgov:ehealth:1.0:pharmacy:nihii-number:recognisedpharmacy:boolean")
 		attr.CreateAttr("AttributeNamespace", NamespaceCertified)
 		attr.CreateElement("saml:AttributeValue").SetText("true")
-		require.NoError(s.t, soap.SignEnveloped(a, s.sts.Key, soap.EnvelopedOptions{
+		signer := s.sts
+		if is.signer != nil {
+			signer = is.signer
+		}
+		require.NoError(s.t, soap.SignEnveloped(a, signer.Key, soap.EnvelopedOptions{
 			IDAttr:       "AssertionID",
-			Certificates: append([]*x509.Certificate{s.sts.Certificate}, s.sts.Chain...),
+			Certificates: append([]*x509.Certificate{signer.Certificate}, signer.Chain...),
 		}))
 		if is.tamper {
 			attr.SelectElement("saml:AttributeValue").SetText("false")

@@ -2,7 +2,9 @@ package sts
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"flag"
 	"os"
@@ -33,6 +35,7 @@ func TestFuzzSeeds(t *testing.T) {
 		p := getPKI(t)
 		write("roots.pem", append(pem.EncodeToMemory(certBlock(p.root)), pem.EncodeToMemory(certBlock(p.inter))...))
 		write("holder.pem", pem.EncodeToMemory(certBlock(ident)))
+		write("sts.pem", pem.EncodeToMemory(certBlock(h.sts.sts.Certificate)))
 		write("response.xml", h.sts.response("_req", ident, issue{hokCert: ident}))
 		write("response-inherited.xml", h.sts.response("_req", ident, issue{inherit: true, hokCert: ident}))
 		write("response-two.xml", h.sts.response("_req", ident, issue{assertions: 2, hokCert: ident}))
@@ -64,11 +67,18 @@ func fuzzSeeds(t testing.TB) (*validator, [][]byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	block, _ = pem.Decode(read("sts.pem"))
+	stsCert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(stsCert.Raw)
+	pin := SignerPin{Fingerprints: []string{hex.EncodeToString(sum[:])}}.compile()
 	var seeds [][]byte
 	for _, n := range []string{"response.xml", "response-inherited.xml", "response-two.xml", "response-refused.xml"} {
 		seeds = append(seeds, read(n))
 	}
-	return &validator{roots: roots, issuer: DefaultIssuer, skew: time.Minute, holderKey: holder}, seeds
+	return &validator{roots: roots, pin: pin, issuer: DefaultIssuer, skew: time.Minute, lifetime: time.Hour, holderKey: holder}, seeds
 }
 
 var extraSeeds = [][]byte{

@@ -107,7 +107,22 @@ func (o *onPlatform) insurabilityWith(t *testing.T, signer *soap.Signer) (*etree
 			break
 		}
 	}
-	r := platformtest.InsurabilityRequest(ssin, o.clock.Now()) // valid per the Insurability v2 schema
+	r := etree.NewElement("ins:GetInsurabilityForPharmacistRequest")
+	r.CreateAttr("xmlns:ins", platformtest.NSInsurabilityProtocol)
+	r.CreateAttr("xmlns:core", platformtest.NSInsurabilityCore)
+	// As the schema wants it (insurabilityservices_protocol-2_0.xsd): the parts in the protocol
+	// namespace, their content in the core namespace, a numeric Reference, a one-character
+	// RequestType.
+	ci := r.CreateElement("ins:CommonInput")
+	ci.CreateElement("core:Request").CreateElement("core:IsTest").SetText("false")
+	lic := ci.CreateElement("core:Origin").CreateElement("core:Package").CreateElement("core:License")
+	lic.CreateElement("core:Username").SetText("vendor")
+	lic.CreateElement("core:Password").SetText("licence")
+	r.CreateElement("ins:RecordCommonInput").CreateElement("core:Reference").SetText("4242")
+	ir := r.CreateElement("ins:InsurabilityRequest")
+	ir.CreateElement("core:Date").SetText(o.clock.Now().Format("2006-01-02"))
+	ir.CreateElement("core:RequestType").SetText("I")
+	ir.CreateElement("core:CareReceiver").CreateElement("core:Ssin").SetText(ssin)
 
 	msg, err := signer.Sign(soap.NewEnvelope(r))
 	require.NoError(t, err)
@@ -139,7 +154,7 @@ func TestPlatform_TokenIsIssuedAndAcceptedByInsurability(t *testing.T) {
 	ans, err := o.insurability(t, tok)
 	require.NoError(t, err)
 	require.Equal(t, "GetInsurabilityForPharmacistResponse", ans.Tag)
-	require.Equal(t, platformtest.InsMajorOK, ans.FindElement(".//ReturnCode/Major").Text())
+	require.Equal(t, "00", ans.FindElement(".//ReturnCode/Major").Text())
 }
 
 func TestPlatform_ProviderSignerIsAcceptedByInsurability(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ehgate/ehgate/bcp"
 	"github.com/ehgate/ehgate/soap"
+	"github.com/ehgate/ehgate/x500"
 )
 
 // TokenStore persists tokens so that a program restarted during an STS outage keeps a
@@ -61,6 +62,9 @@ type ProviderConfig struct {
 	SSIN, NIHII string
 	// STSRoots is the trust pool of the STS's assertion signature. Required.
 	STSRoots *x509.CertPool
+	// STSSigner pins the certificate that signs assertions among those STSRoots trusts;
+	// zero = PlatformSTS (the platform's STS of production and acceptance, by subject).
+	STSSigner SignerPin
 	// Issuer is the expected assertion Issuer; "" = DefaultIssuer.
 	Issuer string
 	// Service is the STS's name for the Router; "" = ServiceName.
@@ -122,6 +126,8 @@ func (c ProviderConfig) Validate() error {
 		return errors.New("sts: ProviderConfig.STSRoots is required")
 	case c.Router == nil:
 		return errors.New("sts: ProviderConfig.Router is required")
+	case c.Identification.Certificate != nil && !namesRenderable(c.Identification.Certificate):
+		return errors.New("sts: ProviderConfig.Identification: certificate names cannot be rendered (malformed DER name)")
 	case c.RequestedLifetime < 0:
 		return errors.New("sts: ProviderConfig.RequestedLifetime is negative")
 	case c.RenewFraction < 0 || c.RenewFraction >= 1:
@@ -137,10 +143,24 @@ func (c ProviderConfig) Validate() error {
 	case c.RetryInitial > 0 && c.RetryMax > 0 && c.RetryMax < c.RetryInitial:
 		return errors.New("sts: ProviderConfig.RetryMax is below RetryInitial")
 	}
+	if f, ok := c.Router.(FixedEndpoint); ok {
+		if err := f.Validate(); err != nil {
+			return fmt.Errorf("sts: ProviderConfig.Router: %w", err)
+		}
+	}
+	if err := c.STSSigner.Validate(); err != nil {
+		return fmt.Errorf("sts: ProviderConfig.STSSigner: %w", err)
+	}
 	if _, err := c.Attributes.resolve(c.SSIN, c.NIHII); err != nil {
 		return fmt.Errorf("sts: ProviderConfig.Attributes: %w", err)
 	}
 	return nil
+}
+
+func namesRenderable(c *x509.Certificate) bool {
+	_, err1 := x500.RFC1779(c.RawSubject)
+	_, err2 := x500.RFC1779(c.RawIssuer)
+	return err1 == nil && err2 == nil
 }
 
 func (c ProviderConfig) withDefaults() ProviderConfig {
@@ -209,6 +229,7 @@ func WithLogger(l *zap.Logger) Option {
 // WithHTTPClient sets the HTTP client of the STS exchange (its transport carries the TLS
 // configuration); default http.DefaultClient. Whatever its CheckRedirect, a redirect is never
 // followed (soap.Client): the token request would carry the identity's signature elsewhere.
+// It is a failure of that endpoint (*RedirectError, ErrRedirect).
 func WithHTTPClient(c *http.Client) Option {
 	return func(o *options) {
 		if c != nil {
@@ -239,6 +260,8 @@ var wallCheckInterval = time.Second
 type Provider struct {
 	cfg      ProviderConfig
 	identity string
+	subject  string // identification certificate's subject, RFC 1779 (x500.RFC1779)
+	issuer   string // and its issuer
 	claimed  []resolvedAttribute
 	check    validator
 	signer   *soap.Signer
@@ -275,9 +298,14 @@ func NewProvider(cfg ProviderConfig, opts ...Option) (*Provider, error) {
 		}
 	}
 	claimed, _ := cfg.Attributes.resolve(cfg.SSIN, cfg.NIHII) // checked by Validate
+	subject, _ := x500.RFC1779(cfg.Identification.Certificate.RawSubject)
+	issuer, _ := x500.RFC1779(cfg.Identification.Certificate.RawIssuer)
+	// The STS's WS-SecurityPolicy has sp:ProtectTokens: the signature covers the
+	// BinarySecurityToken as well as Body and Timestamp.
 	signer, err := soap.NewSigner(soap.SignerConfig{
 		Key:         cfg.Identification.Key,
 		Certificate: cfg.Identification.Certificate,
+		SignToken:   true,
 		Now:         o.clock.Now,
 	})
 	if err != nil {
@@ -286,11 +314,15 @@ func NewProvider(cfg ProviderConfig, opts ...Option) (*Provider, error) {
 	p := &Provider{
 		cfg:      cfg,
 		identity: identityOf(cfg),
+		subject:  subject,
+		issuer:   issuer,
 		claimed:  claimed,
 		check: validator{
 			roots:     cfg.STSRoots,
+			pin:       cfg.STSSigner.compile(),
 			issuer:    cfg.Issuer,
 			skew:      cfg.ClockSkew,
+			lifetime:  cfg.RequestedLifetime,
 			holderKey: cfg.HolderOfKey.Certificate,
 			limits:    cfg.Limits,
 		},
@@ -554,7 +586,8 @@ func (p *Provider) loadShared(needed func(*current) bool) *Token {
 
 // request builds, signs and sends the token request and validates the answer.
 func (p *Provider) request(ctx context.Context) (*Token, error) {
-	msg, requestID, err := p.message(p.clock.Now())
+	asked := p.clock.Now()
+	msg, requestID, err := p.message(asked)
 	if err != nil {
 		return nil, err
 	}
@@ -579,18 +612,19 @@ func (p *Provider) request(ctx context.Context) (*Token, error) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	return p.check.readResponse(raw, body, requestID, p.clock.Now())
+	return p.check.readResponse(raw, body, requestID, asked, p.clock.Now())
 }
 
 // message returns the signed SOAP token request and its RequestID.
 func (p *Provider) message(now time.Time) ([]byte, string, error) {
 	req, requestID := tokenRequest{
-		identification: p.cfg.Identification,
-		holderOfKey:    p.cfg.HolderOfKey,
-		claimed:        p.claimed,
-		certified:      p.cfg.Attributes.Certified,
-		now:            now,
-		lifetime:       p.cfg.RequestedLifetime,
+		subject:     p.subject,
+		issuer:      p.issuer,
+		holderOfKey: p.cfg.HolderOfKey,
+		claimed:     p.claimed,
+		certified:   p.cfg.Attributes.Certified,
+		now:         now,
+		lifetime:    p.cfg.RequestedLifetime,
 	}.build()
 	hok := p.cfg.HolderOfKey
 	if !hok.Certificate.Equal(p.cfg.Identification.Certificate) {

@@ -56,6 +56,7 @@ func newHarnessWith(t testing.TB, grant time.Duration, clock *fakeClock) *harnes
 			SSIN:           testSSIN,
 			NIHII:          "12345678",
 			STSRoots:       s.STSRoots(),
+			STSSigner:      s.Pin(),
 			Router:         FixedEndpoint(s.srv.URL + "/IAM/Saml11TokenService/v1"),
 			RetryInitial:   time.Second,
 			RetryMax:       time.Minute,
@@ -107,11 +108,18 @@ func TestProvider_ObtainsTokenWithTheSpecifiedRequest(t *testing.T) {
 	subj := childNS(query, nsSAML, "Subject")
 	ni := childNS(subj, nsSAML, "NameIdentifier")
 	ident := h.cfg.Identification.Certificate
-	require.Equal(t, ident.Subject.String(), ni.Text())
+	// Names as the official connector writes them (Java's RFC 1779), not Go's RFC 2253.
+	const subject = `OID.2.5.4.5=79021802145, CN="NIHII-PHARMACY=12345678", O=Pharmacie Test, C=BE`
+	require.Equal(t, subject, ni.Text())
+	require.Equal(t, "CN=Test Citizen CA, O=ehgate test, C=BE", ni.SelectAttrValue("NameQualifier", ""))
 	require.Equal(t, formatX509SubjectName, ni.SelectAttrValue("Format", ""))
 	conf := childNS(subj, nsSAML, "SubjectConfirmation")
 	require.Equal(t, methodHolderOfKey, childNS(conf, nsSAML, "ConfirmationMethod").Text())
 	inner := childNS(childNS(conf, nsSAML, "SubjectConfirmationData"), nsSAML, "Assertion")
+	require.Equal(t, subject, inner.SelectAttrValue("Issuer", ""))
+	innerNI := childNS(childNS(childNS(inner, nsSAML, "AttributeStatement"), nsSAML, "Subject"), nsSAML, "NameIdentifier")
+	require.Equal(t, subject, innerNI.Text())
+	require.Equal(t, ni.SelectAttrValue("NameQualifier", ""), innerNI.SelectAttrValue("NameQualifier", ""))
 	cond := childNS(inner, nsSAML, "Conditions")
 	require.Equal(t, fixedNow().Add(24*time.Hour).Format(samlTime), cond.SelectAttrValue("NotOnOrAfter", ""), "default requested lifetime 24 h")
 	var claimed []string
@@ -134,10 +142,22 @@ func TestProvider_ObtainsTokenWithTheSpecifiedRequest(t *testing.T) {
 			designators = append(designators, d.SelectAttrValue("AttributeNamespace", "")+" "+d.SelectAttrValue("AttributeName", ""))
 		}
 	}
+	// The seven designators of the official pharmacy configuration, in its order.
 	require.Equal(t, []string{
+		NamespaceIdentification + " urn:be:fgov:ehealth:1.0:certificateholder:person:ssin",
+		NamespaceIdentification + " urn:be:fgov:ehealth:1.0:pharmacy:nihii-number",
 		NamespaceCertified + " urn:be:fgov:ehealth:1.0:pharmacy:nihii-number:recognisedpharmacy:boolean",
+		NamespaceIdentification + " urn:be:fgov:person:ssin",
+		NamespaceIdentification + " urn:be:fgov:person:ssin:ehealth:1.0:pharmacy-holder",
 		NamespaceCertified + " urn:be:fgov:person:ssin:ehealth:1.0:pharmacy-holder:certified:nihii11",
+		NamespaceCertified + " urn:be:fgov:ehealth:1.0:pharmacy:nihii-number:person:ssin:ehealth:1.0:pharmacy-holder:boolean",
 	}, designators)
+
+	// The WS-Security signature covers Body, Timestamp and the BinarySecurityToken.
+	sigRefs := doc.FindElements("//ds:SignedInfo/ds:Reference")
+	require.Len(t, sigRefs, 3)
+	bstID := doc.FindElement("//wsse:BinarySecurityToken").SelectAttrValue("wsu:Id", "")
+	require.Equal(t, "#"+bstID, sigRefs[2].SelectAttrValue("URI", ""))
 
 	// The token signs a business message that a holder-of-key verifier accepts.
 	signer, err := soap.NewSigner(soap.SignerConfig{Key: h.cfg.Identification.Key, Assertion: tok.Assertion, Now: h.clock.Now})
@@ -227,7 +247,7 @@ func TestProvider_RejectsBadAnswers(t *testing.T) {
 				require.Contains(t, err.Error(), "samlp:Requester/samlp:RequestDenied: unknown identity")
 			}},
 		{name: "two assertions", issue: issue{assertions: 2}, check: isErr(ErrMalformedResponse)},
-		{name: "answer to another request", issue: issue{inResponseTo: "_other"}, check: isErr(ErrMalformedResponse)},
+		{name: "answer to another request", issue: issue{inResponseTo: "_other"}, check: isErr(ErrInResponseTo)},
 		{name: "no assertion", issue: issue{assertions: -1}, check: isErr(ErrMalformedResponse)},
 		{name: "assertion altered after signing", issue: issue{tamper: true}, check: func(t *testing.T, err error) {
 			require.ErrorIs(t, err, ErrSignature)

@@ -14,6 +14,7 @@ const (
 	nsSAMLP = "urn:oasis:names:tc:SAML:1.0:protocol"
 	nsSAML  = "urn:oasis:names:tc:SAML:1.0:assertion"
 	nsDSig  = "http://www.w3.org/2000/09/xmldsig#"
+	nsWST   = "http://docs.oasis-open.org/ws-sx/ws-trust/200512"
 
 	// SOAPAction is the SOAPAction of the SAML-P 1.1 token request.
 	SOAPAction = "urn:be:fgov:ehealth:sts:protocol:v1:RequestSecureToken"
@@ -31,12 +32,14 @@ const (
 
 // tokenRequest is the content of one token request.
 type tokenRequest struct {
-	identification *Credential
-	holderOfKey    *Credential
-	claimed        []resolvedAttribute
-	certified      []Designator
-	now            time.Time
-	lifetime       time.Duration
+	// subject and issuer are the identification certificate's names as the official
+	// connector writes them (Java's RFC 1779 rendering, x500.RFC1779).
+	subject, issuer string
+	holderOfKey     *Credential
+	claimed         []resolvedAttribute
+	certified       []Designator
+	now             time.Time
+	lifetime        time.Duration
 }
 
 // newID returns a fresh XML ID (an NCName: "_" then 40 hex digits).
@@ -49,9 +52,7 @@ func newID() string {
 // build returns the samlp:Request element (detached, with its namespace declarations) and its
 // RequestID. Signing is done by the caller.
 func (r tokenRequest) build() (*etree.Element, string) {
-	cert := r.identification.Certificate
-	subject := cert.Subject.String()
-	issuer := cert.Issuer.String()
+	subject, issuer := r.subject, r.issuer
 	instant := r.now.UTC().Format(samlTime)
 	requestID := newID()
 

@@ -37,28 +37,45 @@ func (t *Token) Lifetime() time.Duration { return t.NotOnOrAfter.Sub(t.NotBefore
 // validator checks assertions issued for one holder-of-key certificate.
 type validator struct {
 	roots     *x509.CertPool
+	pin       pinned
 	issuer    string
 	skew      time.Duration
+	lifetime  time.Duration // the validity asked for: more is refused (ErrLifetime)
 	holderKey *x509.Certificate
 	limits    soap.Limits
 }
 
 // readResponse returns the assertion of a samlp:Response body (body is the Body's first child,
-// raw the whole message, from which the assertion's exact bytes are cut) answering requestID.
-func (v *validator) readResponse(raw []byte, body *etree.Element, requestID string, now time.Time) (*Token, error) {
+// raw the whole message, from which the assertion's exact bytes are cut) answering requestID,
+// sent at asked.
+func (v *validator) readResponse(raw []byte, body *etree.Element, requestID string, asked, now time.Time) (*Token, error) {
 	if body.NamespaceURI() != nsSAMLP || body.Tag != "Response" {
 		return nil, fmt.Errorf("%w: body is {%s}%s, want samlp:Response", ErrMalformedResponse, body.NamespaceURI(), body.Tag)
 	}
-	if irt := body.SelectAttrValue("InResponseTo", ""); irt != "" && irt != requestID {
-		return nil, fmt.Errorf("%w: InResponseTo %q does not answer request %q", ErrMalformedResponse, irt, requestID)
+	if irt := body.SelectAttrValue("InResponseTo", ""); irt != requestID {
+		detail := "no InResponseTo"
+		if body.SelectAttr("InResponseTo") != nil {
+			detail = fmt.Sprintf("InResponseTo %q, our RequestID %q", irt, requestID)
+		}
+		return nil, &ValidationError{Problem: ErrInResponseTo, Detail: detail}
 	}
+	if err := readStatus(body); err != nil {
+		return nil, err
+	}
+	return v.onlyAssertion(raw, body, false, asked, now)
+}
+
+// readStatus returns nil when samlp:Status/samlp:StatusCode/@Value is the QName samlp:Success
+// (resolved: {urn:oasis:names:tc:SAML:1.0:protocol}Success), a *StatusError for any other
+// code, ErrMalformedResponse when there is none.
+func readStatus(body *etree.Element) error {
 	status := childNS(body, nsSAMLP, "Status")
 	code := childNS(status, nsSAMLP, "StatusCode")
 	if status == nil || code == nil {
-		return nil, fmt.Errorf("%w: samlp:Response has no samlp:Status/samlp:StatusCode", ErrMalformedResponse)
+		return fmt.Errorf("%w: samlp:Response has no samlp:Status/samlp:StatusCode", ErrMalformedResponse)
 	}
 	value := strings.TrimSpace(code.SelectAttrValue("Value", ""))
-	if !strings.HasSuffix(value, "Success") {
+	if !isQName(code, value, nsSAMLP, "Success") {
 		se := &StatusError{Code: value}
 		for sub := childNS(code, nsSAMLP, "StatusCode"); sub != nil; sub = childNS(sub, nsSAMLP, "StatusCode") {
 			se.SubCodes = append(se.SubCodes, strings.TrimSpace(sub.SelectAttrValue("Value", "")))
@@ -69,15 +86,47 @@ func (v *validator) readResponse(raw []byte, body *etree.Element, requestID stri
 		if m := childNS(status, nsSAMLP, "StatusMessage"); m != nil {
 			se.Message = safeStatusMessage(m.Text())
 		}
-		return nil, se
+		return se
 	}
+	return nil
+}
+
+// isQName reports whether value, a QName in the scope of el, is {ns}local.
+func isQName(el *etree.Element, value, ns, local string) bool {
+	prefix, name, found := strings.Cut(value, ":")
+	if !found {
+		prefix, name = "", value
+	}
+	if name != local {
+		return false
+	}
+	for e := el; e != nil; e = e.Parent() {
+		for _, a := range e.Attr {
+			if (prefix == "" && a.Space == "" && a.Key == "xmlns") || (prefix != "" && a.Space == "xmlns" && a.Key == prefix) {
+				return a.Value == ns
+			}
+		}
+	}
+	return false
+}
+
+// onlyAssertion checks that parent (a samlp:Response, or the WS-Trust
+// wst:RequestedSecurityToken when wsTrust is set) holds exactly one saml:Assertion, and
+// validates it with its exact bytes cut from raw.
+func (v *validator) onlyAssertion(raw []byte, parent *etree.Element, wsTrust bool, asked, now time.Time) (*Token, error) {
 	n := 0
-	for _, c := range body.ChildElements() {
+	for _, c := range parent.ChildElements() {
 		if c.NamespaceURI() == nsSAML && c.Tag == "Assertion" {
 			n++
 		}
 	}
-	cut, err := cutAssertions(raw, false)
+	var cut assertionCut
+	var err error
+	if wsTrust {
+		cut, err = cutAssertionsIn(raw, nsWST, "RequestedSecurityToken")
+	} else {
+		cut, err = cutAssertions(raw, false)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -85,9 +134,9 @@ func (v *validator) readResponse(raw []byte, body *etree.Element, requestID stri
 	case n == 0 || cut.count == 0:
 		return nil, fmt.Errorf("%w: %v", ErrMalformedResponse, errNoAssertion)
 	case n != 1 || cut.count != 1:
-		return nil, fmt.Errorf("%w: %d saml:Assertion elements in samlp:Response, want exactly one", ErrMalformedResponse, max(n, cut.count))
+		return nil, fmt.Errorf("%w: %d saml:Assertion elements in %s, want exactly one", ErrMalformedResponse, max(n, cut.count), parent.Tag)
 	}
-	return v.validate(cut.bytes, now)
+	return v.validate(cut.bytes, now, asked)
 }
 
 // parseStored checks assertion bytes read back from a TokenStore and validates them.
@@ -102,12 +151,14 @@ func (v *validator) parseStored(raw []byte, now time.Time) (*Token, error) {
 	if cut.count != 1 || cut.bytes == nil {
 		return nil, &ValidationError{Problem: ErrAssertion, Detail: "not a saml:Assertion document"}
 	}
-	return v.validate(raw, now)
+	return v.validate(raw, now, time.Time{})
 }
 
-// validate parses assertion (standalone bytes) and checks the STS signature, issuer,
-// conditions and holder-of-key certificate at now.
-func (v *validator) validate(assertion []byte, now time.Time) (*Token, error) {
+// validate parses assertion (standalone bytes) and checks the STS signature and its signer,
+// issuer, conditions, lifetime and holder-of-key certificate at now. asked is when the token
+// was requested (zero for a stored token: its IssueInstant stands for it); NotOnOrAfter may
+// be at most the requested lifetime plus the clock skew after it.
+func (v *validator) validate(assertion []byte, now, asked time.Time) (*Token, error) {
 	doc, err := soap.ParseDocument(bytes.NewReader(assertion), v.limits)
 	if err != nil {
 		return nil, &ValidationError{Problem: ErrAssertion, Err: err}
@@ -126,8 +177,12 @@ func (v *validator) validate(assertion []byte, now time.Time) (*Token, error) {
 	if mv := el.SelectAttrValue("MajorVersion", ""); mv != "1" {
 		return fail(ErrAssertion, nil, "MajorVersion %q, want 1", mv)
 	}
-	if _, err := soap.VerifyEnveloped(el, v.roots, soap.VerifyEnvelopedOptions{IDAttr: "AssertionID", Now: func() time.Time { return now }}); err != nil {
+	signer, err := soap.VerifyEnveloped(el, v.roots, soap.VerifyEnvelopedOptions{IDAttr: "AssertionID", Now: func() time.Time { return now }})
+	if err != nil {
 		return fail(ErrSignature, err, "")
+	}
+	if err := v.pin.check(signer); err != nil {
+		return fail(ErrSigner, nil, "%v", err)
 	}
 	if iss := el.SelectAttrValue("Issuer", ""); iss != v.issuer {
 		return fail(ErrIssuer, nil, "issuer %q, want %q", iss, v.issuer)
@@ -160,42 +215,50 @@ func (v *validator) validate(assertion []byte, now time.Time) (*Token, error) {
 	if !now.Before(tok.NotOnOrAfter) {
 		return fail(ErrExpired, nil, "valid until %s, now %s", stamp(tok.NotOnOrAfter), stamp(now))
 	}
+	from := asked
+	if from.IsZero() {
+		from = issued
+	}
+	if limit := from.Add(v.lifetime + v.skew); tok.NotOnOrAfter.After(limit) {
+		return fail(ErrLifetime, nil, "valid until %s, asked %s from %s (clock skew allowed %s)", stamp(tok.NotOnOrAfter), v.lifetime, stamp(from), v.skew)
+	}
 
-	// Every subject confirmation must be holder-of-key with our certificate.
-	confirmations := 0
-	for _, st := range el.ChildElements() {
-		subj := childNS(st, nsSAML, "Subject")
-		if subj == nil {
-			continue
+	// Exactly one subject confirmation in the whole assertion (the STS puts it in the
+	// AuthenticationStatement's Subject), holder-of-key, with our certificate alone.
+	var confs []*etree.Element
+	walk(el, func(e *etree.Element) {
+		if e.Tag == "SubjectConfirmation" && e.NamespaceURI() == nsSAML {
+			confs = append(confs, e)
 		}
-		sc := childNS(subj, nsSAML, "SubjectConfirmation")
-		if sc == nil {
-			continue
-		}
-		confirmations++
-		hok := false
-		for _, m := range sc.ChildElements() {
-			if m.NamespaceURI() == nsSAML && m.Tag == "ConfirmationMethod" && strings.TrimSpace(m.Text()) == methodHolderOfKey {
-				hok = true
-			}
-		}
-		if !hok {
-			return fail(ErrHolderOfKey, nil, "%s: confirmation method is not holder-of-key", st.Tag)
-		}
-		certEl := childNS(childNS(childNS(sc, nsDSig, "KeyInfo"), nsDSig, "X509Data"), nsDSig, "X509Certificate")
-		if certEl == nil {
-			return fail(ErrHolderOfKey, nil, "%s: no ds:KeyInfo/ds:X509Data/ds:X509Certificate", st.Tag)
-		}
-		der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(certEl.Text()), ""))
-		if err != nil {
-			return fail(ErrHolderOfKey, err, "%s: certificate not base64", st.Tag)
-		}
-		if !bytes.Equal(der, v.holderKey.Raw) {
-			return fail(ErrHolderOfKey, nil, "%s: certificate differs from the configured holder-of-key certificate", st.Tag)
+	})
+	if len(confs) != 1 {
+		return fail(ErrConfirmation, nil, "%d saml:SubjectConfirmation elements", len(confs))
+	}
+	sc := confs[0]
+	var methods []string
+	for _, m := range sc.ChildElements() {
+		if m.NamespaceURI() == nsSAML && m.Tag == "ConfirmationMethod" {
+			methods = append(methods, strings.TrimSpace(m.Text()))
 		}
 	}
-	if confirmations == 0 {
-		return fail(ErrHolderOfKey, nil, "no saml:SubjectConfirmation")
+	if len(methods) != 1 || methods[0] != methodHolderOfKey {
+		return fail(ErrHolderOfKey, nil, "confirmation methods %q, want holder-of-key only", methods)
+	}
+	var certs []*etree.Element
+	walk(sc, func(e *etree.Element) {
+		if e.Tag == "X509Certificate" && e.NamespaceURI() == nsDSig {
+			certs = append(certs, e)
+		}
+	})
+	if len(certs) != 1 || childNS(childNS(childNS(sc, nsDSig, "KeyInfo"), nsDSig, "X509Data"), nsDSig, "X509Certificate") != certs[0] {
+		return fail(ErrHolderOfKey, nil, "%d certificates in the subject confirmation, want one in ds:KeyInfo/ds:X509Data", len(certs))
+	}
+	der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(certs[0].Text()), ""))
+	if err != nil {
+		return fail(ErrHolderOfKey, err, "certificate not base64")
+	}
+	if !bytes.Equal(der, v.holderKey.Raw) {
+		return fail(ErrHolderOfKey, nil, "certificate differs from the configured holder-of-key certificate")
 	}
 
 	for _, st := range el.ChildElements() {
@@ -217,6 +280,14 @@ func (v *validator) validate(assertion []byte, now time.Time) (*Token, error) {
 		}
 	}
 	return tok, nil
+}
+
+// walk calls f on el and every element below it, depth first.
+func walk(el *etree.Element, f func(*etree.Element)) {
+	f(el)
+	for _, c := range el.ChildElements() {
+		walk(c, f)
+	}
 }
 
 // childNS returns el's first child element {ns}local, or nil (also when el is nil).

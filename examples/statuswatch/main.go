@@ -122,7 +122,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *listURL != "" {
 		cfg := bcp.DefaultLoaderConfig(*listURL)
-		cfg.Verify = connector.ServiceListVerifier(roots)
+		cfg.Verify = connector.ServiceListVerifier(roots, connector.ServiceListSigner{})
 		cfg.Interval = *interval
 		loader, err := bcp.NewLoader(cfg, bcp.WithHTTPClient(hc))
 		if err != nil {
