@@ -235,3 +235,29 @@ func TestSTS_RequestBreakingTheSAMLSchemaGetsTheXSDComplianceFault(t *testing.T)
 	issue(t, p, "ehealth", ph) // the valid request is served
 	require.Equal(t, 1, p.TokensIssued())
 }
+
+// GenericInsurability: the eHealth endpoint serves the 1.0 schema, the
+// MyCareNet BCP endpoint 1.1; a mutuality only 1.1 knows (750) is refused
+// with SOA-03006 at the first and served (a business answer) at the second.
+func TestGenericInsurability_EachEndpointEnforcesTheVersionItServes(t *testing.T) {
+	p := start(t, platformtest.Config{Patients: 10})
+	gp, err := p.NewIdentity(platformtest.GP, "Dr. Versie")
+	require.NoError(t, err)
+	token := issue(t, p, "ehealth", gp)
+	req := func() *etree.Element {
+		r := genericRequest("")
+		cid := r.FindElement(".//CareReceiverId")
+		cid.CreateElement("core:RegNrWithMut").SetText("12345678901")
+		cid.CreateElement("core:Mutuality").SetText("750")
+		return r
+	}
+	status, b := post(t, p.HTTPClient(), p.URL(platformtest.ServiceGenericInsurability, "ehealth"), platformtest.ActionGenericInsurability, signWithToken(t, gp.Key, token, req()))
+	requireFaultValid(t, status, b, platformtest.CodeXSDCompliance, "1.0 at the eHealth endpoint")
+	require.Contains(t, string(b), "/GetInsurabilityRequest/Request/CareReceiverId/Mutuality")
+
+	status, b = post(t, p.HTTPClient(), p.URL(platformtest.ServiceGenericInsurability, "mycarenet"), platformtest.ActionGenericInsurability, signWithToken(t, gp.Key, token, req()))
+	require.Equal(t, http.StatusOK, status, string(b))
+	el := payload(t, b)
+	require.Equal(t, "NO_IO_ERROR", el.FindElement("./Response/MessageFault/FaultCode").Text())
+	requireValid(t, platformtest.SchemaGenericInsurability, el, "1.1 answer at the BCP endpoint")
+}

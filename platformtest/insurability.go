@@ -176,8 +176,22 @@ func boolText(b bool) string {
 	return "false"
 }
 
-// serveGenericInsurability answers GetInsurability (GenericInsurability
-// 1.1; the answer also validates against 1.0).
+// genericInsurabilitySchema is the GenericInsurability version an endpoint
+// serves: 1.0 at the eHealth endpoint (/GenericInsurability/v1, the eHealth
+// ESB's service, whose WSDL and schema the eHI library ships under
+// eHealthESB), 1.1 at MyCareNet's BCP endpoint (the MyCareNet schema of the
+// official connector). They differ only in values: 1.1 also allows the
+// mutualities 750 and 999 and the insurer code 000.
+func genericInsurabilitySchema(path string) Schema {
+	if path == servicePaths[ServiceGenericInsurability][0] {
+		return SchemaGenericInsurability10
+	}
+	return SchemaGenericInsurability
+}
+
+// serveGenericInsurability answers GetInsurability with the version its
+// endpoint serves (genericInsurabilitySchema); the answers are valid under
+// both versions.
 func (p *Platform) serveGenericInsurability(x *exchange) reply {
 	if r := checkAction(x, ActionGenericInsurability); r != nil {
 		return *r
@@ -187,7 +201,8 @@ func (p *Platform) serveGenericInsurability(x *exchange) reply {
 		return *rej
 	}
 	req := c.verified.Body
-	if r := checkSchema(SchemaGenericInsurability, req); r != nil {
+	schema := genericInsurabilitySchema(x.r.URL.Path)
+	if r := checkSchema(schema, req); r != nil {
 		return *r
 	}
 	if c.attributes[AttrDoctorBoolean] != "true" && c.attributes[AttrRecognisedPharmacy] != "true" {
@@ -251,7 +266,7 @@ func (p *Platform) serveGenericInsurability(x *exchange) reply {
 		co.el(dd, "DetailCode", code)
 		co.el(dd, "Location", "/GetInsurabilityRequest/Request/CareReceiverId")
 		echoDetail()
-		return answer(SchemaGenericInsurability, resp, OutcomeBusiness)
+		return answer(schema, resp, OutcomeBusiness)
 	}
 	switch {
 	case inss == "" && (regNr == "" || mut == ""):
@@ -303,7 +318,7 @@ func (p *Platform) serveGenericInsurability(x *exchange) reply {
 		co.el(it, "InsurabilityDate", today.Format(dateLayout))
 	}
 	echoDetail()
-	return answer(SchemaGenericInsurability, resp, OutcomeOK)
+	return answer(schema, resp, OutcomeOK)
 }
 
 // firstDigits returns the first of refs made of 1 to 14 digits, or "".
