@@ -173,10 +173,16 @@ func (c *Client) Subscribe(buffer int) (<-chan Event, func()) { return c.events.
 // ActivateFallback puts service into fallback mode by hand (the operator's emergency switch):
 // its priority functions answer from the local store without trying the network and its
 // writes queue, until EndFallback. reason is logged and shown in Status; it must not hold
-// personal data.
+// personal data. An unknown service (not one of Services nor of the service list) is a
+// *RequestError; after Close, ErrClosed.
 func (c *Client) ActivateFallback(service, reason string) error {
-	if service == "" {
-		return &RequestError{Field: "service", Reason: "required"}
+	_, end, err := c.begin(context.Background())
+	if err != nil {
+		return err
+	}
+	defer end()
+	if err := c.knownService(service); err != nil {
+		return err
 	}
 	if reason == "" {
 		reason = "activated by an operator"
@@ -190,8 +196,13 @@ func (c *Client) ActivateFallback(service, reason string) error {
 // reading of the status feed (until the feed says something else). The service recovers
 // (outbox replay, regularisation) and returns to normal; a drill runs to its end.
 func (c *Client) EndFallback(service string) error {
-	if service == "" {
-		return &RequestError{Field: "service", Reason: "required"}
+	_, end, err := c.begin(context.Background())
+	if err != nil {
+		return err
+	}
+	defer end()
+	if err := c.knownService(service); err != nil {
+		return err
 	}
 	c.log.Info("connector: fallback ended by an operator", zap.String("service", service))
 	if c.feed != nil {

@@ -159,9 +159,11 @@ func (c *Client) submit(ctx context.Context, w Write) (Receipt, error) {
 	if err != nil {
 		return Receipt{}, err
 	}
-	if c.ctx.Err() != nil {
-		return Receipt{Key: w.IdempotencyKey}, ErrClosed
+	ctx, end, err := c.begin(ctx)
+	if err != nil {
+		return Receipt{Key: w.IdempotencyKey}, err
 	}
+	defer end()
 	hashed := partitionHash(w.Partition)
 	if hashed == "" {
 		hashed = partitionHash("\x00key\x00" + w.IdempotencyKey) // its own partition: no ordering
@@ -173,6 +175,11 @@ func (c *Client) submit(ctx context.Context, w Write) (Receipt, error) {
 	sctx, cancel := context.WithTimeout(ctx, 2*c.cfg.Timeouts.Attempt)
 	ep, err := c.send(sctx, m)
 	cancel()
+	if e := c.ended(ctx); e != nil && err != nil {
+		// The caller's cancel or Close: not queued (the outcome is unknown; submitting again
+		// with the same IdempotencyKey delivers it at most once).
+		return Receipt{Key: w.IdempotencyKey}, e
+	}
 	if err == nil {
 		c.noteLive(w.Service)
 		return Receipt{Key: w.IdempotencyKey, Delivered: true, Reference: w.IdempotencyKey, Endpoint: ep, At: c.clock.Now()}, nil
