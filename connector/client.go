@@ -128,6 +128,7 @@ type Client struct {
 	lastReplay   ReplayProgress
 	token        atomic.Pointer[sts.Token]
 	etkFlight    sync.Map // cache key → struct{}: background refreshes in flight
+	endpointErrs sync.Map // endpoint URL → endpointError: the last failed attempt, for Status
 	ctx          context.Context
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup
@@ -618,6 +619,9 @@ func (c *Client) do(ctx context.Context, service, action string, body *etree.Ele
 				err = handle(ep, el)
 			}
 			c.stepEnd(actx, step, start, err)
+			if err != nil && actx.Err() == nil {
+				c.endpointErrs.Store(ep.URL, endpointError{text: err.Error(), at: c.clock.Now()})
+			}
 			return err
 		})
 		var fault *soap.Fault

@@ -56,6 +56,16 @@ type EndpointStatus struct {
 	Breaker  string // "closed", "open", "half-open", …
 	// HeldUntil is the end of a Retry-After or hold-down (zero when none).
 	HeldUntil time.Time
+	// LastError is the error of the last failed attempt on the endpoint, at LastErrorAt
+	// ("" = none since the client started); it never names a patient.
+	LastError   string
+	LastErrorAt time.Time
+}
+
+// endpointError is the last failed attempt on an endpoint.
+type endpointError struct {
+	text string
+	at   time.Time
 }
 
 // TokenStatus is the STS token: the one the provider holds (obtained in the background or
@@ -123,8 +133,12 @@ func (c *Client) Status() Status {
 			if e.HoldDownUntil.After(held) {
 				held = e.HoldDownUntil
 			}
-			s.Endpoints = append(s.Endpoints, EndpointStatus{URL: e.URL, Order: e.Order, Active: e.Status == bcp.StatusActive,
-				Site: e.Site, Provider: e.Provider, Breaker: e.Breaker.State.String(), HeldUntil: held})
+			es := EndpointStatus{URL: e.URL, Order: e.Order, Active: e.Status == bcp.StatusActive,
+				Site: e.Site, Provider: e.Provider, Breaker: e.Breaker.State.String(), HeldUntil: held}
+			if v, ok := c.endpointErrs.Load(e.URL); ok {
+				es.LastError, es.LastErrorAt = v.(endpointError).text, v.(endpointError).at
+			}
+			s.Endpoints = append(s.Endpoints, es)
 		}
 	}
 	for _, ms := range c.modes.snapshot() {

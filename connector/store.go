@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 
+	"go.uber.org/zap"
+
 	"github.com/ehgate/ehgate/cache"
 )
 
@@ -87,5 +89,18 @@ func (c *Client) Requeue(ctx context.Context, seq uint64) error {
 		return err
 	}
 	c.kickReplay()
+	return nil
+}
+
+// Discard deletes a dead letter (by its Seq) for good, for example once the vendor has dealt
+// with what the platform refused in another way. The write is never sent.
+func (c *Client) Discard(ctx context.Context, seq uint64) error {
+	if c.ctx.Err() != nil {
+		return ErrClosed
+	}
+	if err := c.outbox.Discard(ctx, seq); err != nil {
+		return err
+	}
+	c.log.Info("connector: dead letter discarded", zap.Uint64("seq", seq))
 	return nil
 }
