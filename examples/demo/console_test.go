@@ -68,7 +68,11 @@ func TestConsole_DemoServesConsoleAndMetrics(t *testing.T) {
 	require.True(t, strings.HasPrefix(consoleURL, "http://127.0.0.1:"))
 
 	page := fetch(t, consoleURL)
-	require.Contains(t, page, `data-service="insurability:v2"`)
+	for !strings.Contains(page, `data-service="insurability:v2"`) { // once the service list is in
+		require.True(t, time.Now().Before(deadline), "the console never showed insurability:\n%s", page)
+		time.Sleep(20 * time.Millisecond)
+		page = fetch(t, consoleURL)
+	}
 	require.Contains(t, page, "operator <b id=\"operator\">demo</b>")
 	live := 0
 	for live == 0 {
