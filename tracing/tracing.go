@@ -105,11 +105,11 @@ func (t *Tracer) StepStarted(ctx context.Context, step connector.StepInfo) conte
 	if int(step.Kind) < len(stepNames) {
 		name = stepNames[step.Kind]
 	}
-	attrs := []attribute.KeyValue{KeyService.String(step.Service)}
-	if step.Endpoint != "" {
-		attrs = append(attrs, KeyEndpoint.String(step.Endpoint))
+	if step.Kind == connector.StepAttempt {
+		ctx, _ = t.t.Start(ctx, name, trace.WithAttributes(KeyEndpoint.String(step.Endpoint)))
+		return ctx
 	}
-	ctx, _ = t.t.Start(ctx, name, trace.WithAttributes(attrs...))
+	ctx, _ = t.t.Start(ctx, name) // the service is the call's attribute
 	return ctx
 }
 

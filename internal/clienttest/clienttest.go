@@ -33,8 +33,17 @@ func Platform(t testing.TB) (*platformtest.Platform, *platformtest.Identity) {
 // changes behind a test's back whatever the machine's speed.
 func Config(t testing.TB, p *platformtest.Platform, id *platformtest.Identity) connector.Config {
 	t.Helper()
-	cred, err := sts.NewCredential(id.Certificate, id.Key, nil, "test identity", sts.LoadOptions{})
+	cfg, err := NewConfig(p, id, t.TempDir())
 	require.NoError(t, err)
+	return cfg
+}
+
+// NewConfig is Config for examples (no testing.TB): the store goes in dir.
+func NewConfig(p *platformtest.Platform, id *platformtest.Identity, dir string) (connector.Config, error) {
+	cred, err := sts.NewCredential(id.Certificate, id.Key, nil, "test identity", sts.LoadOptions{})
+	if err != nil {
+		return connector.Config{}, err
+	}
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	return connector.Config{
@@ -45,7 +54,7 @@ func Config(t testing.TB, p *platformtest.Platform, id *platformtest.Identity) c
 		Credentials:      connector.Credentials{Identification: cred},
 		Identity:         connector.Identity{NIHII: id.NIHII, SSIN: id.SSIN},
 		Package:          connector.PackageLicense{Name: "ehgate-test", Username: "vendor", Password: "licence"},
-		CacheDir:         t.TempDir(),
+		CacheDir:         dir,
 		CacheKeys:        [][]byte{key},
 		StatusFeedURL:    p.StatusFeedURL(),
 		ServiceListPoll:  time.Hour,
@@ -60,7 +69,7 @@ func Config(t testing.TB, p *platformtest.Platform, id *platformtest.Identity) c
 			Breaker: bcp.BreakerConfig{ConsecutiveFailures: 2, OpenTimeout: time.Hour, MaxOpenTimeout: time.Hour, Jitter: -1},
 			Router:  bcp.RouterConfig{HoldDown: -1},
 		},
-	}
+	}, nil
 }
 
 // Client is a client on p built with opts; Close is registered with t.Cleanup.
