@@ -285,7 +285,9 @@ func (c *Client) replayLoop() {
 	for {
 		var tick <-chan struct{}
 		var t bcp.Timer
-		if c.outbox.Pending() > 0 {
+		// With a shared store, other instances queue writes this one never hears of (and
+		// may die with them): look at the shared outbox every replayInterval regardless.
+		if c.cfg.StoreBackend != nil || c.outbox.Pending() > 0 {
 			ch := make(chan struct{})
 			t = c.clock.AfterFunc(replayInterval, func() { close(ch) })
 			tick = ch

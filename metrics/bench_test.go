@@ -18,12 +18,17 @@ import (
 // BenchmarkInsurabilityFallback is the connector's benchmark of the same name (a service in
 // fallback mode answered from memory) with no observer, with the Prometheus collector, and
 // with the collector and OpenTelemetry tracing (an SDK provider sampling every span, batched
-// to an exporter that drops them): the cost of observing the hot path.
+// to an exporter that drops them), and with tracing sampling 1% of the calls
+// (ParentBased(TraceIDRatioBased(0.01)), a usual production setting): the cost of observing
+// the hot path.
 func BenchmarkInsurabilityFallback(b *testing.B) {
 	p, id := clienttest.Platform(b)
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()),
 		sdktrace.WithBatcher(tracetest.NewNoopExporter()))
 	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	sampled := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01))),
+		sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	b.Cleanup(func() { _ = sampled.Shutdown(context.Background()) })
 	for _, tc := range []struct {
 		name string
 		opts func() []connector.Option
@@ -38,6 +43,11 @@ func BenchmarkInsurabilityFallback(b *testing.B) {
 			m := metrics.New()
 			prometheus.NewRegistry().MustRegister(m)
 			return []connector.Option{connector.WithObserver(m), connector.WithObserver(tracing.New(tp))}
+		}},
+		{"metrics+tracing1pct", func() []connector.Option {
+			m := metrics.New()
+			prometheus.NewRegistry().MustRegister(m)
+			return []connector.Option{connector.WithObserver(m), connector.WithObserver(tracing.New(sampled))}
 		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {

@@ -72,12 +72,15 @@ func NewConfig(p *platformtest.Platform, id *platformtest.Identity, dir string) 
 	}, nil
 }
 
-// Client is a client on p built with opts; Close is registered with t.Cleanup.
+// Client is a client on p built with opts, returned once its service list is loaded; Close is
+// registered with t.Cleanup.
 func Client(t testing.TB, p *platformtest.Platform, id *platformtest.Identity, opts ...connector.Option) *connector.Client {
 	t.Helper()
 	c, err := connector.New(Config(t, p, id), opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, c.Close()) })
+	// New fetches a first service list in the background: tests start once it is in.
+	Wait(t, "service list loaded", func() bool { return c.Status().List.Source != "none" })
 	return c
 }
 
