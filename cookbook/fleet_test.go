@@ -67,7 +67,11 @@ func TestFleet_RunningAFleet(t *testing.T) {
 	must(b.EndFallback(connector.ServiceInsurability))
 
 	restore := allSitesDown()
-	r, err := a.Submit(bg, connector.Write{IdempotencyKey: fmt.Sprintf("ch9-%d", time.Now().UnixNano()), Partition: pt.SSIN, Payload: []byte("tarification")})
+	r, err := a.SendMessage(bg, connector.EHealthBoxMessage{
+		PublicationID: fmt.Sprintf("CH9%010d", time.Now().UnixNano()%1e10), Partition: pt.SSIN, Title: "Dispensation notice",
+		Recipients: []connector.EHealthBoxAddress{{ID: "10082533004", Type: "NIHII", Quality: "DOCTOR"}},
+		Content:    []byte("sealed for the prescriber"), Encrypted: true,
+	})
 	must(err)
 	say("write on a while the platform is down: queued %t, pending seen by b: %d", r.Queued, b.Status().Outbox.Pending)
 	a.Close() // instance a goes away; b replays its write
