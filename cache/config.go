@@ -120,6 +120,17 @@ func (a CorruptAction) String() string {
 	return fmt.Sprintf("CorruptAction(%d)", int(a))
 }
 
+// AccessAction says what Open does when the store directory or file grants
+// access to the group or others.
+type AccessAction int
+
+const (
+	// AccessWarn logs a warning naming the path and its mode, and opens. The default.
+	AccessWarn AccessAction = iota
+	// AccessRefuse fails with ErrUnsafePath.
+	AccessRefuse
+)
+
 // OutboxConfig tunes Outbox.Replay.
 type OutboxConfig struct {
 	// Concurrency is how many partitions Replay delivers at the same time
@@ -184,6 +195,12 @@ type Config struct {
 	PurgeInterval time.Duration
 	// OnCorrupt says what Open does with an unusable file. Zero = CorruptFail.
 	OnCorrupt CorruptAction
+	// OnWideAccess says what Open does when Dir or the store file grants any
+	// access to the group or others (mode & 0o077): the records are
+	// encrypted, but their number, sizes and times are visible, and the file
+	// can be deleted or replaced. Zero = AccessWarn. A symbolic link as the
+	// store file is always refused (ErrUnsafePath).
+	OnWideAccess AccessAction
 	// LockTimeout is how long Open waits for another process holding the
 	// file. 0 = 1 second.
 	LockTimeout time.Duration
@@ -237,6 +254,9 @@ func (c Config) Validate() error {
 	}
 	if c.OnCorrupt < CorruptFail || c.OnCorrupt > CorruptStartFresh {
 		return fmt.Errorf("cache: Config.OnCorrupt is not a CorruptAction")
+	}
+	if c.OnWideAccess < AccessWarn || c.OnWideAccess > AccessRefuse {
+		return fmt.Errorf("cache: Config.OnWideAccess is not an AccessAction")
 	}
 	if c.LockTimeout < 0 {
 		return fmt.Errorf("cache: Config.LockTimeout is negative")

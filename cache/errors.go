@@ -25,6 +25,11 @@ var (
 	// Such a record is skipped, never returned; Get wraps ErrTampered together
 	// with ErrNotFound.
 	ErrTampered = errors.New("cache: record failed authentication")
+	// ErrUnsafePath: the store file is a symbolic link (dangling or not: it
+	// could put the file anywhere), or, with Config.OnWideAccess set to
+	// AccessRefuse, Dir or the file can be read or written by the group or
+	// others. Open returns it wrapped with the path.
+	ErrUnsafePath = errors.New("cache: store path is not safe")
 	// ErrCorrupt: the store file is truncated or garbled. Open returns it
 	// inside a *FileError.
 	ErrCorrupt = errors.New("cache: store file corrupt")

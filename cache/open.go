@@ -62,6 +62,11 @@ func corrupt(path string, format string, args ...any) error {
 
 func openChecked(path string, cfg Config, kr *keyring, now func() time.Time) (*bolt.DB, *indexer, error) {
 	existed := false
+	// A link could put the file anywhere (and a dangling one would be
+	// followed to create it there): refused, not followed.
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		return nil, nil, fmt.Errorf("%w: store file %s is a symbolic link", ErrUnsafePath, path)
+	}
 	if fi, err := os.Stat(path); err == nil {
 		existed = true
 		if !fi.Mode().IsRegular() {

@@ -151,6 +151,9 @@ func Open(cfg Config, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("cache: creating store directory: %w", err)
 	}
 	path := filepath.Join(cfg.Dir, cfg.Tenant+".db")
+	if err := checkAccess(cfg, path, o.log); err != nil {
+		return nil, err
+	}
 	s := &Store{
 		cfg: cfg, path: path, keys: kr, funcs: funcs, now: o.now, log: o.log,
 		writes: make(chan *writeOp), done: make(chan struct{}), warmers: map[*Warmer]struct{}{},
@@ -665,7 +668,9 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) (err error) {
 }
 
 // Purge deletes the answers older than their function's Retention or past
-// their NotAfter, and returns how many it deleted. It runs at Open and every
+// their NotAfter, and returns how many it deleted. A record is authenticated
+// before it is deleted: one that fails (its times altered on disk, say) is
+// kept as evidence and counted in Stats.AuthFailures, like a read would. It runs at Open and every
 // Config.PurgeInterval; call it to purge now. Answers of functions that are
 // no longer configured are kept (and counted by Stats).
 func (s *Store) Purge(ctx context.Context) (int, error) {
@@ -692,8 +697,12 @@ func (s *Store) Purge(ctx context.Context) (int, error) {
 				return b.ForEach(func(k, v []byte) error {
 					h, _, _, _, err := parseHeader(v)
 					if err != nil {
-						return nil // reported when read; kept as evidence
+						// Kept as evidence, and counted like a read would.
+						_ = s.tampered(f.name, fmt.Errorf("%w: %w", ErrTampered, err))
+						return nil
 					}
+					// The clear-text header only nominates; the record is
+					// authenticated before it is deleted (below).
 					if now-h.t1 >= retention || (h.t2 != 0 && now >= h.t2) {
 						doomed = append(doomed, bytes.Clone(k))
 						if len(doomed) == 1000 {
@@ -714,9 +723,19 @@ func (s *Store) Purge(ctx context.Context) (int, error) {
 				deleted = 0
 				b := tx.Bucket(f.bucket)
 				for _, k := range doomed {
-					// Check again: a Put may have replaced it since the scan.
-					h, _, _, _, err := parseHeader(b.Get(k))
-					if err != nil || !(now-h.t1 >= retention || (h.t2 != 0 && now >= h.t2)) {
+					// Check again (a Put may have replaced it since the scan), on
+					// the authenticated header: times altered on disk must neither
+					// delete a record nor go uncounted.
+					v := b.Get(k)
+					if v == nil {
+						continue
+					}
+					h, _, err := s.keys.open(v, f.bucket, k, kindAnswer)
+					if err != nil {
+						_ = s.tampered(f.name, err) // kept as evidence
+						continue
+					}
+					if !(now-h.t1 >= retention || (h.t2 != 0 && now >= h.t2)) {
 						continue
 					}
 					if err := b.Delete(k); err != nil {
@@ -881,4 +900,22 @@ func (s *Store) rekeyChunk(bn, after []byte) (n int, last []byte, failed int, er
 		return nil
 	}, nil)
 	return n, last, failed, err
+}
+
+// checkAccess warns about (or refuses, per cfg.OnWideAccess) a store
+// directory or file that grants access to the group or others.
+func checkAccess(cfg Config, path string, log *zap.Logger) error {
+	for _, p := range []string{cfg.Dir, path} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			continue // a missing file is created 0600; other errors surface when opening
+		}
+		if mode := fi.Mode().Perm(); mode&0o077 != 0 {
+			if cfg.OnWideAccess == AccessRefuse {
+				return fmt.Errorf("%w: %s has mode %#o, open to the group or others", ErrUnsafePath, p, mode)
+			}
+			log.Warn("cache: store path open to the group or others", zap.String("path", p), zap.String("mode", fmt.Sprintf("%#o", mode)))
+		}
+	}
+	return nil
 }

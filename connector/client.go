@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -128,11 +129,13 @@ type Client struct {
 	lastReplay   ReplayProgress
 	token        atomic.Pointer[sts.Token]
 	etkFlight    sync.Map // cache key → struct{}: background refreshes in flight
+	endpointErrs sync.Map // endpoint URL → endpointError: the last failed attempt, for Status
 	ctx          context.Context
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup
 	bgMu         sync.Mutex
 	closing      bool
+	calls        sync.WaitGroup // callers' calls in flight (begin)
 	closeOnce    sync.Once
 }
 
@@ -258,13 +261,11 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connector: service list: %w", err)
 	}
+	// New does not wait for the network: the loader starts from the stored or builtin list
+	// and fetches in the background; until a list is usable, calls fail with
+	// ErrNoServiceList and the list's last error (priority functions answer from the store).
 	if c.loader.Current() == nil {
-		ctx, cancel := context.WithTimeout(c.ctx, 2*cfg.Timeouts.Attempt)
-		_, err := c.loader.Refresh(ctx)
-		cancel()
-		if err != nil {
-			c.log.Warn("connector: no service list yet; answering from the local store until one loads", zap.Error(err))
-		}
+		c.log.Warn("connector: no stored or builtin service list; fetching it in the background, answering from the local store until it loads")
 	}
 
 	bc := cfg.BCP
@@ -314,7 +315,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		STSRoots:          cfg.STSRoots,
 		STSSigner:         cfg.STSSigner,
 		Service:           ServiceSTS,
-		Router:            c.engine,
+		Router:            listRouter{c},
 		Store:             tokenStore{c.store},
 		RenewalLock:       renewalLock(cfg.StoreBackend),
 		RequestedLifetime: cfg.TokenLifetime,
@@ -346,15 +347,18 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// Close stops every background task (list and feed polling, token renewal, replay, shadow
-// calls) and waits for them, then closes the store. Calls after Close fail.
+// Close cancels the calls in flight (they return ErrClosed) and waits for them, stops every
+// background task (list and feed polling, token renewal, replay, shadow calls) and waits for
+// them, then closes the store. Every method that returns an error returns ErrClosed after
+// Close. Safe to call more than once.
 func (c *Client) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
 		c.bgMu.Lock()
 		c.closing = true // no background task starts after this
 		c.bgMu.Unlock()
-		c.cancel()
+		c.cancel() // calls in flight end now, with ErrClosed
+		c.calls.Wait()
 		if c.tokens != nil {
 			c.tokens.Close()
 		}
@@ -374,6 +378,39 @@ func (c *Client) Close() error {
 		c.events.close()
 	})
 	return err
+}
+
+// begin registers a caller's call: it returns the call's context, which Close cancels (the
+// call then returns ErrClosed), and the function that ends the call. After Close it returns
+// ErrClosed. Close waits for the calls it cancelled before it closes the store.
+func (c *Client) begin(ctx context.Context) (context.Context, func(), error) {
+	c.bgMu.Lock()
+	if c.closing {
+		c.bgMu.Unlock()
+		return ctx, func() {}, ErrClosed
+	}
+	c.calls.Add(1)
+	c.bgMu.Unlock()
+	cctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(c.ctx, func() { cancel(ErrClosed) })
+	return cctx, func() {
+		stop()
+		cancel(nil)
+		c.calls.Done()
+	}, nil
+}
+
+// ended returns the error of a call whose context ended: ErrClosed when Close ended it,
+// the caller's ctx.Err() when the caller cancelled, nil otherwise (a deadline is not an end:
+// the local store may still answer).
+func (c *Client) ended(ctx context.Context) error {
+	if c.ctx.Err() != nil {
+		return ErrClosed
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return ctx.Err()
+	}
+	return nil
 }
 
 // goBackground runs f in a goroutine that Close waits for; nothing starts once Close began.
@@ -541,6 +578,11 @@ func (c *Client) do(ctx context.Context, service, action string, body *etree.Ele
 	if c.ctx.Err() != nil {
 		return ErrClosed
 	}
+	if c.loader.Current() == nil {
+		// No list yet (New does not wait for one): this call waits, within its own context,
+		// for a fetch to end (the one in progress, then its own).
+		_, _ = c.loader.Refresh(ctx)
+	}
 	var used string // the ID of the token that signed the last try
 	for try := 0; ; try++ {
 		var signer *soap.Signer
@@ -555,7 +597,7 @@ func (c *Client) do(ctx context.Context, service, action string, body *etree.Ele
 			signer, used, err = c.signerFor(tctx, refused)
 			c.stepEnd(tctx, step, start, err)
 			if err != nil {
-				return err
+				return c.noList(service, err)
 			}
 		}
 		err := c.engine.Do(ctx, service, func(ctx context.Context, ep bcp.Endpoint) error {
@@ -580,6 +622,9 @@ func (c *Client) do(ctx context.Context, service, action string, body *etree.Ele
 				err = handle(ep, el)
 			}
 			c.stepEnd(actx, step, start, err)
+			if err != nil && actx.Err() == nil {
+				c.endpointErrs.Store(ep.URL, endpointError{text: err.Error(), at: c.clock.Now()})
+			}
 			return err
 		})
 		var fault *soap.Fault
@@ -587,8 +632,76 @@ func (c *Client) do(ctx context.Context, service, action string, body *etree.Ele
 			c.log.Info("connector: token refused by the platform, renewing", zap.String("service", service))
 			continue
 		}
+		return c.noList(service, refusal(service, err))
+	}
+}
+
+// listRouter is the engine as the token provider's router: while no list is usable, a token
+// request first waits (within its context) for a fetch of the list to end, rather than
+// failing at once on a service the engine does not know yet.
+type listRouter struct{ c *Client }
+
+// Do implements sts.Router.
+func (r listRouter) Do(ctx context.Context, service string, attempt func(context.Context, bcp.Endpoint) error) error {
+	if r.c.loader.Current() == nil {
+		_, _ = r.c.loader.Refresh(ctx)
+	}
+	return r.c.noList(service, r.c.engine.Do(ctx, service, attempt))
+}
+
+// ErrNoServiceList says no service list is usable yet (none stored, none builtin, none
+// fetched): the call could not be routed. The error (a *ServiceListError) carries the list's
+// last fetch error.
+var ErrNoServiceList = errors.New("connector: no service list")
+
+// ServiceListError says a call could not be routed because no service list is usable; Err is
+// the list's last fetch error (nil before the first fetch ended).
+type ServiceListError struct {
+	Service string
+	Err     error
+}
+
+// Error names the service and why no list is usable.
+func (e *ServiceListError) Error() string {
+	if e.Err == nil {
+		return "connector: " + e.Service + ": no service list yet (the first fetch has not ended)"
+	}
+	return "connector: " + e.Service + ": no service list: " + e.Err.Error()
+}
+
+// Is reports whether target is ErrNoServiceList.
+func (e *ServiceListError) Is(target error) bool { return target == ErrNoServiceList }
+
+// Unwrap returns the list's last fetch error.
+func (e *ServiceListError) Unwrap() error { return e.Err }
+
+// noList replaces "unknown service" by why no list is usable, when none is.
+func (c *Client) noList(service string, err error) error {
+	if err == nil || !errors.Is(err, bcp.ErrUnknownService) || c.loader.Current() != nil {
 		return err
 	}
+	return &ServiceListError{Service: service, Err: c.loader.Status().LastErr}
+}
+
+// refusal turns a SOAP fault that did not make the call switch endpoint (the engine returns
+// a switching one inside a *bcp.UnavailableError) into what it is: the platform, up, saying
+// no. It becomes a *BusinessError carrying the faultstring and every code under detail, so
+// that no stored answer replaces it and no fallback follows. Other errors are returned as
+// they are.
+func refusal(service string, err error) error {
+	var fault *soap.Fault
+	if err == nil || errors.Is(err, bcp.ErrUnavailable) || errors.Is(err, ErrBusiness) || !errors.As(err, &fault) {
+		return err
+	}
+	codes := fault.AllCodes
+	if len(codes) == 0 {
+		codes = fault.Codes
+	}
+	code := fault.Code
+	if len(codes) > 0 {
+		code = codes[0]
+	}
+	return &BusinessError{Service: service, Code: code, Message: fault.String, Codes: slices.Clone(codes), Err: err}
 }
 
 // liveCall runs one operation through do and parses the answer with parse. A business error
@@ -643,6 +756,11 @@ func (c *Client) Call(ctx context.Context, service, action string, body *etree.E
 
 // call is Call without the observer.
 func (c *Client) call(ctx context.Context, service, action string, body *etree.Element) (*etree.Element, error) {
+	ctx, end, err := c.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer end()
 	if body == nil {
 		return nil, &RequestError{Field: "body", Reason: "required"}
 	}
@@ -651,13 +769,16 @@ func (c *Client) call(ctx context.Context, service, action string, body *etree.E
 	}
 	var out *etree.Element
 	var mu sync.Mutex
-	err := c.do(ctx, service, action, body, true, func(_ bcp.Endpoint, el *etree.Element) error {
+	err = c.do(ctx, service, action, body, true, func(_ bcp.Endpoint, el *etree.Element) error {
 		mu.Lock()
 		out = el
 		mu.Unlock()
 		return nil
 	})
 	if err != nil {
+		if e := c.ended(ctx); e != nil {
+			return nil, e // the caller's cancel or Close: nothing recorded
+		}
 		c.noteFailure(service, err)
 		return nil, err
 	}
@@ -676,7 +797,7 @@ func platformDown(err error) bool {
 // noteFailure records a failed live call: when every endpoint failed (or no token could be
 // had), the service goes into fallback.
 func (c *Client) noteFailure(service string, err error) {
-	if errors.Is(err, bcp.ErrUnavailable) || errors.Is(err, sts.ErrNoToken) || errors.Is(err, bcp.ErrUnknownService) {
+	if errors.Is(err, bcp.ErrUnavailable) || errors.Is(err, sts.ErrNoToken) || errors.Is(err, bcp.ErrUnknownService) || errors.Is(err, ErrNoServiceList) {
 		c.modes.update(service, CauseUnavailable, func(s *serviceState) { s.unavailable = true })
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/ehgate/ehgate/bcp"
@@ -42,8 +43,12 @@ func (e Environment) String() string {
 const (
 	ProductionServiceListURL = "https://servicelist.ehealth.fgov.be/servicelist"
 	AcceptanceServiceListURL = "https://servicelist-acpt.ehealth.fgov.be/servicelist"
-	// ProductionStatusFeedURL is the status page's JSON feed (specs/statusfeed.md).
+	// ProductionStatusFeedURL is the status page's JSON feed.
 	ProductionStatusFeedURL = "https://status.ehealth.fgov.be/nl/api/components/prod"
+	// AcceptanceStatusFeedURL is the status page's feed of the acceptance platform. The feed
+	// is undocumented: the path is the production one with the acceptance environment's
+	// name ("acpt", as in the acceptance service list's host); check it before relying on it.
+	AcceptanceStatusFeedURL = "https://status.ehealth.fgov.be/nl/api/components/acpt"
 )
 
 // PackageLicense is the software package's licence at the platform (CommonInput/Origin/Package).
@@ -237,9 +242,21 @@ type Config struct {
 
 // DefaultConfig returns a Config with every default written out, for the production
 // platform; the vendor adds credentials, identity, licence, cache and roots.
-func DefaultConfig() Config {
+func DefaultConfig() Config { return DefaultConfigFor(Production) }
+
+// DefaultConfigFor returns a Config with every default written out for env (Production or
+// Acceptance; anything else is Production): its service list and status feed, the feed's
+// known components mapped to their services (DefaultStatusComponents). The vendor adds
+// credentials, identity, licence, cache and roots.
+func DefaultConfigFor(env Environment) Config {
+	feed := ProductionStatusFeedURL
+	if env == Acceptance {
+		feed = AcceptanceStatusFeedURL
+	} else {
+		env = Production
+	}
 	return Config{
-		Environment:     Production,
+		Environment:     env,
 		ServiceListPoll: 60 * time.Second,
 		TokenLifetime:   24 * time.Hour,
 		Policies: Policies{
@@ -247,9 +264,10 @@ func DefaultConfig() Config {
 			GenericInsurability: Policy{MaxAge: 30 * 24 * time.Hour},
 			ETK:                 Policy{RefreshAfter: 8 * time.Hour},
 		},
-		Timeouts:      Timeouts{Connect: 2 * time.Second, Attempt: 5 * time.Second},
-		StatusFeedURL: ProductionStatusFeedURL,
-		StatusPoll:    60 * time.Second,
+		Timeouts:         Timeouts{Connect: 2 * time.Second, Attempt: 5 * time.Second},
+		StatusFeedURL:    feed,
+		StatusComponents: DefaultStatusComponents(),
+		StatusPoll:       60 * time.Second,
 	}
 }
 
@@ -368,6 +386,11 @@ func (c Config) Validate() error {
 	for comp, svcs := range c.StatusComponents {
 		if comp == "" || len(svcs) == 0 {
 			return bad("StatusComponents", "each component needs a name and at least one service")
+		}
+		for _, svc := range svcs {
+			if !slices.Contains(Services(), svc) {
+				return bad("StatusComponents", fmt.Sprintf("component %q: unknown service %q (one of connector.Services())", comp, svc))
+			}
 		}
 	}
 	return nil

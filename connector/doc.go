@@ -35,6 +35,27 @@
 //	var builtinList []byte
 //	cfg.ServiceListBuiltin = builtinList
 //
+// New does not wait on the network: it starts from the stored or builtin list and fetches
+// in the background. A call made while no list is usable waits, within its own context, for
+// a fetch to end; when none is usable it fails with ErrNoServiceList carrying the list's last
+// error (priority functions answer from the store).
+//
+// An outage is not a refusal. Every endpoint failing (transport errors, timeouts, redirects,
+// HTTP error pages that are not SOAP, garbled answers, SOAP faults with a switching code) is
+// an outage: the store answers, marked. A SOAP fault with any other code is the platform,
+// up, saying no: it reaches the caller as a *BusinessError (ErrBusiness) carrying the
+// faultstring and every code under detail, and no stored answer replaces it. No call ever
+// follows a redirect, whatever http.Client the vendor gives.
+//
+// Cancel and deadline are not the same. A caller who cancels its context gets ctx.Err() at
+// once, and nothing is recorded (no regularisation entry, no breaker move, no mode change).
+// A caller's deadline means "answer within this time": the live part of the call ends
+// shortly before it (a tenth of the time left, 20 ms to 250 ms, is kept for the store) and
+// when the platform has not answered by then, the stored answer, marked Degraded, is
+// returned before the deadline; the caller's deadline does not change the service's mode.
+// Close cancels the calls in flight (they return ErrClosed) and every later call returns
+// ErrClosed.
+//
 // What goes on the wire is what the platform's schemas define (docs/wire.md names them, the
 // official integrations followed and every choice they leave open); an answer the schema
 // does not allow is a *ResponseError naming the element, never stored.

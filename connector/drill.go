@@ -87,6 +87,16 @@ func (c *Client) Drill(ctx context.Context, services []string, duration time.Dur
 	if duration <= 0 {
 		return DrillReport{}, &RequestError{Field: "duration", Reason: "must be positive"}
 	}
+	ctx, end, err := c.begin(ctx)
+	if err != nil {
+		return DrillReport{}, err
+	}
+	defer end()
+	for _, s := range services {
+		if err := c.knownService(s); err != nil {
+			return DrillReport{}, err
+		}
+	}
 	d := c.drills
 	d.mu.Lock()
 	if d.run != nil {
@@ -138,6 +148,9 @@ func (c *Client) Drill(ctx context.Context, services []string, duration time.Dur
 		zap.Int("matches", out.Matches), zap.Int("mismatches", len(out.Mismatches)), zap.Int("misses", len(out.Misses)),
 		zap.Int("shadow_errors", out.ShadowErrors))
 	c.events.publish(Event{Kind: EventDrill, Cause: "drill ended", At: out.Ended})
+	if err := c.ended(ctx); err != nil {
+		return out, err // ErrClosed when Close ended the drill
+	}
 	return out, ctx.Err()
 }
 

@@ -260,8 +260,13 @@ func (c *Client) etk(ctx context.Context, id Identifier) (ETKResult, error) {
 	if err != nil {
 		return ETKResult{}, err
 	}
-	if c.ctx.Err() != nil {
-		return ETKResult{}, ErrClosed
+	ctx, end, err := c.begin(ctx)
+	if err != nil {
+		return ETKResult{}, err
+	}
+	defer end()
+	if err := ctx.Err(); err != nil {
+		return ETKResult{}, err
 	}
 	key := id.cacheKey()
 	pol := c.cfg.Policies.ETK
@@ -289,6 +294,9 @@ func (c *Client) etk(ctx context.Context, id Identifier) (ETKResult, error) {
 	lctx, cancel := context.WithTimeout(ctx, pol.CallTimeout)
 	res, err := c.liveETK(lctx, id, key)
 	cancel()
+	if e := c.ended(ctx); e != nil && err != nil {
+		return ETKResult{}, e // the caller's cancel or Close: nothing recorded
+	}
 	if err == nil {
 		c.noteLive(ServiceETK)
 		return res, nil

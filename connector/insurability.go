@@ -125,15 +125,19 @@ func (a InsurabilityAnswer) Insured(d time.Time) bool {
 // Source says where an answer comes from.
 type Source int
 
-// Sources of an answer.
+// Sources of an answer. The zero value is SourceNone, so that the result of a failed call
+// never reads "live".
 const (
-	SourceLive  Source = iota // the platform answered this call
+	SourceNone  Source = iota // no answer: the call failed (see its error)
+	SourceLive                // the platform answered this call
 	SourceCache               // the local store answered
 )
 
-// String returns "live" or "cache".
+// String returns "none", "live" or "cache".
 func (s Source) String() string {
 	switch s {
+	case SourceNone:
+		return "none"
 	case SourceLive:
 		return "live"
 	case SourceCache:

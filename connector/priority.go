@@ -240,8 +240,13 @@ func run[A, Q any](c *Client, ctx context.Context, p priority[A, Q]) (outcome[A]
 // from the store without a network attempt), the service list's cache strategy, the live
 // call, storing a live answer, and the store when every endpoint failed.
 func runCall[A, Q any](c *Client, ctx context.Context, p priority[A, Q]) (outcome[A], error) {
-	if c.ctx.Err() != nil {
-		return outcome[A]{}, ErrClosed
+	ctx, end, err := c.begin(ctx)
+	if err != nil {
+		return outcome[A]{}, err
+	}
+	defer end()
+	if err := ctx.Err(); err != nil {
+		return outcome[A]{}, err // the caller gave up before asking: nothing recorded
 	}
 	if c.modes.forced(p.service) {
 		out, err := fromStore(c, ctx, p, true)
@@ -260,10 +265,13 @@ func runCall[A, Q any](c *Client, ctx context.Context, p priority[A, Q]) (outcom
 			return outcome[A]{Answer: s.Answer, Source: SourceCache, AsOf: s.AsOf}, nil
 		}
 	}
-	lctx, cancel := context.WithTimeout(ctx, p.policy.CallTimeout)
+	lctx, cancel, callerBudget := liveContext(ctx, p.policy.CallTimeout)
 	ans, ep, err := p.live(lctx)
 	budgetSpent := err != nil && lctx.Err() != nil && ctx.Err() == nil
 	cancel()
+	if e := c.ended(ctx); e != nil && err != nil {
+		return outcome[A]{}, e // the caller's cancel or Close: no stored answer, nothing recorded
+	}
 	now := c.clock.Now()
 	if err == nil {
 		c.noteLive(p.service)
@@ -273,11 +281,19 @@ func runCall[A, Q any](c *Client, ctx context.Context, p priority[A, Q]) (outcom
 		return outcome[A]{Answer: ans, Source: SourceLive, AsOf: now, Endpoint: ep}, nil
 	}
 	if !platformDown(err) {
-		return outcome[A]{Answer: ans, Source: SourceLive, AsOf: now, Endpoint: ep}, err
+		src := SourceNone // a refusal by fault or the caller's mistake: no answer
+		if ep != "" {
+			src = SourceLive // a business answer (ReturnCode, MessageFault): the platform's answer
+		}
+		return outcome[A]{Answer: ans, Source: src, AsOf: now, Endpoint: ep}, err
 	}
-	if budgetSpent {
+	switch {
+	case callerBudget || ctx.Err() != nil:
+		// The caller's deadline, not the platform, ended the live part: it says nothing of
+		// the service's mode. The store answers before that deadline.
+	case budgetSpent:
 		c.modes.update(p.service, CauseCallTimeout, func(s *serviceState) { s.unavailable = true })
-	} else {
+	default:
 		c.noteFailure(p.service, err)
 	}
 	out, cerr := fromStore(c, ctx, p, true)
@@ -289,6 +305,27 @@ func runCall[A, Q any](c *Client, ctx context.Context, p priority[A, Q]) (outcom
 		c.regular.record(p.service, p.key, recheck(c, p, out))
 	}
 	return out, nil
+}
+
+// liveContext returns the context of a call's live part: it ends after callTimeout or
+// shortly before the caller's deadline, whichever comes first (callerBudget reports the
+// latter), so that the local store can still answer within the caller's deadline. The
+// reserve is a tenth of the time left, at least 20 ms and at most 250 ms: a store read is a
+// memory or bbolt read, far below that.
+func liveContext(ctx context.Context, callTimeout time.Duration) (context.Context, context.CancelFunc, bool) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		lctx, cancel := context.WithTimeout(ctx, callTimeout)
+		return lctx, cancel, false
+	}
+	left := time.Until(deadline)
+	reserve := min(max(left/10, 20*time.Millisecond), 250*time.Millisecond)
+	if left-reserve >= callTimeout {
+		lctx, cancel := context.WithTimeout(ctx, callTimeout)
+		return lctx, cancel, false
+	}
+	lctx, cancel := context.WithDeadline(ctx, deadline.Add(-reserve))
+	return lctx, cancel, true
 }
 
 // listTTL is the service list's Expiry TTL of the service (0 = none).

@@ -56,6 +56,16 @@ type EndpointStatus struct {
 	Breaker  string // "closed", "open", "half-open", …
 	// HeldUntil is the end of a Retry-After or hold-down (zero when none).
 	HeldUntil time.Time
+	// LastError is the error of the last failed attempt on the endpoint, at LastErrorAt
+	// ("" = none since the client started); it never names a patient.
+	LastError   string
+	LastErrorAt time.Time
+}
+
+// endpointError is the last failed attempt on an endpoint.
+type endpointError struct {
+	text string
+	at   time.Time
 }
 
 // TokenStatus is the STS token: the one the provider holds (obtained in the background or
@@ -123,8 +133,12 @@ func (c *Client) Status() Status {
 			if e.HoldDownUntil.After(held) {
 				held = e.HoldDownUntil
 			}
-			s.Endpoints = append(s.Endpoints, EndpointStatus{URL: e.URL, Order: e.Order, Active: e.Status == bcp.StatusActive,
-				Site: e.Site, Provider: e.Provider, Breaker: e.Breaker.State.String(), HeldUntil: held})
+			es := EndpointStatus{URL: e.URL, Order: e.Order, Active: e.Status == bcp.StatusActive,
+				Site: e.Site, Provider: e.Provider, Breaker: e.Breaker.State.String(), HeldUntil: held}
+			if v, ok := c.endpointErrs.Load(e.URL); ok {
+				es.LastError, es.LastErrorAt = v.(endpointError).text, v.(endpointError).at
+			}
+			s.Endpoints = append(s.Endpoints, es)
 		}
 	}
 	for _, ms := range c.modes.snapshot() {
@@ -173,10 +187,16 @@ func (c *Client) Subscribe(buffer int) (<-chan Event, func()) { return c.events.
 // ActivateFallback puts service into fallback mode by hand (the operator's emergency switch):
 // its priority functions answer from the local store without trying the network and its
 // writes queue, until EndFallback. reason is logged and shown in Status; it must not hold
-// personal data.
+// personal data. An unknown service (not one of Services nor of the service list) is a
+// *RequestError; after Close, ErrClosed.
 func (c *Client) ActivateFallback(service, reason string) error {
-	if service == "" {
-		return &RequestError{Field: "service", Reason: "required"}
+	_, end, err := c.begin(context.Background())
+	if err != nil {
+		return err
+	}
+	defer end()
+	if err := c.knownService(service); err != nil {
+		return err
 	}
 	if reason == "" {
 		reason = "activated by an operator"
@@ -190,8 +210,13 @@ func (c *Client) ActivateFallback(service, reason string) error {
 // reading of the status feed (until the feed says something else). The service recovers
 // (outbox replay, regularisation) and returns to normal; a drill runs to its end.
 func (c *Client) EndFallback(service string) error {
-	if service == "" {
-		return &RequestError{Field: "service", Reason: "required"}
+	_, end, err := c.begin(context.Background())
+	if err != nil {
+		return err
+	}
+	defer end()
+	if err := c.knownService(service); err != nil {
+		return err
 	}
 	c.log.Info("connector: fallback ended by an operator", zap.String("service", service))
 	if c.feed != nil {

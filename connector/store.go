@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 
+	"go.uber.org/zap"
+
 	"github.com/ehgate/ehgate/cache"
 )
 
@@ -12,18 +14,22 @@ import (
 // reversibility and audit. The output holds personal data in clear: write it only where the
 // data owner asked.
 func (c *Client) Export(ctx context.Context, w io.Writer) (cache.ExportResult, error) {
-	if c.ctx.Err() != nil {
-		return cache.ExportResult{}, ErrClosed
+	ctx, end, err := c.begin(ctx)
+	if err != nil {
+		return cache.ExportResult{}, err
 	}
+	defer end()
 	return c.store.Export(ctx, w)
 }
 
 // Import reads an export made by Export (for example on a new machine) into the local store.
 // Answers older than their retention are skipped by the store's rules.
 func (c *Client) Import(ctx context.Context, r io.Reader) (cache.ExportResult, error) {
-	if c.ctx.Err() != nil {
-		return cache.ExportResult{}, ErrClosed
+	ctx, end, err := c.begin(ctx)
+	if err != nil {
+		return cache.ExportResult{}, err
 	}
+	defer end()
 	done := c.partitions.addingUnknown() // imported writes: partitions not counted
 	res, err := c.store.Import(ctx, r)
 	done()
@@ -35,9 +41,11 @@ func (c *Client) Import(ctx context.Context, r io.Reader) (cache.ExportResult, e
 // Purge deletes now the stored answers past their retention (it also runs by itself every
 // hour) and returns how many it deleted.
 func (c *Client) Purge(ctx context.Context) (int, error) {
-	if c.ctx.Err() != nil {
-		return 0, ErrClosed
+	ctx, end, err := c.begin(ctx)
+	if err != nil {
+		return 0, err
 	}
+	defer end()
 	n, err := c.store.Purge(ctx)
 	c.memo.clear() // what left the disk leaves memory too
 	return n, err
@@ -47,33 +55,52 @@ func (c *Client) Purge(ctx context.Context) (int, error) {
 // first one; afterwards the older keys can be dropped from the configuration. It returns how
 // many records it rewrote.
 func (c *Client) Rekey(ctx context.Context) (int, error) {
-	if c.ctx.Err() != nil {
-		return 0, ErrClosed
+	ctx, end, err := c.begin(ctx)
+	if err != nil {
+		return 0, err
 	}
+	defer end()
 	return c.store.Rekey(ctx)
 }
 
 // DeadLetters returns the queued writes the platform rejected for a business reason, with the
 // reason (specs/outbox.md). They hold the payloads: show them to the pharmacist, not to a log.
 func (c *Client) DeadLetters(ctx context.Context) ([]cache.DeadLetter, error) {
-	if c.ctx.Err() != nil {
-		return nil, ErrClosed
+	ctx, end, err := c.begin(ctx)
+	if err != nil {
+		return nil, err
 	}
+	defer end()
 	return c.outbox.DeadLetters(ctx)
 }
 
 // Requeue puts a dead letter (by its Seq) back in the outbox, for example after the vendor
 // corrected what the platform refused; it is replayed with the other queued writes.
 func (c *Client) Requeue(ctx context.Context, seq uint64) error {
-	if c.ctx.Err() != nil {
-		return ErrClosed
+	ctx, end, err := c.begin(ctx)
+	if err != nil {
+		return err
 	}
+	defer end()
 	done := c.partitions.addingUnknown() // the dead letter's partition is not at hand
-	err := c.outbox.Requeue(ctx, seq)
+	err = c.outbox.Requeue(ctx, seq)
 	done()
 	if err != nil {
 		return err
 	}
 	c.kickReplay()
+	return nil
+}
+
+// Discard deletes a dead letter (by its Seq) for good, for example once the vendor has dealt
+// with what the platform refused in another way. The write is never sent.
+func (c *Client) Discard(ctx context.Context, seq uint64) error {
+	if c.ctx.Err() != nil {
+		return ErrClosed
+	}
+	if err := c.outbox.Discard(ctx, seq); err != nil {
+		return err
+	}
+	c.log.Info("connector: dead letter discarded", zap.Uint64("seq", seq))
 	return nil
 }

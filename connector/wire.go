@@ -46,14 +46,21 @@ func (e *ResponseError) Is(target error) bool { return target == ErrResponse }
 var ErrBusiness = errors.New("connector: business error")
 
 // BusinessError is the platform's business answer: a ReturnCode whose Major is not 0
-// (Insurability v2), a MessageFault (GenericInsurability v1), an Error (ETK depot) or a rejected
-// write. Its text (Error) names the service and the codes only: the platform's message may name
+// (Insurability v2), a MessageFault (GenericInsurability v1), an Error (ETK depot), a rejected
+// write, or a SOAP fault whose codes do not make a call switch endpoint (a refusal such as
+// SOA-03001 or a MyCareNet code: the platform is up and said no; no stored answer replaces
+// it). Its text (Error) names the service and the codes only: the platform's message may name
 // the patient, so it stays in Message for the pharmacist's screen, never in a log.
 type BusinessError struct {
 	Service string
-	Code    string // Major return code, FaultCode, ETK error code, write status code
+	Code    string // Major return code, FaultCode, ETK error code, write status code, fault's first code
 	Minor   string
-	Message string // the platform's message or detail: personal data, do not log
+	Message string // the platform's message, detail or faultstring: personal data, do not log
+	// Codes are, for a SOAP fault, every code found anywhere under its detail (the first is
+	// Code); nil otherwise.
+	Codes []string
+	// Err is the *soap.Fault of a refusal by SOAP fault (errors.As finds it); nil otherwise.
+	Err error
 }
 
 // Error names the service and the platform's codes; long numbers are redacted.
@@ -62,8 +69,14 @@ func (e *BusinessError) Error() string {
 	if e.Minor != "" {
 		s += "/" + redactNumbers(e.Minor)
 	}
+	if len(e.Codes) > 1 {
+		s += " [" + redactNumbers(strings.Join(e.Codes, " ")) + "]"
+	}
 	return s
 }
+
+// Unwrap returns the SOAP fault of a refusal by fault, or nil.
+func (e *BusinessError) Unwrap() error { return e.Err }
 
 // redactNumbers replaces every run of 9 or more digits, separators allowed between them
 // (an SSIN typed "85.07.30-033.28", a registration number), with "[number]".

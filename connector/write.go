@@ -181,9 +181,11 @@ func (c *Client) submit(ctx context.Context, w Write) (Receipt, error) {
 
 // submitWrite delivers or queues a normalized write.
 func (c *Client) submitWrite(ctx context.Context, w Write) (Receipt, error) {
-	if c.ctx.Err() != nil {
-		return Receipt{Key: w.IdempotencyKey}, ErrClosed
+	ctx, end, err := c.begin(ctx)
+	if err != nil {
+		return Receipt{Key: w.IdempotencyKey}, err
 	}
+	defer end()
 	hashed := partitionHash(w.Partition)
 	if hashed == "" {
 		hashed = partitionHash("\x00key\x00" + w.IdempotencyKey) // its own partition: no ordering
@@ -195,6 +197,11 @@ func (c *Client) submitWrite(ctx context.Context, w Write) (Receipt, error) {
 	sctx, cancel := context.WithTimeout(ctx, 2*c.cfg.Timeouts.Attempt)
 	ref, ep, err := c.send(sctx, m)
 	cancel()
+	if e := c.ended(ctx); e != nil && err != nil {
+		// The caller's cancel or Close: not queued (the outcome is unknown; submitting again
+		// with the same IdempotencyKey delivers it at most once).
+		return Receipt{Key: w.IdempotencyKey}, e
+	}
 	if err == nil {
 		c.noteLive(w.Service)
 		return Receipt{Key: w.IdempotencyKey, Delivered: true, Reference: ref, Endpoint: ep, At: c.clock.Now()}, nil
@@ -278,7 +285,9 @@ func (c *Client) replayLoop() {
 	for {
 		var tick <-chan struct{}
 		var t bcp.Timer
-		if c.outbox.Pending() > 0 {
+		// With a shared store, other instances queue writes this one never hears of (and
+		// may die with them): look at the shared outbox every replayInterval regardless.
+		if c.cfg.StoreBackend != nil || c.outbox.Pending() > 0 {
 			ch := make(chan struct{})
 			t = c.clock.AfterFunc(replayInterval, func() { close(ch) })
 			tick = ch

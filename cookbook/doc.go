@@ -13,6 +13,8 @@
 //   - 07-operations.md: logs, metrics, the store's keys (Example_operations)
 //   - 08-from-java-connector.md: from the Java connector's properties to connector.Config
 //     (Example_fromJavaConnectorProperties)
+//   - 09-fleet.md: several instances on one PostgreSQL database (TestFleet_RunningAFleet,
+//     a test since it needs the database)
 //
 // The package holds no code of its own: everything a vendor calls is in package connector.
 package cookbook

@@ -46,11 +46,13 @@ const (
 	// without one cannot get one: typed error (ErrNotCached + the STS's failure), no answer
 	// invented.
 	bTokenKept = "cached token kept, calls live; a client without a token gets a typed error"
-	// A SOAP fault whose code is not a switching code: no other endpoint is tried, the caller
-	// gets the *soap.Fault (or the store's answer for a priority function), the mode stays.
-	bNoSwitch = "no switch: the fault reaches the caller as *soap.Fault, no other endpoint tried"
-	// The same for a write: no other endpoint tried; the write is queued (the platform did not
-	// accept it) and delivered exactly once after the fault is cleared.
+	// A SOAP fault whose code is not a switching code is the platform's refusal (issue 17): no
+	// other endpoint is tried, the caller gets a *connector.BusinessError (ErrBusiness) with
+	// the *soap.Fault inside, never a stored answer (a stored ETK still is, before the depot
+	// is asked), nothing is queued, the mode stays.
+	bNoSwitch = "no switch: the refusal reaches the caller as *connector.BusinessError (the *soap.Fault inside), no stored answer, no other endpoint tried"
+	// The same for a write when a retry may deliver it: no other endpoint tried; the write is
+	// queued and delivered exactly once after the fault is cleared.
 	bNoSwitchQueued = "no switch; queued, delivered exactly once after recovery"
 )
 
@@ -108,9 +110,6 @@ func expected(f platformtest.Fault, service, scope string) string {
 	case platformtest.FaultBadSTSSignature:
 		return bLive // an STS fault: business services are not concerned
 	case platformtest.FaultSOAP:
-		if f.Code == "SOA-03001" && service == platformtest.ServiceEHealthBox {
-			return bNoSwitchQueued
-		}
 		if f.Code == "SOA-03001" {
 			return bNoSwitch
 		}
@@ -231,8 +230,7 @@ func cell(t *testing.T, w *world, mf matrixFault, service, scope string) (got, d
 		r, err := c.SendMessage(bg, message("", b.SSIN, []byte("claim during the fault")))
 		switch {
 		case err != nil:
-			var f *soap.Fault
-			if errors.As(err, &f) && w.p.Count(w.p.Sites()[1].Name(), service, platformtest.OutcomeOK) == otherBefore {
+			if refused(err) && !r.Queued && w.p.Count(w.p.Sites()[1].Name(), service, platformtest.OutcomeOK) == otherBefore {
 				got = bNoSwitch
 			} else {
 				got = "error"
@@ -316,11 +314,9 @@ func classifyRead(errA, errB error, srcA, srcB connector.Source, degradedA bool,
 			return bLive, "answered by " + siteOf(w, epA) + ", " + siteOf(w, epB)
 		}
 		return bFailover, "answered by " + siteOf(w, epA) + ", " + siteOf(w, epB)
+	case errA != nil && errB != nil && refused(errA) && refused(errB):
+		return bNoSwitch, "both refused, no stored answer: " + errB.Error()
 	case errA == nil && srcA == connector.SourceCache && degradedA && errB != nil:
-		var f *soap.Fault
-		if errors.As(errB, &f) && !errors.Is(errB, bcp.ErrUnavailable) {
-			return bNoSwitch, "stored answer served; other: " + errB.Error()
-		}
 		var fe *connector.FallbackError
 		if !errors.As(errB, &fe) || !errors.Is(errB, connector.ErrNotCached) {
 			return "untyped error", errB.Error()
@@ -342,6 +338,12 @@ func classifyRead(errA, errB error, srcA, srcB connector.Source, degradedA bool,
 	}
 }
 
+// refused reports whether err is the platform's refusal by a non-switching SOAP fault.
+func refused(err error) bool {
+	var f *soap.Fault
+	return errors.Is(err, connector.ErrBusiness) && errors.As(err, &f) && !errors.Is(err, bcp.ErrUnavailable)
+}
+
 // classifyETK names the behaviour of two ETK reads: x (stored) and y (never fetched).
 func classifyETK(errX, errY error, rx, ry connector.ETKResult, primaryURL string, w *world) (string, string) {
 	switch {
@@ -354,8 +356,7 @@ func classifyETK(errX, errY error, rx, ry connector.ETKResult, primaryURL string
 	case errY == nil:
 		return "unexpected", fmt.Sprintf("new party: source=%v endpoint=%s", ry.Source, ry.Endpoint)
 	}
-	var f *soap.Fault
-	if errors.As(errY, &f) && !errors.Is(errY, bcp.ErrUnavailable) {
+	if refused(errY) {
 		return bNoSwitch, "stored ETK from the store; new party: " + errY.Error()
 	}
 	if !errors.Is(errY, connector.ErrNotCached) {

@@ -119,6 +119,8 @@ func TestSecurity_TLSMinimumVersion(t *testing.T) {
 
 			// The same through a client: the service list cannot be read, nothing was sent.
 			c := securityClient(t, srv.URL+"/servicelist", ca.pool)
+			// New does not wait for the list: wait for its first fetch to end.
+			require.True(t, waitUntil(30*time.Second, func() bool { return c.Status().List.LastError != "" }))
 			st := c.Status()
 			require.Contains(t, st.List.LastError, "protocol version", "list status: %+v", st.List)
 			require.Zero(t, hits.Load())
@@ -185,6 +187,7 @@ func TestSecurity_CertificateVerification(t *testing.T) {
 	var hits atomic.Int64
 	srv := tlsServer(t, other, tls.VersionTLS12, 0, &hits)
 	c := securityClient(t, srv.URL+"/servicelist", w.p.CACertPool())
+	require.True(t, waitUntil(30*time.Second, func() bool { return c.Status().List.LastError != "" }), "the first fetch of the list ends")
 	require.Contains(t, c.Status().List.LastError, "certificate signed by unknown authority")
 	require.Zero(t, hits.Load())
 

@@ -57,6 +57,7 @@ type Collector struct {
 
 	cacheMu sync.RWMutex
 	byCall  map[callKey]callSeries
+	bySteps map[stepKey]callSeries
 	eps     map[string]struct{}
 
 	desc descs
@@ -68,7 +69,7 @@ type callKey struct {
 }
 
 type callSeries struct {
-	count   prometheus.Counter
+	count   prometheus.Counter // nil for steps other than store reads
 	latency prometheus.Observer
 }
 
@@ -110,9 +111,10 @@ func New() *Collector {
 			Help: "Breaker state changes of an endpoint, by the state entered."}, []string{"service", "endpoint", "state"}),
 		drills: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "drill_events_total",
 			Help: "Drill starts and ends."}),
-		byCall: map[callKey]callSeries{},
-		eps:    map[string]struct{}{},
-		desc:   newDescs(),
+		byCall:  map[callKey]callSeries{},
+		bySteps: map[stepKey]callSeries{},
+		eps:     map[string]struct{}{},
+		desc:    newDescs(),
 	}
 	return m
 }
@@ -200,28 +202,64 @@ func (m *Collector) StepStarted(ctx context.Context, _ connector.StepInfo) conte
 
 // StepEnded implements connector.Observer.
 func (m *Collector) StepEnded(_ context.Context, step connector.StepInfo, err error, d time.Duration) {
-	result := "ok"
+	k := stepKey{kind: step.Kind, service: step.Service, result: "ok"}
 	if err != nil {
-		result = "error"
+		k.result = "error"
 	}
 	switch step.Kind {
 	case connector.StepAttempt:
-		m.attempts.WithLabelValues(step.Service, m.endpoint(step.Endpoint), result).Observe(d.Seconds())
-		return
+		k.endpoint = step.Endpoint
 	case connector.StepStoreRead:
-		read := "hit"
 		switch {
 		case err == nil:
+			k.result = "hit"
 		case errors.Is(err, cache.ErrExpired):
-			read = "expired"
+			k.result = "expired"
 		case errors.Is(err, cache.ErrNotFound):
-			read = "miss"
-		default:
-			read = "error"
+			k.result = "miss"
 		}
-		m.storeRead.WithLabelValues(step.Service, read).Inc()
 	}
-	m.steps.WithLabelValues(step.Kind.String(), step.Service, result).Observe(d.Seconds())
+	s := m.stepSeries(k)
+	s.latency.Observe(d.Seconds())
+	if s.count != nil {
+		s.count.Inc()
+	}
+}
+
+// stepKey names the series of one kind of step.
+type stepKey struct {
+	kind                      connector.StepKind
+	service, endpoint, result string
+}
+
+// stepSeries returns the histogram (and, for store reads, the counter) of a step key,
+// resolved once.
+func (m *Collector) stepSeries(k stepKey) callSeries {
+	m.cacheMu.RLock()
+	s, ok := m.bySteps[k]
+	m.cacheMu.RUnlock()
+	if ok {
+		return s
+	}
+	switch k.kind {
+	case connector.StepAttempt:
+		s.latency = m.attempts.WithLabelValues(k.service, m.endpoint(k.endpoint), k.result)
+	case connector.StepStoreRead:
+		s.count = m.storeRead.WithLabelValues(k.service, k.result)
+		result := "ok"
+		if k.result == "error" {
+			result = "error"
+		}
+		s.latency = m.steps.WithLabelValues(k.kind.String(), k.service, result)
+	default:
+		s.latency = m.steps.WithLabelValues(k.kind.String(), k.service, k.result)
+	}
+	m.cacheMu.Lock()
+	if len(m.bySteps) < 4096 {
+		m.bySteps[k] = s
+	}
+	m.cacheMu.Unlock()
+	return s
 }
 
 // Event implements connector.Observer.

@@ -176,7 +176,7 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: connection pool: %w", err)
 	}
-	for range 2 {
+	for range appendCommitters {
 		db.wg.Add(1)
 		go db.appendLoop()
 	}

@@ -292,3 +292,8 @@ func (db *DB) SwapQueued(ctx context.Context, tenant string, seq uint64, old, va
 	}
 	return tag.RowsAffected() == 1, nil
 }
+
+// appendCommitters is how many grouped commits of appends may be in flight at
+// once: while one waits for its commit (the WAL flush), the next gathers the
+// appends that arrive meanwhile, and concurrent commits share WAL flushes.
+const appendCommitters = 4

@@ -28,8 +28,11 @@ var (
 	ErrSignature        = errors.New("soap: signature value invalid")
 	ErrTimestampExpired = errors.New("soap: timestamp expired")
 	ErrTimestampFuture  = errors.New("soap: timestamp in the future")
-	ErrUntrusted        = errors.New("soap: signing certificate not trusted")
-	ErrAlgorithm        = errors.New("soap: unsupported signature algorithm")
+	// ErrTimestampLifetime reports a Timestamp whose Expires is not after its
+	// Created, or that lasts longer than VerifierConfig.MaxLifetime.
+	ErrTimestampLifetime = errors.New("soap: timestamp lifetime invalid")
+	ErrUntrusted         = errors.New("soap: signing certificate not trusted")
+	ErrAlgorithm         = errors.New("soap: unsupported signature algorithm")
 )
 
 func fail(sentinel error, format string, args ...any) error {
@@ -47,6 +50,10 @@ type VerifierConfig struct {
 	Assertion func(a *etree.Element) (*x509.Certificate, error)
 	// ClockSkew is the tolerance on the Timestamp's Created and Expires; 0 = 5 minutes.
 	ClockSkew time.Duration
+	// MaxLifetime is the longest accepted Timestamp lifetime (Expires minus
+	// Created): a message that stays fresh for years can be replayed for
+	// years. 0 = DefaultMaxTimestampLifetime (15 minutes).
+	MaxLifetime time.Duration
 	// Now is the clock; nil = time.Now.
 	Now func() time.Time
 	// Limits bound the parsed message; zero fields take DefaultLimits.
@@ -61,6 +68,9 @@ func (c VerifierConfig) Validate() error {
 	if c.ClockSkew < 0 {
 		return errors.New("soap: VerifierConfig.ClockSkew is negative")
 	}
+	if c.MaxLifetime < 0 {
+		return errors.New("soap: VerifierConfig.MaxLifetime is negative")
+	}
 	if err := c.Limits.Validate(); err != nil {
 		return fmt.Errorf("soap: VerifierConfig.Limits: %w", err)
 	}
@@ -69,12 +79,14 @@ func (c VerifierConfig) Validate() error {
 
 // Verifier checks WS-Security signed SOAP messages. It is safe for concurrent use.
 type Verifier struct {
-	cfg   VerifierConfig
-	lim   Limits
-	skew  time.Duration
-	now   func() time.Time
-	mu    sync.Mutex
-	certs map[string]*certEntry // by DER
+	cfg  VerifierConfig
+	lim  Limits
+	skew time.Duration
+	now  func() time.Time
+
+	maxLifetime time.Duration
+	mu          sync.Mutex
+	certs       map[string]*certEntry // by DER
 }
 
 // certEntry caches the parse of a token certificate and, once a chain to
@@ -84,6 +96,10 @@ type certEntry struct {
 	trusted     bool
 	from, until time.Time
 }
+
+// DefaultMaxTimestampLifetime is the longest Timestamp lifetime a zero
+// VerifierConfig.MaxLifetime accepts. ehgate's Signer uses 60 s.
+const DefaultMaxTimestampLifetime = 15 * time.Minute
 
 const (
 	certCacheSize = 256
@@ -102,6 +118,10 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	v := &Verifier{cfg: cfg, lim: cfg.Limits.withDefaults(), skew: cfg.ClockSkew, now: cfg.Now, certs: map[string]*certEntry{}}
 	if v.skew == 0 {
 		v.skew = defaultClockSkew
+	}
+	v.maxLifetime = cfg.MaxLifetime
+	if v.maxLifetime == 0 {
+		v.maxLifetime = DefaultMaxTimestampLifetime
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -125,8 +145,8 @@ type Verified struct {
 // header: the signature must reference this envelope's soapenv:Body and the
 // wsu:Timestamp of its wsse:Security, IDs must be unique, digests and the
 // RSA-SHA256 value must hold, the key must come from a trusted token, and the
-// timestamp (Created and Expires, both required) must be current within
-// ClockSkew. Each failure is one of the Err* sentinels, wrapped with detail.
+// timestamp (Created and Expires, both required, Created before Expires, at
+// most MaxLifetime apart) must be current within ClockSkew. Each failure is one of the Err* sentinels, wrapped with detail.
 // Comments, which signatures do not cover, are removed from the returned Body.
 func (v *Verifier) Verify(msg []byte) (*Verified, error) {
 	if int64(len(msg)) > v.lim.MaxBytes {
@@ -483,6 +503,12 @@ func (v *Verifier) checkTimestamp(r *resolver, ts *etree.Element) (created, expi
 	}
 	if expires, err = time.Parse(time.RFC3339Nano, strings.TrimSpace(x.Text())); err != nil {
 		return created, expires, fail(ErrMalformed, "wsu:Expires: %v", err)
+	}
+	if !created.Before(expires) {
+		return created, expires, fail(ErrTimestampLifetime, "expires %s is not after created %s", expires.UTC().Format(time.RFC3339Nano), created.UTC().Format(time.RFC3339Nano))
+	}
+	if life := expires.Sub(created); life > v.maxLifetime {
+		return created, expires, fail(ErrTimestampLifetime, "lasts %s, at most %s accepted", life, v.maxLifetime)
 	}
 	if !now.Add(-v.skew).Before(expires) {
 		return created, expires, fail(ErrTimestampExpired, "expired %s, now %s", expires.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))

@@ -71,14 +71,18 @@ var (
 	}
 )
 
+var clientKind = trace.WithSpanKind(trace.SpanKindClient)
+
 // CallStarted implements connector.Observer: it starts the call's span.
 func (t *Tracer) CallStarted(ctx context.Context, call connector.CallInfo) context.Context {
 	name, ok := callNames[call.Operation]
 	if !ok {
 		name = "ehgate.call"
 	}
-	ctx, _ = t.t.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(KeyOperation.String(call.Operation), KeyService.String(call.Service)))
+	ctx, span := t.t.Start(ctx, name, clientKind)
+	if span.IsRecording() { // attributes of unsampled spans would only cost
+		span.SetAttributes(KeyOperation.String(call.Operation), KeyService.String(call.Service))
+	}
 	return ctx
 }
 
@@ -105,11 +109,10 @@ func (t *Tracer) StepStarted(ctx context.Context, step connector.StepInfo) conte
 	if int(step.Kind) < len(stepNames) {
 		name = stepNames[step.Kind]
 	}
-	attrs := []attribute.KeyValue{KeyService.String(step.Service)}
-	if step.Endpoint != "" {
-		attrs = append(attrs, KeyEndpoint.String(step.Endpoint))
+	ctx, span := t.t.Start(ctx, name) // the service is the call's attribute
+	if step.Kind == connector.StepAttempt && span.IsRecording() {
+		span.SetAttributes(KeyEndpoint.String(step.Endpoint))
 	}
-	ctx, _ = t.t.Start(ctx, name, trace.WithAttributes(attrs...))
 	return ctx
 }
 

@@ -217,17 +217,39 @@ func Run(ctx context.Context, o Options, out io.Writer) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := connector.New(cfg)
+	var adm *admin
+	var opts []connector.Option
+	if o.Console != "" {
+		if adm, err = listenAdmin(o.Console); err != nil {
+			return nil, fmt.Errorf("-console: %w", err)
+		}
+		opts = append(opts, connector.WithObserver(adm.metrics))
+	}
+	c, err := connector.New(cfg, opts...)
 	if err != nil {
+		if adm != nil {
+			adm.close()
+		}
 		return nil, fmt.Errorf("open client: %w", err)
 	}
 	w.c = c
 	closed := false
 	defer func() {
+		if adm != nil {
+			adm.close()
+		}
 		if !closed {
 			_ = c.Close()
 		}
 	}()
+	if adm != nil {
+		consoleURL, metricsURL, err := adm.serve(c)
+		if err != nil {
+			return nil, fmt.Errorf("-console: %w", err)
+		}
+		w.linef("operator console: %s", consoleURL)
+		w.linef("metrics:          %s", metricsURL)
+	}
 	events, unsubscribe := c.Subscribe(8192)
 	printer := newLive(w, events)
 	printerDone := make(chan struct{})
@@ -268,6 +290,10 @@ func Run(ctx context.Context, o Options, out io.Writer) (*Report, error) {
 	// End the subscription: the printer still drains what the channel holds.
 	unsubscribe()
 	<-printerDone
+	if adm != nil {
+		adm.close()
+		adm = nil
+	}
 	closed = true
 	if err := c.Close(); err != nil {
 		return nil, fmt.Errorf("close client: %w", err)

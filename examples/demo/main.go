@@ -34,7 +34,9 @@
 //
 // Flags: -duration (length of the morning), -seed (population, choices, think times), -json
 // (the figures as JSON on stdout; live lines, table and summary go to stderr), -v (also
-// breaker moves, service-list updates and each outbox replay attempt).
+// breaker moves, service-list updates and each outbox replay attempt), -console addr (serve
+// the operator console at /console/ and Prometheus metrics at /metrics on addr while the
+// morning runs, and print their URLs; requests from this machine act as operator "demo").
 package main
 
 import (
@@ -64,6 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Int64Var(&o.Seed, "seed", o.Seed, "seed of the patient population, the counters' choices and their think times")
 	fs.BoolVar(&o.JSON, "json", false, "print the figures as JSON on stdout (live lines, table and summary go to stderr)")
 	fs.BoolVar(&o.Verbose, "v", false, "also show breaker moves, service-list updates and every replay attempt")
+	fs.StringVar(&o.Console, "console", "", "serve the operator console (/console/) and Prometheus metrics (/metrics) on this address while the morning runs, e.g. 127.0.0.1:8080")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -123,6 +126,9 @@ type Options struct {
 	JSON   bool
 	// Verbose adds breaker moves, service-list updates and replay attempts to the live lines.
 	Verbose bool
+	// Console is the address of the admin server (operator console and /metrics) served
+	// while the morning runs; "" = none.
+	Console string
 }
 
 // DefaultOptions are the settings of `go run ./examples/demo`.

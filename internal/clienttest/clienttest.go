@@ -33,8 +33,17 @@ func Platform(t testing.TB) (*platformtest.Platform, *platformtest.Identity) {
 // changes behind a test's back whatever the machine's speed.
 func Config(t testing.TB, p *platformtest.Platform, id *platformtest.Identity) connector.Config {
 	t.Helper()
-	cred, err := sts.NewCredential(id.Certificate, id.Key, nil, "test identity", sts.LoadOptions{})
+	cfg, err := NewConfig(p, id, t.TempDir())
 	require.NoError(t, err)
+	return cfg
+}
+
+// NewConfig is Config for examples (no testing.TB): the store goes in dir.
+func NewConfig(p *platformtest.Platform, id *platformtest.Identity, dir string) (connector.Config, error) {
+	cred, err := sts.NewCredential(id.Certificate, id.Key, nil, "test identity", sts.LoadOptions{})
+	if err != nil {
+		return connector.Config{}, err
+	}
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	return connector.Config{
@@ -45,7 +54,7 @@ func Config(t testing.TB, p *platformtest.Platform, id *platformtest.Identity) c
 		Credentials:      connector.Credentials{Identification: cred},
 		Identity:         connector.Identity{NIHII: id.NIHII, SSIN: id.SSIN},
 		Package:          connector.PackageLicense{Name: "ehgate-test", Username: "vendor", Password: "licence"},
-		CacheDir:         t.TempDir(),
+		CacheDir:         dir,
 		CacheKeys:        [][]byte{key},
 		StatusFeedURL:    p.StatusFeedURL(),
 		ServiceListPoll:  time.Hour,
@@ -60,15 +69,18 @@ func Config(t testing.TB, p *platformtest.Platform, id *platformtest.Identity) c
 			Breaker: bcp.BreakerConfig{ConsecutiveFailures: 2, OpenTimeout: time.Hour, MaxOpenTimeout: time.Hour, Jitter: -1},
 			Router:  bcp.RouterConfig{HoldDown: -1},
 		},
-	}
+	}, nil
 }
 
-// Client is a client on p built with opts; Close is registered with t.Cleanup.
+// Client is a client on p built with opts, returned once its service list is loaded; Close is
+// registered with t.Cleanup.
 func Client(t testing.TB, p *platformtest.Platform, id *platformtest.Identity, opts ...connector.Option) *connector.Client {
 	t.Helper()
 	c, err := connector.New(Config(t, p, id), opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, c.Close()) })
+	// New fetches a first service list in the background: tests start once it is in.
+	Wait(t, "service list loaded", func() bool { return c.Status().List.Source != "none" })
 	return c
 }
 

@@ -1,0 +1,89 @@
+package metrics_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/ehgate/ehgate/connector"
+	"github.com/ehgate/ehgate/internal/clienttest"
+	"github.com/ehgate/ehgate/metrics"
+	"github.com/ehgate/ehgate/tracing"
+)
+
+// BenchmarkInsurabilityFallback is the connector's benchmark of the same name (a service in
+// fallback mode answered from memory) with no observer, with the Prometheus collector, and
+// with the collector and OpenTelemetry tracing (an SDK provider sampling every span, batched
+// to an exporter that drops them), and with tracing sampling 1% of the calls
+// (ParentBased(TraceIDRatioBased(0.01)), a usual production setting): the cost of observing
+// the hot path.
+func BenchmarkInsurabilityFallback(b *testing.B) {
+	p, id := clienttest.Platform(b)
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()),
+		sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	sampled := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01))),
+		sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	b.Cleanup(func() { _ = sampled.Shutdown(context.Background()) })
+	for _, tc := range []struct {
+		name string
+		opts func() []connector.Option
+	}{
+		{"none", func() []connector.Option { return nil }},
+		{"metrics", func() []connector.Option {
+			m := metrics.New()
+			prometheus.NewRegistry().MustRegister(m)
+			return []connector.Option{connector.WithObserver(m)}
+		}},
+		{"metrics+tracing", func() []connector.Option {
+			m := metrics.New()
+			prometheus.NewRegistry().MustRegister(m)
+			return []connector.Option{connector.WithObserver(m), connector.WithObserver(tracing.New(tp))}
+		}},
+		{"metrics+tracing1pct", func() []connector.Option {
+			m := metrics.New()
+			prometheus.NewRegistry().MustRegister(m)
+			return []connector.Option{connector.WithObserver(m), connector.WithObserver(tracing.New(sampled))}
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			c := clienttest.Client(b, p, id, tc.opts()...)
+			ctx := context.Background()
+			var reqs []connector.InsurabilityRequest
+			for _, pt := range clienttest.Patients(p, 30) {
+				req := connector.InsurabilityRequest{SSIN: pt.SSIN}
+				_, err := c.Insurability(ctx, req)
+				require.NoError(b, err)
+				reqs = append(reqs, req)
+			}
+			require.NoError(b, c.ActivateFallback(connector.ServiceInsurability, "benchmark"))
+			b.Run("serial", func(b *testing.B) {
+				b.ReportAllocs()
+				for i := 0; b.Loop(); i++ {
+					res, err := c.Insurability(ctx, reqs[i%len(reqs)])
+					if err != nil || res.Source != connector.SourceCache {
+						b.Fatal(err, res.Source)
+					}
+				}
+			})
+			b.Run("parallel", func(b *testing.B) {
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					i := 0
+					for pb.Next() {
+						i++
+						res, err := c.Insurability(ctx, reqs[i%len(reqs)])
+						if err != nil || res.Source != connector.SourceCache {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
+		})
+	}
+}
