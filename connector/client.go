@@ -67,14 +67,16 @@ func WithTransport(rt http.RoundTripper) Option { return func(o *options) { o.tr
 
 // NewTransport returns the transport the client builds when given neither WithHTTPClient nor
 // WithTransport: TLS 1.2 or later verified against roots (nil = system roots), connect
-// timeout, keep-alive pools sized for a pharmacy's counters. Vendors may wrap it and give it
-// back with WithTransport.
+// timeout, keep-alive pools sized for a pharmacy's counters, and the environment's proxy
+// (HTTPS_PROXY, HTTP_PROXY, NO_PROXY; Config.Proxy changes it for the client's own
+// transport). Vendors may wrap it and give it back with WithTransport.
 func NewTransport(roots *x509.CertPool, connectTimeout time.Duration) *http.Transport {
 	if connectTimeout <= 0 {
 		connectTimeout = 2 * time.Second
 	}
 	d := &net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}
 	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           d.DialContext,
 		TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		TLSHandshakeTimeout:   connectTimeout,
@@ -172,6 +174,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		rt := o.transport
 		if rt == nil {
 			own = NewTransport(cfg.TLSRoots, cfg.Timeouts.Connect)
+			own.Proxy = cfg.Proxy.policy()
 			rt = own
 		}
 		hc = &http.Client{Transport: rt}

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"time"
@@ -108,6 +109,66 @@ type Identity struct {
 	Attributes *sts.AttributeSet
 }
 
+// Proxy is the connector's one proxy policy, for every request it sends. Zero value: the
+// environment's proxy, as net/http reads HTTPS_PROXY, HTTP_PROXY and NO_PROXY (requests to
+// loopback addresses never go through it). Pharmacies often sit behind one.
+type Proxy struct {
+	// URL, when set, is the proxy of every request whatever the environment says
+	// (http://, https:// or socks5://; user:password@ for a proxy that asks for them).
+	URL string
+	// Direct connects without any proxy, ignoring the environment. URL must then be "".
+	Direct bool
+}
+
+// policy returns the http.Transport.Proxy function of p (URL already validated).
+func (p Proxy) policy() func(*http.Request) (*url.URL, error) {
+	switch {
+	case p.Direct:
+		return nil
+	case p.URL != "":
+		u, _ := url.Parse(p.URL)
+		return http.ProxyURL(u)
+	default:
+		return http.ProxyFromEnvironment
+	}
+}
+
+// String shows the policy with the proxy's password, if any, redacted.
+func (p Proxy) String() string {
+	switch {
+	case p.Direct:
+		return "direct"
+	case p.URL != "":
+		if u, err := url.Parse(p.URL); err == nil {
+			return u.Redacted()
+		}
+		return "[unparsable proxy URL]"
+	default:
+		return "environment"
+	}
+}
+
+// Format prints the policy as String does (the password redacted).
+func (p Proxy) Format(f fmt.State, verb rune) { fmt.Fprint(f, p.String()) }
+
+func (p Proxy) validate() error {
+	if p.URL == "" {
+		return nil
+	}
+	if p.Direct {
+		return errors.New("set URL or Direct, not both")
+	}
+	u, err := url.Parse(p.URL)
+	if err != nil || u.Host == "" {
+		return errors.New("not an absolute URL")
+	}
+	switch u.Scheme {
+	case "http", "https", "socks5":
+		return nil
+	}
+	return errors.New("scheme must be http, https or socks5")
+}
+
 // Policy is how the local store serves one priority function.
 type Policy struct {
 	// MaxAge is how old a cached answer may be and still be served when the platform cannot
@@ -174,6 +235,10 @@ type Config struct {
 	// TLSRoots are the CAs of the platform's TLS certificates. nil = the system roots.
 	// Ignored when WithHTTPClient is given.
 	TLSRoots *x509.CertPool
+	// Proxy is how every request (service list, status feed, STS, services) reaches the
+	// platform. The zero value = the environment's proxy. Ignored when WithHTTPClient or
+	// WithTransport is given: the vendor's transport decides.
+	Proxy Proxy
 	// STSRoots is the trust pool of the STS's assertion signatures; required.
 	STSRoots *x509.CertPool
 	// STSSigner pins the STS's signing certificate among those STSRoots trusts (by subject
@@ -309,6 +374,9 @@ func (c Config) Validate() error {
 	}
 	if c.STSRoots == nil {
 		return bad("STSRoots", "required: the CA that signs STS assertions")
+	}
+	if err := c.Proxy.validate(); err != nil {
+		return bad("Proxy.URL", err.Error())
 	}
 	cr := c.Credentials
 	switch {

@@ -60,6 +60,19 @@
 // official integrations followed and every choice they leave open); an answer the schema
 // does not allow is a *ResponseError naming the element, never stored.
 //
-// Personal data (SSINs, answers) is never logged at info level or above and is encrypted
-// at rest.
+// The service list is adopted only when its signature chains to ServiceListRoots and comes
+// from the pinned signer (ServiceListSigner; by default the platform's SERVICELIST
+// certificate subject), it is of the configured environment (ServiceListEnvironment;
+// derived from Environment for the platform's own URL), its IssueInstant is not later than
+// now plus five minutes, and it is not a second, different list of the held list's instant.
+//
+// Proxies: every request (service list, status feed, STS, services) goes through one
+// transport, and so through one proxy policy, Config.Proxy: the environment's proxy by
+// default (HTTPS_PROXY, HTTP_PROXY, NO_PROXY as net/http reads them), a fixed proxy URL, or
+// Direct. With WithHTTPClient or WithTransport the vendor's transport decides.
+//
+// Personal data (SSINs, names, answers) is never logged at any level nor carried in error
+// texts (a SOAP fault's faultstring, where the platform echoes request data, is left out of
+// its Error; read the *soap.Fault or *BusinessError fields where it is safe to show), is
+// redacted when a Config is printed, and is encrypted at rest.
 package connector

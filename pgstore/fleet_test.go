@@ -247,19 +247,26 @@ func TestFleet_DeadInstanceLeaseTakenOver(t *testing.T) {
 	}, 20*time.Second, 100*time.Millisecond, "the lease passes and the partition is taken over")
 	require.Equal(t, []int{0, 1, 2, 3, 4}, got)
 
-	// A Replay that loses its lease mid-partition stops there: another owner continues.
+	// An instance that stalls in a send past its lease (its send ignores the cut-off) loses
+	// the partition to another one, which claims it once the lease has passed; the stalled
+	// Replay then sends nothing more of it.
 	for i := range 3 {
 		require.NoError(t, st.Outbox().Enqueue(bg, cache.Message{IdempotencyKey: fmt.Sprint("v", i), Partition: "patient", Service: "svc", Payload: []byte{byte(i)}}))
 	}
 	got = nil
 	res, err = st.Outbox().Replay(bg, func(_ context.Context, m cache.Message) error {
 		got = append(got, int(m.Payload[0]))
-		// Steal the lease as an instance would after this one's expired.
-		conn, err := pgx.Connect(bg, testURL(t))
-		require.NoError(t, err)
-		defer conn.Close(bg)
-		_, err = conn.Exec(bg, `UPDATE ehgate_lease SET owner = 'thief', until = now() + interval '1 hour' WHERE tenant = $1`, tenant)
-		require.NoError(t, err)
+		if len(got) == 1 {
+			// The stall: until another instance has claimed the partition (after the lease).
+			for {
+				parts, err := db.Claim(bg, tenant, "other-instance", time.Hour, 10)
+				require.NoError(t, err)
+				if len(parts) == 1 {
+					return nil
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
 		return nil
 	})
 	require.NoError(t, err)
