@@ -272,6 +272,12 @@ type Config struct {
 	// the others after at most StoreLease. It must exceed a write's send (two attempt
 	// timeouts). 0 = 30 s.
 	StoreLease time.Duration
+	// DamagedStore says what New does with a damaged store file (truncated, garbled): zero =
+	// DamagedStoreStartFresh (moved aside with a timestamp, a fresh store started),
+	// DamagedStoreLeave (left alone; the client runs without a store). Whatever it says, a
+	// store that cannot be opened never stops the client: live calls go on, and Status().Store
+	// says why there is no store; a file under an unknown key is never touched.
+	DamagedStore DamagedStore
 	// CacheKeys are the 32-byte keys of the store; the first encrypts, all decrypt (rotation).
 	// Required.
 	CacheKeys [][]byte
@@ -412,6 +418,9 @@ func (c Config) Validate() error {
 		if err := (cache.Config{Backend: c.StoreBackend, Dir: c.CacheDir, Tenant: c.StoreTenant, Keys: []cache.Key{{ID: "k", Secret: make([]byte, 32)}}}).Validate(); err != nil {
 			return bad("StoreTenant", "must be 1 to 64 letters, digits, '.', '_' or '-'")
 		}
+	}
+	if c.DamagedStore != DamagedStoreStartFresh && c.DamagedStore != DamagedStoreLeave {
+		return bad("DamagedStore", "unknown value")
 	}
 	if len(c.CacheKeys) == 0 {
 		return bad("CacheKeys", "required: the store is encrypted")

@@ -190,6 +190,19 @@ func (t *modeTable) isFallback(service string) bool {
 	return s != nil && s.mode == ModeFallback
 }
 
+// operators returns the operator's activations: service → reason.
+func (t *modeTable) operators() map[string]string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[string]string{}
+	for name, s := range t.services {
+		if s.operator != "" {
+			out[name] = s.operator
+		}
+	}
+	return out
+}
+
 // snapshot copies every state.
 func (t *modeTable) snapshot() []serviceState {
 	t.mu.Lock()
