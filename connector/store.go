@@ -113,8 +113,13 @@ func (c *Client) Requeue(ctx context.Context, seq uint64) error {
 // Discard deletes a dead letter (by its Seq) for good, for example once the vendor has dealt
 // with what the platform refused in another way. The write is never sent.
 func (c *Client) Discard(ctx context.Context, seq uint64) error {
-	if c.ctx.Err() != nil {
-		return ErrClosed
+	ctx, end, err := c.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer end()
+	if c.store == nil {
+		return c.storeErr
 	}
 	if err := c.outbox.Discard(ctx, seq); err != nil {
 		return err
