@@ -17,7 +17,7 @@ import (
 // ServiceSTS is the short service-list name of the STS.
 const ServiceSTS = "iamsaml11tokenservice:v1"
 
-// Environment selects the platform's service list (specs/servicelist.md).
+// Environment selects the platform's service list.
 type Environment int
 
 // Environments. The zero value selects none: Config.ServiceListURL must then be set.
@@ -167,7 +167,7 @@ func (p Proxy) validate() error {
 // Policy is how the local store serves one priority function.
 type Policy struct {
 	// MaxAge is how old a cached answer may be and still be served when the platform cannot
-	// answer. 0 = the function's default: 30 days for insurability (specs/insurability.md);
+	// answer. 0 = the function's default: 30 days for insurability (the platform's 30-day rule);
 	// for ETKs the certificate's own validity is the limit and MaxAge is not used.
 	MaxAge time.Duration
 	// RefreshAfter (ETK only) is the age after which a cached ETK is still served but refreshed
@@ -287,7 +287,7 @@ type Config struct {
 	// Timeouts of the network.
 	Timeouts Timeouts
 	// FaultCodes are the SOAP fault codes that move a call to the next endpoint.
-	// nil = SOA-01001, SOA-01002, SOA-02001, SOA-02002 (specs/switching.md).
+	// nil = SOA-01001, SOA-01002, SOA-02001, SOA-02002 (the official connector's switching codes).
 	FaultCodes []string
 	// BCP tunes the breakers, endpoint choice, retry budget and per-service call policies
 	// (bcp.Config; its zero value = bcp's defaults). The connector sets its Classifier and
