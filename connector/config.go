@@ -17,7 +17,7 @@ import (
 // ServiceSTS is the short service-list name of the STS.
 const ServiceSTS = "iamsaml11tokenservice:v1"
 
-// Environment selects the platform's service list (specs/servicelist.md).
+// Environment selects the platform's service list.
 type Environment int
 
 // Environments. The zero value selects none: Config.ServiceListURL must then be set.
@@ -172,7 +172,7 @@ func (p Proxy) validate() error {
 // Policy is how the local store serves one priority function.
 type Policy struct {
 	// MaxAge is how old a cached answer may be and still be served when the platform cannot
-	// answer. 0 = the function's default: 30 days for insurability (specs/insurability.md);
+	// answer. 0 = the function's default: 30 days for insurability (the platform's 30-day rule);
 	// for ETKs the certificate's own validity is the limit and MaxAge is not used.
 	MaxAge time.Duration
 	// RefreshAfter (ETK only) is the age after which a cached ETK is still served but refreshed
@@ -277,6 +277,12 @@ type Config struct {
 	// the others after at most StoreLease. It must exceed a write's send (two attempt
 	// timeouts). 0 = 30 s.
 	StoreLease time.Duration
+	// DamagedStore says what New does with a damaged store file (truncated, garbled): zero =
+	// DamagedStoreStartFresh (moved aside with a timestamp, a fresh store started),
+	// DamagedStoreLeave (left alone; the client runs without a store). Whatever it says, a
+	// store that cannot be opened never stops the client: live calls go on, and Status().Store
+	// says why there is no store; a file under an unknown key is never touched.
+	DamagedStore DamagedStore
 	// CacheKeys are the 32-byte keys of the store; the first encrypts, all decrypt (rotation).
 	// Required.
 	CacheKeys [][]byte
@@ -286,7 +292,7 @@ type Config struct {
 	// Timeouts of the network.
 	Timeouts Timeouts
 	// FaultCodes are the SOAP fault codes that move a call to the next endpoint.
-	// nil = SOA-01001, SOA-01002, SOA-02001, SOA-02002 (specs/switching.md).
+	// nil = SOA-01001, SOA-01002, SOA-02001, SOA-02002 (the official connector's switching codes).
 	FaultCodes []string
 	// BCP tunes the breakers, endpoint choice, retry budget and per-service call policies
 	// (bcp.Config; its zero value = bcp's defaults). The connector sets its Classifier and
@@ -417,6 +423,9 @@ func (c Config) Validate() error {
 		if err := (cache.Config{Backend: c.StoreBackend, Dir: c.CacheDir, Tenant: c.StoreTenant, Keys: []cache.Key{{ID: "k", Secret: make([]byte, 32)}}}).Validate(); err != nil {
 			return bad("StoreTenant", "must be 1 to 64 letters, digits, '.', '_' or '-'")
 		}
+	}
+	if c.DamagedStore != DamagedStoreStartFresh && c.DamagedStore != DamagedStoreLeave {
+		return bad("DamagedStore", "unknown value")
 	}
 	if len(c.CacheKeys) == 0 {
 		return bad("CacheKeys", "required: the store is encrypted")

@@ -50,7 +50,7 @@
 // Cancel and deadline are not the same. A caller who cancels its context gets ctx.Err() at
 // once, and nothing is recorded (no regularisation entry, no breaker move, no mode change).
 // A caller's deadline means "answer within this time": the live part of the call ends
-// shortly before it (a tenth of the time left, 20 ms to 250 ms, is kept for the store) and
+// shortly before it (a tenth of the time left, 20 ms to 500 ms, is kept for the store) and
 // when the platform has not answered by then, the stored answer, marked Degraded, is
 // returned before the deadline; the caller's deadline does not change the service's mode.
 // Close cancels the calls in flight (they return ErrClosed) and every later call returns

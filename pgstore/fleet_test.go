@@ -426,3 +426,33 @@ func TestFleet_RenewalLockExcludesOtherInstances(t *testing.T) {
 		t.Fatal("b never got the lock a released")
 	}
 }
+
+// Purge nominates by the database's clear-text times but decides on the sealed ones: a row
+// whose times were altered in the database is not deleted, and one that fails
+// authentication is kept as evidence and counted.
+func TestPostgres_PurgeAuthenticatesBeforeDeleting(t *testing.T) {
+	tenant := cachetest.Tenant("purge-auth")
+	st, err := cache.Open(storeConfig(tenant, openDB(t)))
+	require.NoError(t, err)
+	defer st.Close()
+	require.NoError(t, st.Put(bg, cache.FunctionInsurability, "85073003328", []byte("kept")))
+	require.NoError(t, st.Put(bg, cache.FunctionInsurability, "00000000097", []byte("garbled")))
+	conn, err := pgx.Connect(bg, testURL(t))
+	require.NoError(t, err)
+	defer conn.Close(bg)
+	_, err = conn.Exec(bg, `UPDATE ehgate_record SET t1 = 0 WHERE tenant = $1 AND bucket = 'a:insurability'`, tenant)
+	require.NoError(t, err)
+	// Garble one sealed value (its last byte, in the tag) as well.
+	_, err = conn.Exec(bg, `UPDATE ehgate_record SET value = overlay(value placing '\xff'::bytea from octet_length(value))
+		WHERE tenant = $1 AND bucket = 'a:insurability' AND key = (SELECT key FROM ehgate_record WHERE tenant = $1 AND bucket = 'a:insurability' ORDER BY key LIMIT 1)`, tenant)
+	require.NoError(t, err)
+	n, err := st.Purge(bg)
+	require.NoError(t, err)
+	require.Zero(t, n, "altered times delete nothing")
+	var rows int
+	require.NoError(t, conn.QueryRow(bg, `SELECT count(*) FROM ehgate_record WHERE tenant = $1 AND bucket = 'a:insurability'`, tenant).Scan(&rows))
+	require.Equal(t, 2, rows, "both rows kept, the garbled one as evidence")
+	s, err := st.Stats(bg)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, s.AuthFailures, "the garbled record is counted")
+}
