@@ -100,7 +100,7 @@ func TestNew_StoreFailureNeverStopsLiveCalls(t *testing.T) {
 
 		for _, s := range p.Sites() {
 			s.Inject(platformtest.ServiceInsurability, platformtest.Fault{Kind: platformtest.FaultRefuse})
-			s.Inject(platformtest.ServiceTarification, platformtest.Fault{Kind: platformtest.FaultRefuse})
+			s.Inject(platformtest.ServiceEHealthBox, platformtest.Fault{Kind: platformtest.FaultRefuse})
 		}
 		defer func() {
 			for _, s := range p.Sites() {
@@ -110,7 +110,7 @@ func TestNew_StoreFailureNeverStopsLiveCalls(t *testing.T) {
 		_, err = c.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
 		require.ErrorIs(t, err, ErrNotCached)
 		require.ErrorIs(t, err, ErrNoStore, "the fallback says it has no store")
-		_, err = c.Submit(ctx, Write{Payload: []byte("claim")})
+		_, err = c.SendMessage(ctx, testMessage("", "", []byte("claim")))
 		require.ErrorIs(t, err, ErrNoStore, "a write that cannot be delivered cannot be queued either")
 		_, err = c.Purge(ctx)
 		require.ErrorIs(t, err, ErrNoStore)
