@@ -50,10 +50,14 @@ type Backend interface {
 	Swap(ctx context.Context, tenant, bucket string, old []byte, r Record) (bool, error)
 	// Delete removes the record under key and reports whether there was one.
 	Delete(ctx context.Context, tenant, bucket string, key []byte) (bool, error)
-	// DeleteExpired removes the records of bucket whose T1 is at most
-	// storedBefore or whose T2 is set (not 0) and at most now, and returns
-	// how many it removed.
-	DeleteExpired(ctx context.Context, tenant, bucket string, storedBefore, now int64) (int, error)
+	// Expired returns up to limit records of bucket with keys above after
+	// (all keys when after is nil), in key order, whose T1 is at most
+	// storedBefore or whose T2 is set (not 0) and at most now: the candidates
+	// of a purge, which the Store authenticates before deleting them.
+	Expired(ctx context.Context, tenant, bucket string, storedBefore, now int64, after []byte, limit int) ([]Record, error)
+	// DeleteRecord removes the record under key only if it still holds value;
+	// it reports whether it did.
+	DeleteRecord(ctx context.Context, tenant, bucket string, key, value []byte) (bool, error)
 	// Scan returns up to limit records of bucket with keys above after (all
 	// keys when after is nil), in key order.
 	Scan(ctx context.Context, tenant, bucket string, after []byte, limit int) ([]Record, error)

@@ -32,7 +32,10 @@ const (
 	functionGenericInsurability = "genericinsurability"
 	functionETK                 = cache.FunctionETK
 	functionToken               = cache.FunctionToken
-	functionServiceList         = "servicelist"
+	// functionState holds what the client must remember across restarts: the operator's
+	// fallback activations and the answers awaiting regularisation.
+	functionState       = "connector-state"
+	functionServiceList = "servicelist"
 )
 
 // Option injects a dependency into New.
@@ -67,14 +70,16 @@ func WithTransport(rt http.RoundTripper) Option { return func(o *options) { o.tr
 
 // NewTransport returns the transport the client builds when given neither WithHTTPClient nor
 // WithTransport: TLS 1.2 or later verified against roots (nil = system roots), connect
-// timeout, keep-alive pools sized for a pharmacy's counters. Vendors may wrap it and give it
-// back with WithTransport.
+// timeout, keep-alive pools sized for a pharmacy's counters, and the environment's proxy
+// (HTTPS_PROXY, HTTP_PROXY, NO_PROXY; Config.Proxy changes it for the client's own
+// transport). Vendors may wrap it and give it back with WithTransport.
 func NewTransport(roots *x509.CertPool, connectTimeout time.Duration) *http.Transport {
 	if connectTimeout <= 0 {
 		connectTimeout = 2 * time.Second
 	}
 	d := &net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}
 	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           d.DialContext,
 		TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		TLSHandshakeTimeout:   connectTimeout,
@@ -107,7 +112,9 @@ type Client struct {
 	engineConfig bcp.Config
 	loader       *bcp.Loader
 	tokens       *sts.Provider
-	store        *cache.Store
+	store        *cache.Store // nil when it could not be opened (storeErr says why)
+	storeErr     error        // wraps ErrNoStore and the cause; nil with a store
+	storeStatus  StoreStatus
 	outbox       *cache.Outbox
 	partitions   *partitionTracker
 	feed         *feedWatcher
@@ -136,6 +143,7 @@ type Client struct {
 	bgMu         sync.Mutex
 	closing      bool
 	calls        sync.WaitGroup // callers' calls in flight (begin)
+	stateMu      sync.Mutex     // serialises saves of the persisted state (state.go)
 	closeOnce    sync.Once
 }
 
@@ -172,6 +180,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		rt := o.transport
 		if rt == nil {
 			own = NewTransport(cfg.TLSRoots, cfg.Timeouts.Connect)
+			own.Proxy = cfg.Proxy.policy()
 			rt = own
 		}
 		hc = &http.Client{Transport: rt}
@@ -222,7 +231,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	}
 	ps := sha256.Sum256(append([]byte("ehgate-pseudonym\x00"), cfg.CacheKeys[0]...))
 	c.pseudo = ps[:]
-	c.store, err = cache.Open(cache.Config{
+	c.openStore(cache.Config{
 		Dir:     cfg.CacheDir,
 		Backend: cfg.StoreBackend,
 		Tenant:  cfg.StoreTenant,
@@ -232,22 +241,25 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 			functionGenericInsurability: {Fresh: time.Hour, ServeStale: cfg.Policies.GenericInsurability.MaxAge, Retention: cfg.Policies.GenericInsurability.MaxAge + 24*time.Hour},
 			functionETK:                 {Fresh: cfg.Policies.ETK.RefreshAfter, ServeStale: 5 * 365 * 24 * time.Hour, Retention: 5 * 365 * 24 * time.Hour},
 			functionServiceList:         {Fresh: time.Hour, ServeStale: 5 * 365 * 24 * time.Hour},
+			functionState:               {Fresh: time.Hour, ServeStale: 5 * 365 * 24 * time.Hour, Retention: 5 * 365 * 24 * time.Hour},
 		},
 		Outbox: cache.OutboxConfig{MaxElapsed: 30 * time.Second, InitialBackoff: 200 * time.Millisecond, MaxBackoff: 5 * time.Second, Lease: cfg.StoreLease},
-	}, cache.WithClock(c.clock.Now), cache.WithLogger(c.log))
-	if err != nil {
-		where := cfg.CacheDir
-		if cfg.StoreBackend != nil {
-			where = "the store backend"
-		}
-		return nil, fmt.Errorf("connector: opening the local store in %s: %w", where, err)
-	}
+	})
 	var lists bcp.ListStore = bcp.NewFileListStore(filepath.Join(cfg.CacheDir, "servicelist.xml"))
 	if cfg.StoreBackend != nil {
-		lists = listStore{c.store}
+		lists = nil // not persisted while the shared store is unreachable
+		if c.store != nil {
+			lists = listStore{c.store}
+		}
 	}
-	c.outbox = c.store.Outbox()
-	c.partitions = newPartitionTracker(c.outbox.Pending)
+	pending := func() int { return 0 }
+	if c.store != nil {
+		c.outbox = c.store.Outbox()
+		pending = c.outbox.Pending
+	}
+	c.partitions = newPartitionTracker(pending)
+	c.restoreState()
+	c.goBackground(func() { c.regular.saver(c.ctx) })
 
 	c.loader, err = bcp.NewLoader(bcp.LoaderConfig{
 		BaseURL:     cfg.ServiceListURL,
@@ -316,7 +328,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		STSSigner:         cfg.STSSigner,
 		Service:           ServiceSTS,
 		Router:            listRouter{c},
-		Store:             tokenStore{c.store},
+		Store:             c.tokenStore(),
 		RenewalLock:       renewalLock(cfg.StoreBackend),
 		RequestedLifetime: cfg.TokenLifetime,
 		RequestTimeout:    2 * cfg.Timeouts.Attempt,
@@ -501,6 +513,14 @@ func (l listStore) Save(raw []byte) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return l.s.Put(ctx, functionServiceList, "last-good", raw)
+}
+
+// tokenStore returns the token store, nil (none) without a local store.
+func (c *Client) tokenStore() sts.TokenStore {
+	if c.store == nil {
+		return nil
+	}
+	return tokenStore{c.store}
 }
 
 // tokenStore adapts the encrypted store to sts.TokenStore.

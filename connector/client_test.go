@@ -587,9 +587,15 @@ func TestClient_ETK(t *testing.T) {
 	require.ErrorIs(t, err, ErrNotCached, "depot down and nothing stored")
 
 	env.p.Site("ehealth").Clear("")
-	env.clock.Advance(time.Minute)
-	_, err = env.c.ETK(ctx, Identifier{Type: "NIHII-PHARMACY", Value: "87654321"})
+	// The breaker's open timeout runs out on the test clock, but the timer's function runs
+	// on its own goroutine after Advance returns (testClock.fire): a call made at once may
+	// still meet the open breaker (the flake of issue 17 item 10). Advance until the depot
+	// is asked again, which a state tells, not a speed.
 	var be *BusinessError
+	env.advanceUntil(t, time.Minute, func() bool {
+		_, err = env.c.ETK(ctx, Identifier{Type: "NIHII-PHARMACY", Value: "87654321"})
+		return errors.As(err, &be)
+	})
 	require.ErrorAs(t, err, &be, "an unknown party is the depot's answer")
 
 	env.p.Site("ehealth").Inject(platformtest.ServiceETK, platformtest.Fault{Kind: platformtest.FaultRefuse})

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"time"
@@ -16,7 +17,7 @@ import (
 // ServiceSTS is the short service-list name of the STS.
 const ServiceSTS = "iamsaml11tokenservice:v1"
 
-// Environment selects the platform's service list (specs/servicelist.md).
+// Environment selects the platform's service list.
 type Environment int
 
 // Environments. The zero value selects none: Config.ServiceListURL must then be set.
@@ -108,10 +109,70 @@ type Identity struct {
 	Attributes *sts.AttributeSet
 }
 
+// Proxy is the connector's one proxy policy, for every request it sends. Zero value: the
+// environment's proxy, as net/http reads HTTPS_PROXY, HTTP_PROXY and NO_PROXY (requests to
+// loopback addresses never go through it). Pharmacies often sit behind one.
+type Proxy struct {
+	// URL, when set, is the proxy of every request whatever the environment says
+	// (http://, https:// or socks5://; user:password@ for a proxy that asks for them).
+	URL string
+	// Direct connects without any proxy, ignoring the environment. URL must then be "".
+	Direct bool
+}
+
+// policy returns the http.Transport.Proxy function of p (URL already validated).
+func (p Proxy) policy() func(*http.Request) (*url.URL, error) {
+	switch {
+	case p.Direct:
+		return nil
+	case p.URL != "":
+		u, _ := url.Parse(p.URL)
+		return http.ProxyURL(u)
+	default:
+		return http.ProxyFromEnvironment
+	}
+}
+
+// String shows the policy with the proxy's password, if any, redacted.
+func (p Proxy) String() string {
+	switch {
+	case p.Direct:
+		return "direct"
+	case p.URL != "":
+		if u, err := url.Parse(p.URL); err == nil {
+			return u.Redacted()
+		}
+		return "[unparsable proxy URL]"
+	default:
+		return "environment"
+	}
+}
+
+// Format prints the policy as String does (the password redacted).
+func (p Proxy) Format(f fmt.State, verb rune) { fmt.Fprint(f, p.String()) }
+
+func (p Proxy) validate() error {
+	if p.URL == "" {
+		return nil
+	}
+	if p.Direct {
+		return errors.New("set URL or Direct, not both")
+	}
+	u, err := url.Parse(p.URL)
+	if err != nil || u.Host == "" {
+		return errors.New("not an absolute URL")
+	}
+	switch u.Scheme {
+	case "http", "https", "socks5":
+		return nil
+	}
+	return errors.New("scheme must be http, https or socks5")
+}
+
 // Policy is how the local store serves one priority function.
 type Policy struct {
 	// MaxAge is how old a cached answer may be and still be served when the platform cannot
-	// answer. 0 = the function's default: 30 days for insurability (specs/insurability.md);
+	// answer. 0 = the function's default: 30 days for insurability (the platform's 30-day rule);
 	// for ETKs the certificate's own validity is the limit and MaxAge is not used.
 	MaxAge time.Duration
 	// RefreshAfter (ETK only) is the age after which a cached ETK is still served but refreshed
@@ -174,6 +235,10 @@ type Config struct {
 	// TLSRoots are the CAs of the platform's TLS certificates. nil = the system roots.
 	// Ignored when WithHTTPClient is given.
 	TLSRoots *x509.CertPool
+	// Proxy is how every request (service list, status feed, STS, services) reaches the
+	// platform. The zero value = the environment's proxy. Ignored when WithHTTPClient or
+	// WithTransport is given: the vendor's transport decides.
+	Proxy Proxy
 	// STSRoots is the trust pool of the STS's assertion signatures; required.
 	STSRoots *x509.CertPool
 	// STSSigner pins the STS's signing certificate among those STSRoots trusts (by subject
@@ -212,6 +277,12 @@ type Config struct {
 	// the others after at most StoreLease. It must exceed a write's send (two attempt
 	// timeouts). 0 = 30 s.
 	StoreLease time.Duration
+	// DamagedStore says what New does with a damaged store file (truncated, garbled): zero =
+	// DamagedStoreStartFresh (moved aside with a timestamp, a fresh store started),
+	// DamagedStoreLeave (left alone; the client runs without a store). Whatever it says, a
+	// store that cannot be opened never stops the client: live calls go on, and Status().Store
+	// says why there is no store; a file under an unknown key is never touched.
+	DamagedStore DamagedStore
 	// CacheKeys are the 32-byte keys of the store; the first encrypts, all decrypt (rotation).
 	// Required.
 	CacheKeys [][]byte
@@ -221,7 +292,7 @@ type Config struct {
 	// Timeouts of the network.
 	Timeouts Timeouts
 	// FaultCodes are the SOAP fault codes that move a call to the next endpoint.
-	// nil = SOA-01001, SOA-01002, SOA-02001, SOA-02002 (specs/switching.md).
+	// nil = SOA-01001, SOA-01002, SOA-02001, SOA-02002 (the official connector's switching codes).
 	FaultCodes []string
 	// BCP tunes the breakers, endpoint choice, retry budget and per-service call policies
 	// (bcp.Config; its zero value = bcp's defaults). The connector sets its Classifier and
@@ -310,6 +381,9 @@ func (c Config) Validate() error {
 	if c.STSRoots == nil {
 		return bad("STSRoots", "required: the CA that signs STS assertions")
 	}
+	if err := c.Proxy.validate(); err != nil {
+		return bad("Proxy.URL", err.Error())
+	}
 	cr := c.Credentials
 	switch {
 	case cr.Identification != nil:
@@ -349,6 +423,9 @@ func (c Config) Validate() error {
 		if err := (cache.Config{Backend: c.StoreBackend, Dir: c.CacheDir, Tenant: c.StoreTenant, Keys: []cache.Key{{ID: "k", Secret: make([]byte, 32)}}}).Validate(); err != nil {
 			return bad("StoreTenant", "must be 1 to 64 letters, digits, '.', '_' or '-'")
 		}
+	}
+	if c.DamagedStore != DamagedStoreStartFresh && c.DamagedStore != DamagedStoreLeave {
+		return bad("DamagedStore", "unknown value")
 	}
 	if len(c.CacheKeys) == 0 {
 		return bad("CacheKeys", "required: the store is encrypted")

@@ -113,8 +113,16 @@ func TestConfig_PrintsNoSecret(t *testing.T) {
 		require.Contains(t, out, "[redacted]", format)
 		out = fmt.Sprintf(format, cfg.Credentials)
 		require.NotContains(t, out, "keystore-secret", format)
+		// The holder's SSIN is personal data (review LOW 8).
+		require.NotContains(t, fmt.Sprintf(format, cfg), cfg.Identity.SSIN, format)
+		require.NotContains(t, fmt.Sprintf(format, cfg.Identity), cfg.Identity.SSIN, format)
+		require.Contains(t, fmt.Sprintf(format, cfg.Identity), cfg.Identity.NIHII, format)
 	}
-	b, err := json.Marshal(cfg.Credentials)
+	b, err := json.Marshal(cfg.Identity)
+	require.NoError(t, err)
+	require.NotContains(t, string(b), cfg.Identity.SSIN)
+	require.Contains(t, string(b), "[redacted]")
+	b, err = json.Marshal(cfg.Credentials)
 	require.NoError(t, err)
 	require.NotContains(t, string(b), "keystore-secret")
 	require.NotContains(t, string(b), `"D"`, "no private key")

@@ -50,7 +50,7 @@
 // Cancel and deadline are not the same. A caller who cancels its context gets ctx.Err() at
 // once, and nothing is recorded (no regularisation entry, no breaker move, no mode change).
 // A caller's deadline means "answer within this time": the live part of the call ends
-// shortly before it (a tenth of the time left, 20 ms to 250 ms, is kept for the store) and
+// shortly before it (a tenth of the time left, 20 ms to 500 ms, is kept for the store) and
 // when the platform has not answered by then, the stored answer, marked Degraded, is
 // returned before the deadline; the caller's deadline does not change the service's mode.
 // Close cancels the calls in flight (they return ErrClosed) and every later call returns
@@ -60,6 +60,19 @@
 // official integrations followed and every choice they leave open); an answer the schema
 // does not allow is a *ResponseError naming the element, never stored.
 //
-// Personal data (SSINs, answers) is never logged at info level or above and is encrypted
-// at rest.
+// The service list is adopted only when its signature chains to ServiceListRoots and comes
+// from the pinned signer (ServiceListSigner; by default the platform's SERVICELIST
+// certificate subject), it is of the configured environment (ServiceListEnvironment;
+// derived from Environment for the platform's own URL), its IssueInstant is not later than
+// now plus five minutes, and it is not a second, different list of the held list's instant.
+//
+// Proxies: every request (service list, status feed, STS, services) goes through one
+// transport, and so through one proxy policy, Config.Proxy: the environment's proxy by
+// default (HTTPS_PROXY, HTTP_PROXY, NO_PROXY as net/http reads them), a fixed proxy URL, or
+// Direct. With WithHTTPClient or WithTransport the vendor's transport decides.
+//
+// Personal data (SSINs, names, answers) is never logged at any level nor carried in error
+// texts (a SOAP fault's faultstring, where the platform echoes request data, is left out of
+// its Error; read the *soap.Fault or *BusinessError fields where it is safe to show), is
+// redacted when a Config is printed, and is encrypted at rest.
 package connector

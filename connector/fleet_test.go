@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ehgate/ehgate/bcp"
+	"github.com/ehgate/ehgate/cache"
 	"github.com/ehgate/ehgate/cache/cachetest"
 	"github.com/ehgate/ehgate/pgstore"
 	"github.com/ehgate/ehgate/platformtest"
@@ -116,4 +117,49 @@ func TestFleet_TwentyInstancesOneSTSRequest(t *testing.T) {
 		require.Equal(t, ref, c.tokens.Current().ID, "one token for the fleet")
 	}
 	require.Equal(t, 1, p.Count("", platformtest.ServiceSTS, platformtest.OutcomeOK)-before, "one STS request for twenty instances")
+}
+
+// The database is unreachable from the start: the client starts, live calls and live writes
+// go on (the token is obtained, only not stored), and what needs the store says why it cannot
+// be served: a fallback read fails with cache.ErrUnavailable, a write the platform does not
+// take is refused as "neither delivered nor queued", never silently dropped.
+func TestFleet_DatabaseDownLiveCallsGoOn(t *testing.T) {
+	fleetDB(t) // skip without a test database, as every fleet test
+	p, id := testPlatform(t)
+	t.Cleanup(func() {
+		for _, s := range p.Sites() {
+			s.Clear("")
+		}
+	})
+	down, err := pgstore.Open(context.Background(), pgstore.Config{URL: "postgres://ehgate@127.0.0.1:1/ehgate?connect_timeout=1", QueryTimeout: time.Second})
+	require.NoError(t, err, "opening does not need the database")
+	defer down.Close()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	c, err := New(fleetConfig(t, p, id, down, cachetest.Tenant("down"), key), WithClock(newTestClock()), WithLogger(zap.NewNop()))
+	require.NoError(t, err)
+	defer c.Close()
+	ctx := context.Background()
+	pt := patients(p, 1)[0]
+
+	res, err := c.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
+	require.NoError(t, err, "a live call needs no database")
+	require.Equal(t, SourceLive, res.Source)
+	r, err := c.SendMessage(ctx, testMessage("", pt.SSIN, []byte("live write")))
+	require.NoError(t, err)
+	require.True(t, r.Delivered)
+
+	require.NoError(t, c.ActivateFallback(ServiceInsurability, "test"))
+	_, err = c.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
+	require.ErrorIs(t, err, ErrNotCached)
+	require.ErrorIs(t, err, cache.ErrUnavailable, "the answer says why the store could not serve it")
+	require.NotContains(t, err.Error(), pt.SSIN)
+
+	for _, s := range p.Sites() {
+		s.Inject(platformtest.ServiceEHealthBox, platformtest.Fault{Kind: platformtest.FaultRefuse})
+	}
+	r, err = c.SendMessage(ctx, testMessage("", pt.SSIN, []byte("queued write")))
+	require.ErrorIs(t, err, cache.ErrUnavailable)
+	require.ErrorContains(t, err, "nor queued")
+	require.False(t, r.Queued || r.Delivered)
 }

@@ -11,7 +11,7 @@ import (
 // Mode is how a service is being served.
 type Mode int
 
-// Modes of a service (issue 7, DESIGN.md).
+// Modes of a service.
 const (
 	// ModeNormal: the default endpoint serves.
 	ModeNormal Mode = iota
@@ -188,6 +188,19 @@ func (t *modeTable) isFallback(service string) bool {
 	defer t.mu.Unlock()
 	s := t.services[service]
 	return s != nil && s.mode == ModeFallback
+}
+
+// operators returns the operator's activations: service → reason.
+func (t *modeTable) operators() map[string]string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[string]string{}
+	for name, s := range t.services {
+		if s.operator != "" {
+			out[name] = s.operator
+		}
+	}
+	return out
 }
 
 // snapshot copies every state.

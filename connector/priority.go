@@ -164,6 +164,9 @@ func lookupStored[A, Q any](c *Client, ctx context.Context, function, key string
 		}
 		c.memo.remove(mk)
 	}
+	if c.store == nil {
+		return stored[A, Q]{}, cache.Entry{}, c.storeErr
+	}
 	e, err := c.store.Get(ctx, function, key)
 	if err != nil {
 		return stored[A, Q]{}, e, err
@@ -182,6 +185,9 @@ func lookupStored[A, Q any](c *Client, ctx context.Context, function, key string
 
 // put stores a live answer (in the background when the caller's context is done).
 func put[A, Q any](c *Client, ctx context.Context, function, key string, s stored[A, Q], notAfter time.Time) {
+	if c.store == nil {
+		return // no local store: said once at New and in Status
+	}
 	raw, err := json.Marshal(s)
 	if err != nil {
 		c.log.Error("connector: answer not stored", zap.String("function", function), zap.Error(err))
@@ -253,7 +259,7 @@ func runCall[A, Q any](c *Client, ctx context.Context, p priority[A, Q]) (outcom
 		if c.drills.running.Load() && c.drills.active(p.service) {
 			shadow(c, p, out, err)
 		} else if err == nil && !c.regular.has(p.key) {
-			c.regular.record(p.service, p.key, recheck(c, p, out))
+			c.regular.record(p.service, p.key, regEntry{request: p.request, servedAsOf: out.AsOf, check: recheck(c, p, out)})
 		}
 		if err != nil {
 			return out, &FallbackError{Service: p.service, Err: ErrFallback, Cache: err}
@@ -302,7 +308,7 @@ func runCall[A, Q any](c *Client, ctx context.Context, p priority[A, Q]) (outcom
 	}
 	c.log.Debug("connector: answered from the local store", zap.String("service", p.service), zap.Duration("age", now.Sub(out.AsOf)))
 	if !c.regular.has(p.key) {
-		c.regular.record(p.service, p.key, recheck(c, p, out))
+		c.regular.record(p.service, p.key, regEntry{request: p.request, servedAsOf: out.AsOf, check: recheck(c, p, out)})
 	}
 	return out, nil
 }
@@ -310,7 +316,7 @@ func runCall[A, Q any](c *Client, ctx context.Context, p priority[A, Q]) (outcom
 // liveContext returns the context of a call's live part: it ends after callTimeout or
 // shortly before the caller's deadline, whichever comes first (callerBudget reports the
 // latter), so that the local store can still answer within the caller's deadline. The
-// reserve is a tenth of the time left, at least 20 ms and at most 250 ms: a store read is a
+// reserve is a tenth of the time left, at least 20 ms and at most 500 ms: a store read is a
 // memory or bbolt read, far below that.
 func liveContext(ctx context.Context, callTimeout time.Duration) (context.Context, context.CancelFunc, bool) {
 	deadline, ok := ctx.Deadline()
@@ -319,7 +325,7 @@ func liveContext(ctx context.Context, callTimeout time.Duration) (context.Contex
 		return lctx, cancel, false
 	}
 	left := time.Until(deadline)
-	reserve := min(max(left/10, 20*time.Millisecond), 250*time.Millisecond)
+	reserve := min(max(left/10, 20*time.Millisecond), 500*time.Millisecond)
 	if left-reserve >= callTimeout {
 		lctx, cancel := context.WithTimeout(ctx, callTimeout)
 		return lctx, cancel, false

@@ -1,13 +1,15 @@
 package connector
 
 import (
+	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
 )
 
 // The configuration holds secrets (licence and keystore passwords, the store's keys, private
-// keys inside loaded credentials). Printing a Config, Credentials or PackageLicense with fmt
-// (%v, %+v, %#v, %s) or encoding them to JSON (zap.Any) shows "[redacted]" in their place.
+// keys inside loaded credentials) and personal data (the holder's SSIN). Printing a Config,
+// Credentials, PackageLicense or Identity with fmt (%v, %+v, %#v, %s) or encoding the last
+// three to JSON (zap.Any) shows "[redacted]" in their place.
 
 const redacted = "[redacted]"
 
@@ -55,15 +57,44 @@ func (c Credentials) summary() credentialsSummary {
 	c = c.redact()
 	s := credentialsSummary{PKCS12File: c.PKCS12File, Password: c.Password, CertFile: c.CertFile, KeyFile: c.KeyFile, ChainFile: c.ChainFile}
 	if c.Identification != nil {
-		s.Identification = "loaded " + c.Identification.Certificate.Subject.String()
+		s.Identification = "loaded " + subjectRedacted(c.Identification.Certificate.Subject)
 	}
 	if c.HolderOfKey != nil {
-		s.HolderOfKey = "loaded " + c.HolderOfKey.Certificate.Subject.String()
+		s.HolderOfKey = "loaded " + subjectRedacted(c.HolderOfKey.Certificate.Subject)
 	}
 	return s
 }
 
-// Format prints the configuration with its secrets redacted (passwords, CacheKeys, keys).
+// subjectRedacted renders a certificate subject without its serialNumber attribute, which
+// holds the holder's SSIN in eHealth and eID certificates.
+func subjectRedacted(n pkix.Name) string {
+	if n.SerialNumber != "" {
+		n.SerialNumber = redacted
+	}
+	return n.String()
+}
+
+func (i Identity) redact() Identity {
+	if i.SSIN != "" {
+		i.SSIN = redacted
+	}
+	return i
+}
+
+// Format prints the identity with the holder's SSIN redacted (personal data).
+func (i Identity) Format(f fmt.State, verb rune) {
+	type plain Identity
+	formatRedacted(f, verb, plain(i.redact()))
+}
+
+// MarshalJSON encodes the identity with the holder's SSIN redacted.
+func (i Identity) MarshalJSON() ([]byte, error) {
+	type plain Identity
+	return json.Marshal(plain(i.redact()))
+}
+
+// Format prints the configuration with its secrets redacted (passwords, CacheKeys, keys)
+// and the holder's SSIN too.
 func (c Config) Format(f fmt.State, verb rune) {
 	type plain Config
 	keys := make([][]byte, len(c.CacheKeys))

@@ -30,7 +30,7 @@ type Difference struct {
 }
 
 // RegularisationReport says what the re-check of the answers served from the store during an
-// outage found (specs/insurability.md: the vendor corrects what was decided on them).
+// outage found (the vendor corrects what was decided on them).
 type RegularisationReport struct {
 	Service   string
 	Started   time.Time
@@ -43,17 +43,29 @@ type RegularisationReport struct {
 
 // regulariser remembers the answers served from the store and checks them again when the
 // service is back.
+//
+// The pending answers are persisted in the local store (see state.go): a restart checks them
+// again like any other.
 type regulariser struct {
 	c       *Client
 	mu      sync.RWMutex
-	pending map[string]map[string]func(context.Context) (Difference, error) // service → key → check
-	keys    map[string]struct{}                                             // every pending key (keys carry their function)
+	pending map[string]map[string]regEntry // service → key → entry
+	keys    map[string]struct{}            // every pending key (keys carry their function)
 	last    map[string]RegularisationReport
+	dirty   map[string]bool // services whose pending list changed since it was saved
+	kick    chan struct{}   // wakes the saver up
+}
+
+// regEntry is one answer served from the store, waiting to be checked again.
+type regEntry struct {
+	request    any       // the request answered (persisted as JSON)
+	servedAsOf time.Time // when the platform gave the answer served
+	check      func(context.Context) (Difference, error)
 }
 
 func newRegulariser(c *Client) *regulariser {
-	return &regulariser{c: c, pending: map[string]map[string]func(context.Context) (Difference, error){},
-		keys: map[string]struct{}{}, last: map[string]RegularisationReport{}}
+	return &regulariser{c: c, pending: map[string]map[string]regEntry{},
+		keys: map[string]struct{}{}, last: map[string]RegularisationReport{}, dirty: map[string]bool{}, kick: make(chan struct{}, 1)}
 }
 
 // has reports whether key waits to be checked already (the hot path: a read lock, no allocation).
@@ -65,20 +77,30 @@ func (r *regulariser) has(key string) bool {
 }
 
 // record remembers that key of service was answered from the store (the first answer served
-// is the one checked).
-func (r *regulariser) record(service, key string, check func(context.Context) (Difference, error)) {
+// is the one checked), and has the list saved.
+func (r *regulariser) record(service, key string, e regEntry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := r.pending[service]
 	if m == nil {
-		m = map[string]func(context.Context) (Difference, error){}
+		m = map[string]regEntry{}
 		r.pending[service] = m
 	}
 	if _, ok := m[key]; ok || len(r.keys) >= maxRegularisation {
 		return
 	}
-	m[key] = check
+	m[key] = e
 	r.keys[key] = struct{}{}
+	r.markDirty(service)
+}
+
+// markDirty has service's pending list saved by the saver; the caller holds mu.
+func (r *regulariser) markDirty(service string) {
+	r.dirty[service] = true
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
 }
 
 // run checks every answer of service served from the store, publishes the report and keeps
@@ -90,6 +112,9 @@ func (r *regulariser) run(ctx context.Context, service string) {
 	for key := range todo {
 		delete(r.keys, key)
 	}
+	if len(todo) > 0 {
+		r.markDirty(service) // saved without them; failed checks come back below
+	}
 	r.mu.Unlock()
 	if len(todo) == 0 {
 		return
@@ -97,7 +122,7 @@ func (r *regulariser) run(ctx context.Context, service string) {
 	rep := RegularisationReport{Service: service, Started: r.c.clock.Now()}
 	type job struct {
 		key   string
-		check func(context.Context) (Difference, error)
+		entry regEntry
 	}
 	jobs := make(chan job)
 	var mu sync.Mutex
@@ -111,13 +136,13 @@ func (r *regulariser) run(ctx context.Context, service string) {
 				err := ctx.Err()
 				if err == nil {
 					actx, cancel := context.WithTimeout(ctx, 2*r.c.cfg.Timeouts.Attempt)
-					d, err = j.check(actx)
+					d, err = j.entry.check(actx)
 					cancel()
 				}
 				mu.Lock()
 				switch {
 				case err != nil:
-					r.record(service, j.key, j.check) // kept for the next run
+					r.record(service, j.key, j.entry) // kept for the next run
 					rep.Failed++
 				case len(d.Fields) == 0:
 					rep.Checked++
@@ -130,8 +155,8 @@ func (r *regulariser) run(ctx context.Context, service string) {
 			}
 		}()
 	}
-	for key, check := range todo {
-		jobs <- job{key, check}
+	for key, e := range todo {
+		jobs <- job{key, e}
 	}
 	close(jobs)
 	wg.Wait()

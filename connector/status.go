@@ -20,6 +20,7 @@ type Status struct {
 	Services []ServiceStatus // every service of the list and every service with a mode, by name
 	Token    TokenStatus
 	Cache    cache.Stats // counts only: nothing is decrypted
+	Store    StoreStatus // whether the local store is there, and why not
 	Outbox   OutboxStatus
 	Feed     FeedStatus
 	List     ListStatus
@@ -158,10 +159,13 @@ func (c *Client) Status() Status {
 		st.Token = TokenStatus{Valid: now.Before(tok.NotOnOrAfter), NotOnOrAfter: tok.NotOnOrAfter}
 	}
 	st.Token.Requests, st.Token.Failures = c.tokens.Requests(), c.tokens.Failures()
-	if cs, err := c.store.Stats(context.Background()); err == nil {
-		st.Cache = cs
+	st.Store = c.storeStatus
+	if c.store != nil {
+		if cs, err := c.store.Stats(context.Background()); err == nil {
+			st.Cache = cs
+		}
+		st.Outbox = OutboxStatus{Pending: c.outbox.Pending(), OldestAge: c.outbox.OldestAge(), DeadLetters: c.outbox.DeadLetterCount()}
 	}
-	st.Outbox = OutboxStatus{Pending: c.outbox.Pending(), OldestAge: c.outbox.OldestAge(), DeadLetters: c.outbox.DeadLetterCount()}
 	c.replayMu.Lock()
 	st.Outbox.Replaying, st.Outbox.LastReplay = c.replaying, c.lastReplay
 	c.replayMu.Unlock()
@@ -203,6 +207,7 @@ func (c *Client) ActivateFallback(service, reason string) error {
 	}
 	c.log.Info("connector: fallback activated by an operator", zap.String("service", service), zap.String("reason", reason))
 	c.modes.update(service, CauseOperator+": "+reason, func(s *serviceState) { s.operator = reason })
+	c.saveOperator() // a restart keeps it
 	return nil
 }
 
@@ -225,6 +230,7 @@ func (c *Client) EndFallback(service string) error {
 	c.modes.update(service, CauseOperatorEnd, func(s *serviceState) {
 		s.operator, s.unavailable, s.feedOutage = "", false, false
 	})
+	c.saveOperator()
 	return nil
 }
 

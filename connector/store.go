@@ -19,6 +19,9 @@ func (c *Client) Export(ctx context.Context, w io.Writer) (cache.ExportResult, e
 		return cache.ExportResult{}, err
 	}
 	defer end()
+	if c.store == nil {
+		return cache.ExportResult{}, c.storeErr
+	}
 	return c.store.Export(ctx, w)
 }
 
@@ -30,6 +33,9 @@ func (c *Client) Import(ctx context.Context, r io.Reader) (cache.ExportResult, e
 		return cache.ExportResult{}, err
 	}
 	defer end()
+	if c.store == nil {
+		return cache.ExportResult{}, c.storeErr
+	}
 	done := c.partitions.addingUnknown() // imported writes: partitions not counted
 	res, err := c.store.Import(ctx, r)
 	done()
@@ -46,6 +52,9 @@ func (c *Client) Purge(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	defer end()
+	if c.store == nil {
+		return 0, c.storeErr
+	}
 	n, err := c.store.Purge(ctx)
 	c.memo.clear() // what left the disk leaves memory too
 	return n, err
@@ -60,6 +69,9 @@ func (c *Client) Rekey(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	defer end()
+	if c.store == nil {
+		return 0, c.storeErr
+	}
 	return c.store.Rekey(ctx)
 }
 
@@ -71,6 +83,9 @@ func (c *Client) DeadLetters(ctx context.Context) ([]cache.DeadLetter, error) {
 		return nil, err
 	}
 	defer end()
+	if c.store == nil {
+		return nil, c.storeErr
+	}
 	return c.outbox.DeadLetters(ctx)
 }
 
@@ -82,6 +97,9 @@ func (c *Client) Requeue(ctx context.Context, seq uint64) error {
 		return err
 	}
 	defer end()
+	if c.store == nil {
+		return c.storeErr
+	}
 	done := c.partitions.addingUnknown() // the dead letter's partition is not at hand
 	err = c.outbox.Requeue(ctx, seq)
 	done()
@@ -95,8 +113,13 @@ func (c *Client) Requeue(ctx context.Context, seq uint64) error {
 // Discard deletes a dead letter (by its Seq) for good, for example once the vendor has dealt
 // with what the platform refused in another way. The write is never sent.
 func (c *Client) Discard(ctx context.Context, seq uint64) error {
-	if c.ctx.Err() != nil {
-		return ErrClosed
+	ctx, end, err := c.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer end()
+	if c.store == nil {
+		return c.storeErr
 	}
 	if err := c.outbox.Discard(ctx, seq); err != nil {
 		return err

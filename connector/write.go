@@ -215,6 +215,12 @@ func (c *Client) submitWrite(ctx context.Context, w Write) (Receipt, error) {
 
 // enqueue queues m durably; cause is the live failure that led here (nil in fallback mode).
 func (c *Client) enqueue(ctx context.Context, m cache.Message, cause error) (Receipt, error) {
+	if c.outbox == nil {
+		if cause != nil {
+			return Receipt{Key: m.IdempotencyKey}, fmt.Errorf("connector: %s: write neither delivered (%w) nor queued: %w", m.Service, cause, c.storeErr)
+		}
+		return Receipt{Key: m.IdempotencyKey}, fmt.Errorf("connector: %s: write not queued: %w", m.Service, c.storeErr)
+	}
 	done := c.partitions.adding(m.Partition)
 	step := StepInfo{Kind: StepStoreWrite, Service: m.Service}
 	sctx, start := c.stepStart(ctx, step)
@@ -287,7 +293,7 @@ func (c *Client) replayLoop() {
 		var t bcp.Timer
 		// With a shared store, other instances queue writes this one never hears of (and
 		// may die with them): look at the shared outbox every replayInterval regardless.
-		if c.cfg.StoreBackend != nil || c.outbox.Pending() > 0 {
+		if c.outbox != nil && (c.cfg.StoreBackend != nil || c.outbox.Pending() > 0) {
 			ch := make(chan struct{})
 			t = c.clock.AfterFunc(replayInterval, func() { close(ch) })
 			tick = ch
@@ -314,7 +320,7 @@ func (c *Client) replayLoop() {
 func (c *Client) replay() {
 	c.replayRun.Lock() // one replay at a time; a recovery waits for the one running
 	defer c.replayRun.Unlock()
-	if c.outbox.Pending() == 0 {
+	if c.outbox == nil || c.outbox.Pending() == 0 {
 		return
 	}
 	c.replayMu.Lock()

@@ -247,19 +247,26 @@ func TestFleet_DeadInstanceLeaseTakenOver(t *testing.T) {
 	}, 20*time.Second, 100*time.Millisecond, "the lease passes and the partition is taken over")
 	require.Equal(t, []int{0, 1, 2, 3, 4}, got)
 
-	// A Replay that loses its lease mid-partition stops there: another owner continues.
+	// An instance that stalls in a send past its lease (its send ignores the cut-off) loses
+	// the partition to another one, which claims it once the lease has passed; the stalled
+	// Replay then sends nothing more of it.
 	for i := range 3 {
 		require.NoError(t, st.Outbox().Enqueue(bg, cache.Message{IdempotencyKey: fmt.Sprint("v", i), Partition: "patient", Service: "svc", Payload: []byte{byte(i)}}))
 	}
 	got = nil
 	res, err = st.Outbox().Replay(bg, func(_ context.Context, m cache.Message) error {
 		got = append(got, int(m.Payload[0]))
-		// Steal the lease as an instance would after this one's expired.
-		conn, err := pgx.Connect(bg, testURL(t))
-		require.NoError(t, err)
-		defer conn.Close(bg)
-		_, err = conn.Exec(bg, `UPDATE ehgate_lease SET owner = 'thief', until = now() + interval '1 hour' WHERE tenant = $1`, tenant)
-		require.NoError(t, err)
+		if len(got) == 1 {
+			// The stall: until another instance has claimed the partition (after the lease).
+			for {
+				parts, err := db.Claim(bg, tenant, "other-instance", time.Hour, 10)
+				require.NoError(t, err)
+				if len(parts) == 1 {
+					return nil
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
 		return nil
 	})
 	require.NoError(t, err)
@@ -418,4 +425,34 @@ func TestFleet_RenewalLockExcludesOtherInstances(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("b never got the lock a released")
 	}
+}
+
+// Purge nominates by the database's clear-text times but decides on the sealed ones: a row
+// whose times were altered in the database is not deleted, and one that fails
+// authentication is kept as evidence and counted.
+func TestPostgres_PurgeAuthenticatesBeforeDeleting(t *testing.T) {
+	tenant := cachetest.Tenant("purge-auth")
+	st, err := cache.Open(storeConfig(tenant, openDB(t)))
+	require.NoError(t, err)
+	defer st.Close()
+	require.NoError(t, st.Put(bg, cache.FunctionInsurability, "85073003328", []byte("kept")))
+	require.NoError(t, st.Put(bg, cache.FunctionInsurability, "00000000097", []byte("garbled")))
+	conn, err := pgx.Connect(bg, testURL(t))
+	require.NoError(t, err)
+	defer conn.Close(bg)
+	_, err = conn.Exec(bg, `UPDATE ehgate_record SET t1 = 0 WHERE tenant = $1 AND bucket = 'a:insurability'`, tenant)
+	require.NoError(t, err)
+	// Garble one sealed value (its last byte, in the tag) as well.
+	_, err = conn.Exec(bg, `UPDATE ehgate_record SET value = overlay(value placing '\xff'::bytea from octet_length(value))
+		WHERE tenant = $1 AND bucket = 'a:insurability' AND key = (SELECT key FROM ehgate_record WHERE tenant = $1 AND bucket = 'a:insurability' ORDER BY key LIMIT 1)`, tenant)
+	require.NoError(t, err)
+	n, err := st.Purge(bg)
+	require.NoError(t, err)
+	require.Zero(t, n, "altered times delete nothing")
+	var rows int
+	require.NoError(t, conn.QueryRow(bg, `SELECT count(*) FROM ehgate_record WHERE tenant = $1 AND bucket = 'a:insurability'`, tenant).Scan(&rows))
+	require.Equal(t, 2, rows, "both rows kept, the garbled one as evidence")
+	s, err := st.Stats(bg)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, s.AuthFailures, "the garbled record is counted")
 }

@@ -253,6 +253,13 @@ func (db *DB) Dequeue(ctx context.Context, tenant string, seq uint64, dead *cach
 	}
 	qctx, cancel := db.query(ctx)
 	defer cancel()
+	if dead == nil {
+		tag, err := db.pool.Exec(qctx, `DELETE FROM ehgate_queue WHERE tenant = $1 AND seq = $2`, tenant, int64(seq))
+		if err != nil {
+			return false, db.fail(qctx, "dequeue", err)
+		}
+		return tag.RowsAffected() > 0, nil
+	}
 	tx, err := db.pool.Begin(qctx)
 	if err != nil {
 		return false, db.fail(qctx, "dequeue", err)

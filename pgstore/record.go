@@ -120,29 +120,46 @@ func (db *DB) Delete(ctx context.Context, tenant, bucket string, key []byte) (bo
 	return tag.RowsAffected() > 0, nil
 }
 
-// DeleteExpired implements cache.Backend, 1000 records per statement so no
-// statement runs long.
-func (db *DB) DeleteExpired(ctx context.Context, tenant, bucket string, storedBefore, now int64) (int, error) {
+// Expired implements cache.Backend.
+func (db *DB) Expired(ctx context.Context, tenant, bucket string, storedBefore, now int64, after []byte, limit int) ([]cache.Record, error) {
 	if err := db.ready(ctx); err != nil {
-		return 0, err
+		return nil, err
 	}
-	total := 0
-	for {
-		qctx, cancel := db.query(ctx)
-		tag, err := db.pool.Exec(qctx, `DELETE FROM ehgate_record WHERE ctid IN (
-			SELECT ctid FROM ehgate_record WHERE tenant = $1 AND bucket = $2 AND (t1 <= $3 OR (t2 <> 0 AND t2 <= $4)) LIMIT 1000)`,
-			tenant, bucket, storedBefore, now)
-		err = db.fail(qctx, "purge", err)
-		cancel()
-		if err != nil {
-			return total, err
-		}
-		n := int(tag.RowsAffected())
-		total += n
-		if n < 1000 {
-			return total, nil
-		}
+	qctx, cancel := db.query(ctx)
+	defer cancel()
+	if after == nil {
+		after = []byte{}
 	}
+	rows, err := db.pool.Query(qctx, `SELECT key, value, t1, t2 FROM ehgate_record
+		WHERE tenant = $1 AND bucket = $2 AND key > $3 AND (t1 <= $4 OR (t2 <> 0 AND t2 <= $5))
+		ORDER BY key LIMIT $6`, tenant, bucket, after, storedBefore, now, limit)
+	if err != nil {
+		return nil, db.fail(qctx, "purge", err)
+	}
+	var out []cache.Record
+	for rows.Next() {
+		var r cache.Record
+		if err := rows.Scan(&r.Key, &r.Value, &r.T1, &r.T2); err != nil {
+			rows.Close()
+			return nil, db.fail(qctx, "purge", err)
+		}
+		out = append(out, r)
+	}
+	return out, db.fail(qctx, "purge", rows.Err())
+}
+
+// DeleteRecord implements cache.Backend.
+func (db *DB) DeleteRecord(ctx context.Context, tenant, bucket string, key, value []byte) (bool, error) {
+	if err := db.ready(ctx); err != nil {
+		return false, err
+	}
+	qctx, cancel := db.query(ctx)
+	defer cancel()
+	tag, err := db.pool.Exec(qctx, `DELETE FROM ehgate_record WHERE tenant = $1 AND bucket = $2 AND key = $3 AND value = $4`, tenant, bucket, key, value)
+	if err != nil {
+		return false, db.fail(qctx, "purge", err)
+	}
+	return tag.RowsAffected() > 0, nil
 }
 
 // Scan implements cache.Backend.

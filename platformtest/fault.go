@@ -89,6 +89,9 @@ type Fault struct {
 	Status         int           // FaultHTTPStatus; 0 = 503
 	RetryAfter     time.Duration // FaultHTTPStatus: sent as Retry-After (whole seconds) when > 0
 	Code           string        // FaultSOAP; "" = SOA-02001
+	// FaultString is a FaultSOAP's faultstring ("" = "injected fault: service unavailable"):
+	// the platform echoes request data there (a patient's SSIN or name).
+	FaultString string
 	// Location is sent as the Location header of a FaultHTTPStatus answer when set: with a
 	// 3xx Status, a redirect (a load balancer sending the client elsewhere).
 	Location string

@@ -354,7 +354,11 @@ func (s *Site) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case FaultSOAP:
 		s.p.count(s.name, svc, OutcomeInjected)
-		rep := soapFault(faultCodeFor(f.Code), "injected fault: service unavailable", f.Code, f.NestedCode)
+		text := f.FaultString
+		if text == "" {
+			text = "injected fault: service unavailable"
+		}
+		rep := soapFault(faultCodeFor(f.Code), text, f.Code, f.NestedCode)
 		rep.outcome = OutcomeInjected
 		s.write(w, r, rep, Fault{})
 		return

@@ -206,3 +206,23 @@ func BenchmarkVerify_SignedCommentFlood(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkVerifyEnveloped_UntrustedFlood is VerifyEnveloped refusing a service
+// list signed by an untrusted key whose text holds 100 000 comments (parsed
+// once, outside the loop): the figure is the refusal alone.
+func BenchmarkVerifyEnveloped_UntrustedFlood(b *testing.B) {
+	p, other := testPKIs(b)
+	doc := serviceList()
+	require.NoError(b, soap.SignEnveloped(doc.Root(), other.key, soap.EnvelopedOptions{IDAttr: "Id", Certificates: []*x509.Certificate{other.cert}}))
+	raw, err := soap.Marshal(doc)
+	require.NoError(b, err)
+	raw = bytes.Replace(raw, []byte("https://pilot"), []byte("https://"+strings.Repeat("<!---->", 100_000)+"pilot"), 1)
+	back, err := soap.ParseDocument(bytes.NewReader(raw), wideLimits)
+	require.NoError(b, err)
+	opts := soap.VerifyEnvelopedOptions{IDAttr: "Id", Now: clock}
+	for b.Loop() {
+		if _, err := soap.VerifyEnveloped(back.Root(), p.roots, opts); err == nil {
+			b.Fatal("accepted")
+		}
+	}
+}

@@ -51,7 +51,7 @@ func ExampleReadResponse() {
 	}
 	// Output:
 	// soapenv:Server true
-	// soap fault soapenv:Server: Service unavailable [SOA-02001]
+	// soap fault soapenv:Server [SOA-02001] (faultstring withheld)
 }
 
 func ExampleNewFaultEnvelope() {

@@ -22,19 +22,57 @@ type Fault struct {
 	AllCodes []string
 }
 
-// Error says the fault code, its string and its detail codes.
+// Error says the fault code and its detail codes. The faultstring is left out,
+// and a code that does not look like one is shown as "[redacted]": platforms
+// echo request data in faults (a patient's SSIN or name), and error texts
+// reach logs and screens. Read String where it is needed and safe to show.
 func (f *Fault) Error() string {
 	var b strings.Builder
 	b.WriteString("soap fault ")
-	b.WriteString(f.Code)
-	b.WriteString(": ")
-	b.WriteString(f.String)
+	b.WriteString(safeCode(f.Code))
 	if codes := f.reported(); len(codes) > 0 {
 		b.WriteString(" [")
-		b.WriteString(strings.Join(codes, " "))
+		for i, c := range codes {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(safeCode(c))
+		}
 		b.WriteString("]")
 	}
+	if f.String != "" {
+		b.WriteString(" (faultstring withheld)")
+	}
 	return b.String()
+}
+
+// safeCode returns code when it has the shape of a fault code (a letter, then
+// at most 63 letters, digits or ._:-, no run of six digits or more, which an
+// SSIN or other identifier would be), else "[redacted]".
+func safeCode(code string) string {
+	if code == "" || len(code) > 64 {
+		return "[redacted]"
+	}
+	digits := 0
+	for i := 0; i < len(code); i++ {
+		c := code[i]
+		switch {
+		case c >= '0' && c <= '9':
+			if i == 0 {
+				return "[redacted]"
+			}
+			if digits++; digits >= 6 {
+				return "[redacted]"
+			}
+			continue
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case i > 0 && (c == '.' || c == '_' || c == ':' || c == '-'):
+		default:
+			return "[redacted]"
+		}
+		digits = 0
+	}
+	return code
 }
 
 // reported returns AllCodes, or Codes for a Fault built without AllCodes.

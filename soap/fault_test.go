@@ -3,6 +3,7 @@ package soap_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -43,7 +44,7 @@ func TestReadResponse_FaultIsATypedError(t *testing.T) {
 	require.True(t, f.HasCode("Server"))
 	require.True(t, f.HasCode("soap:Server"))
 	require.False(t, f.HasCode("SOA-01001"))
-	require.Equal(t, "soap fault soap:Server: Service temporarily unavailable [SOA-02001 SOA-02002]", err.Error())
+	require.Equal(t, "soap fault soap:Server [SOA-02001 SOA-02002] (faultstring withheld)", err.Error())
 
 	// The classifier of bcp sees faults through this interface only.
 	var coded interface{ FaultCodes() []string }
@@ -96,4 +97,26 @@ func TestFaultOf_NestedCodesAreReportedNotSwitching(t *testing.T) {
 	require.Equal(t, []string{"TOP", "SOA-03001", "SOA-02001", "MCN-7"}, f.AllCodes)
 	require.True(t, f.HasCode("MCN-7"))
 	require.Contains(t, f.Error(), "[TOP SOA-03001 SOA-02001 MCN-7]")
+}
+
+// The review's finding (LOW 8): a platform fault echoing a patient's SSIN and
+// name reached the caller's error text (and every log line carrying it).
+func TestFault_ErrorTextHoldsNoPersonalData(t *testing.T) {
+	resp := `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>
+  <soapenv:Fault>
+    <faultcode>soapenv:Client</faultcode>
+    <faultstring>Patient 85073003328 (DUPONT Jeanne) is not known to this mutuality</faultstring>
+    <detail><soa:BusinessError xmlns:soa="urn:be:fgov:ehealth:errors:soa:v1"><soa:Code>MSG-00002</soa:Code><soa:Code>SSIN-85073003328</soa:Code><soa:Code>DUPONT Jeanne</soa:Code></soa:BusinessError></detail>
+  </soapenv:Fault>
+</soapenv:Body></soapenv:Envelope>`
+	_, err := soap.ReadResponse(strings.NewReader(resp), soap.Limits{})
+	var f *soap.Fault
+	require.True(t, errors.As(err, &f))
+	text := fmt.Sprintf("%v | %+v | %s", err, err, fmt.Errorf("call failed: %w", err))
+	for _, personal := range []string{"85073003328", "DUPONT", "Jeanne"} {
+		require.NotContains(t, text, personal)
+	}
+	require.Equal(t, "soap fault soapenv:Client [MSG-00002 [redacted] [redacted]] (faultstring withheld)", err.Error())
+	require.Contains(t, f.String, "85073003328", "the caller can still read the fault itself")
+	require.True(t, f.HasCode("SSIN-85073003328"), "and match on the real codes")
 }

@@ -109,6 +109,9 @@ func (t *Tracer) StepStarted(ctx context.Context, step connector.StepInfo) conte
 	if int(step.Kind) < len(stepNames) {
 		name = stepNames[step.Kind]
 	}
+	if parent := trace.SpanFromContext(ctx); parent.SpanContext().IsValid() && !parent.IsRecording() {
+		return ctx // the call is not sampled: its steps would not be either
+	}
 	ctx, span := t.t.Start(ctx, name) // the service is the call's attribute
 	if step.Kind == connector.StepAttempt && span.IsRecording() {
 		span.SetAttributes(KeyEndpoint.String(step.Endpoint))
@@ -121,8 +124,7 @@ func (t *Tracer) StepStarted(ctx context.Context, step connector.StepInfo) conte
 func (t *Tracer) StepEnded(ctx context.Context, step connector.StepInfo, err error, _ time.Duration) {
 	span := trace.SpanFromContext(ctx)
 	if !span.IsRecording() {
-		span.End()
-		return
+		return // not sampled (or the call's span when the step made none): nothing to end
 	}
 	if step.Kind == connector.StepStoreRead {
 		result := "hit"

@@ -154,3 +154,22 @@ func TestTracing_NilProviderIsANoOp(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, connector.SourceLive, res.Source)
 }
+
+// TestTracing_UnsampledCallsExportNothing: a call the sampler drops makes no span at all
+// (its steps none either), and answers as usual.
+func TestTracing_UnsampledCallsExportNothing(t *testing.T) {
+	p, id := clienttest.Platform(t)
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp), sdktrace.WithSampler(sdktrace.NeverSample()))
+	defer tp.Shutdown(context.Background())
+	c := clienttest.Client(t, p, id, connector.WithObserver(tracing.New(tp)))
+	pts := clienttest.Patients(p, 1)
+	res, err := c.Insurability(context.Background(), connector.InsurabilityRequest{SSIN: pts[0].SSIN})
+	require.NoError(t, err)
+	require.Equal(t, connector.SourceLive, res.Source)
+	require.NoError(t, c.ActivateFallback(connector.ServiceInsurability, "tracing test"))
+	res, err = c.Insurability(context.Background(), connector.InsurabilityRequest{SSIN: pts[0].SSIN})
+	require.NoError(t, err)
+	require.Equal(t, connector.SourceCache, res.Source)
+	require.Empty(t, exp.GetSpans())
+}
