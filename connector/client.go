@@ -292,6 +292,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		ServiceETK:                 {AttemptTimeout: cfg.Policies.ETK.AttemptTimeout, Idempotent: true},
 		ServiceTarification:        {AttemptTimeout: cfg.Timeouts.Attempt},
 		ServiceSTS:                 {AttemptTimeout: cfg.Timeouts.Attempt, Idempotent: true},
+		ServiceSTSWSTrust:          {AttemptTimeout: cfg.Timeouts.Attempt, Idempotent: true},
 	} {
 		if _, set := bc.Services[svc]; !set {
 			bc.Services[svc] = p
@@ -308,9 +309,10 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		cancelList()
 	})
 
-	attrs := sts.PresetPharmacy
-	if cfg.Identity.Preset == PresetGP {
-		attrs = sts.PresetGP
+	attrs, _ := cfg.Identity.Preset.Attributes() // checked by Validate
+	stsService := ServiceSTS
+	if cfg.STSDialect == sts.DialectWSTrust {
+		stsService = ServiceSTSWSTrust
 	}
 	if cfg.Identity.Attributes != nil {
 		attrs = *cfg.Identity.Attributes
@@ -323,7 +325,8 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		NIHII:             cfg.Identity.NIHII,
 		STSRoots:          cfg.STSRoots,
 		STSSigner:         cfg.STSSigner,
-		Service:           ServiceSTS,
+		Dialect:           cfg.STSDialect,
+		Service:           stsService,
 		Router:            listRouter{c},
 		Store:             c.tokenStore(),
 		RenewalLock:       renewalLock(cfg.StoreBackend),

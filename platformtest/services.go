@@ -10,7 +10,11 @@ import (
 
 // SOAPAction values of the services (API contract of ehgate).
 const (
-	ActionSTS                 = "urn:be:fgov:ehealth:sts:protocol:v1:RequestSecureToken"
+	ActionSTS = "urn:be:fgov:ehealth:sts:protocol:v1:RequestSecureToken"
+	// ActionSTSWSTrust and ActionSTSChallenge are the WS-Trust STS's operations
+	// (ehealth-iam-sts-ws-trust-1.3-proxy-v1_X509.wsdl).
+	ActionSTSWSTrust          = "urn:be:fgov:ehealth:sts:protocol:v1:RequestSecurityToken"
+	ActionSTSChallenge        = "urn:be:fgov:ehealth:sts:protocol:v1:Challenge"
 	ActionInsurability        = "urn:be:fgov:ehealth:insurability:protocol:v2:GetInsurabilityForPharmacist"
 	ActionGenericInsurability = "urn:be:fgov:ehealth:genericinsurability:protocol:v1:GetInsurability"
 	ActionETK                 = "urn:be:fgov:ehealth:etkdepot:1_0:protocol:v1:GetEtk"
@@ -22,6 +26,7 @@ const (
 // one the other sites are listed with), if the service has one.
 var servicePaths = map[string][]string{
 	ServiceSTS:                 {"/IAM/Saml11TokenService/v1"},
+	ServiceSTSWSTrust:          {"/IAM/SecurityTokenService/v1"},
 	ServiceInsurability:        {"/Insurability/v2", "/ehealth/bcp/insurability"},
 	ServiceGenericInsurability: {"/GenericInsurability/v1", "/ehealth/bcp/genericinsurability/v1"},
 	ServiceETK:                 {"/EtkDepot/v1"},
@@ -29,11 +34,12 @@ var servicePaths = map[string][]string{
 }
 
 // businessServices lists the services of a business site, in list order.
-var businessServices = []string{ServiceSTS, ServiceETK, ServiceInsurability, ServiceGenericInsurability, ServiceTarification}
+var businessServices = []string{ServiceSTS, ServiceSTSWSTrust, ServiceETK, ServiceInsurability, ServiceGenericInsurability, ServiceTarification}
 
 func (p *Platform) businessRoutes() (map[string]route, []string) {
 	handlers := map[string]func(*exchange) reply{
 		ServiceSTS:                 p.serveSTS,
+		ServiceSTSWSTrust:          p.serveSTSWSTrust,
 		ServiceInsurability:        p.serveInsurability,
 		ServiceGenericInsurability: p.serveGenericInsurability,
 		ServiceETK:                 p.serveETK,
