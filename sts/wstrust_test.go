@@ -10,6 +10,7 @@ import (
 
 	"github.com/ehgate/ehgate/bcp"
 	"github.com/ehgate/ehgate/platformtest"
+	"github.com/ehgate/ehgate/soap"
 )
 
 func wstBody(t *testing.T, xml string) *etree.Element {
@@ -61,7 +62,9 @@ func TestPlatform_WSTrustRefusals(t *testing.T) {
 			_, err := o.start(t).Token(context.Background())
 			require.ErrorIs(t, err, ErrNoToken)
 			require.False(t, errors.Is(err, bcp.ErrUnavailable), "%v", err)
-			require.ErrorContains(t, err, "wst:RequestFailed")
+			var f *soap.Fault
+			require.ErrorAs(t, err, &f)
+			require.Contains(t, f.String, "wst:RequestFailed")
 			require.Zero(t, o.plat.TokensIssued())
 			require.NotContains(t, err.Error(), o.id.SSIN)
 		})
