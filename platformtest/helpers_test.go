@@ -62,7 +62,7 @@ var outsider = sync.OnceValues(func() (*rsa.PrivateKey, *x509.Certificate) {
 	return k, c
 })
 
-// tokenRequest builds a SAML-P 1.1 token request body (specs/sts.md) for
+// tokenRequest builds a SAML-P 1.1 token request body for
 // id with holder-of-key certificate hok, claiming claims and asking for
 // designators.
 // The names are written as the official connector writes them (RFC 1779) and the designators
