@@ -295,6 +295,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		ServiceETK:                 {AttemptTimeout: cfg.Policies.ETK.AttemptTimeout, Idempotent: true},
 		ServiceEHealthBox:          {AttemptTimeout: cfg.Timeouts.Attempt},
 		ServiceSTS:                 {AttemptTimeout: cfg.Timeouts.Attempt, Idempotent: true},
+		ServiceSTSWSTrust:          {AttemptTimeout: cfg.Timeouts.Attempt, Idempotent: true},
 	} {
 		if _, set := bc.Services[svc]; !set {
 			bc.Services[svc] = p
@@ -311,9 +312,10 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		cancelList()
 	})
 
-	attrs := sts.PresetPharmacy
-	if cfg.Identity.Preset == PresetGP {
-		attrs = sts.PresetGP
+	attrs, _ := cfg.Identity.Preset.Attributes() // checked by Validate
+	stsService := ServiceSTS
+	if cfg.STSDialect == sts.DialectWSTrust {
+		stsService = ServiceSTSWSTrust
 	}
 	if cfg.Identity.Attributes != nil {
 		attrs = *cfg.Identity.Attributes
@@ -326,7 +328,8 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		NIHII:             cfg.Identity.NIHII,
 		STSRoots:          cfg.STSRoots,
 		STSSigner:         cfg.STSSigner,
-		Service:           ServiceSTS,
+		Dialect:           cfg.STSDialect,
+		Service:           stsService,
 		Router:            listRouter{c},
 		Store:             c.tokenStore(),
 		RenewalLock:       renewalLock(cfg.StoreBackend),

@@ -14,8 +14,12 @@ import (
 	"github.com/ehgate/ehgate/sts"
 )
 
-// ServiceSTS is the short service-list name of the STS.
-const ServiceSTS = "iamsaml11tokenservice:v1"
+// ServiceSTS is the short service-list name of the STS (SAML-P dialect); ServiceSTSWSTrust
+// the WS-Trust STS's (Config.STSDialect = sts.DialectWSTrust).
+const (
+	ServiceSTS        = "iamsaml11tokenservice:v1"
+	ServiceSTSWSTrust = "iamsecuritytokenservice:v1"
+)
 
 // Environment selects the platform's service list.
 type Environment int
@@ -76,21 +80,58 @@ type Credentials struct {
 // Preset is the kind of care provider, which decides the attributes asked of the STS.
 type Preset int
 
-// Presets. The zero value is PresetPharmacy.
+// Presets, each the sts preset of the same name (which cites its source). The zero value is
+// PresetPharmacy. PresetGP is a doctor.
 const (
 	PresetPharmacy Preset = iota
 	PresetGP
+	PresetNurse
+	PresetDentist
+	PresetPhysiotherapist
+	PresetMidwife
+	PresetMedicalHouse
+	PresetGuardPost
+	PresetSortingCenter
+	PresetOfficeDoctors
+	PresetGroupOfNurses
 )
 
-// String returns "pharmacy" or "gp".
+var presets = []struct {
+	name  string
+	attrs *sts.AttributeSet
+}{
+	PresetPharmacy:        {"pharmacy", &sts.PresetPharmacy},
+	PresetGP:              {"gp", &sts.PresetDoctor},
+	PresetNurse:           {"nurse", &sts.PresetNurse},
+	PresetDentist:         {"dentist", &sts.PresetDentist},
+	PresetPhysiotherapist: {"physiotherapist", &sts.PresetPhysiotherapist},
+	PresetMidwife:         {"midwife", &sts.PresetMidwife},
+	PresetMedicalHouse:    {"medicalhouse", &sts.PresetMedicalHouse},
+	PresetGuardPost:       {"guardpost", &sts.PresetGuardPost},
+	PresetSortingCenter:   {"sortingcenter", &sts.PresetSortingCenter},
+	PresetOfficeDoctors:   {"officedoctors", &sts.PresetOfficeDoctors},
+	PresetGroupOfNurses:   {"groupofnurses", &sts.PresetGroupOfNurses},
+}
+
+// String returns the preset's name ("pharmacy", "gp", "nurse", ...).
 func (p Preset) String() string {
-	switch p {
-	case PresetPharmacy:
-		return "pharmacy"
-	case PresetGP:
-		return "gp"
+	if p >= 0 && int(p) < len(presets) {
+		return presets[p].name
 	}
 	return fmt.Sprintf("Preset(%d)", int(p))
+}
+
+// Attributes returns the preset's attribute set (a copy a vendor may change), false for an
+// unknown preset.
+func (p Preset) Attributes() (sts.AttributeSet, bool) {
+	if p < 0 || int(p) >= len(presets) {
+		return sts.AttributeSet{}, false
+	}
+	a := presets[p].attrs
+	return sts.AttributeSet{
+		Claimed:   append([]sts.ClaimedAttribute(nil), a.Claimed...),
+		Certified: append([]sts.Designator(nil), a.Certified...),
+	}, true
 }
 
 // Identity is who the client speaks for.
@@ -241,6 +282,9 @@ type Config struct {
 	Proxy Proxy
 	// STSRoots is the trust pool of the STS's assertion signatures; required.
 	STSRoots *x509.CertPool
+	// STSDialect is the protocol of the token request: sts.DialectSAMLP (zero, the official
+	// connector's, service ServiceSTS) or sts.DialectWSTrust (service ServiceSTSWSTrust).
+	STSDialect sts.Dialect
 	// STSSigner pins the STS's signing certificate among those STSRoots trusts (by subject
 	// or fingerprint); zero = sts.PlatformSTS, the platform's STS of production and
 	// acceptance.
@@ -398,8 +442,11 @@ func (c Config) Validate() error {
 	default:
 		return bad("Credentials", "give Identification, PKCS12File, or CertFile and KeyFile")
 	}
-	if c.Identity.Preset != PresetPharmacy && c.Identity.Preset != PresetGP {
+	if _, ok := c.Identity.Preset.Attributes(); !ok {
 		return bad("Identity.Preset", "unknown preset")
+	}
+	if c.STSDialect != sts.DialectSAMLP && c.STSDialect != sts.DialectWSTrust {
+		return bad("STSDialect", "unknown dialect")
 	}
 	if c.Identity.NIHII == "" {
 		return bad("Identity.NIHII", "required")

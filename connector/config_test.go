@@ -43,7 +43,7 @@ func TestConfig_ValidateNamesTheBadField(t *testing.T) {
 		{"Identity.NIHII", func(c *Config) { c.Identity.NIHII = "" }},
 		{"Identity.NIHII", func(c *Config) { c.Identity.NIHII = "12ab" }},
 		{"Identity.SSIN", func(c *Config) { c.Identity.SSIN = "93051822362" }},
-		{"Identity.Preset", func(c *Config) { c.Identity.Preset = 9 }},
+		{"Identity.Preset", func(c *Config) { c.Identity.Preset = 99 }},
 		{"CacheDir", func(c *Config) { c.CacheDir = "" }},
 		{"CacheKeys", func(c *Config) { c.CacheKeys = nil }},
 		{"CacheKeys[1]", func(c *Config) { c.CacheKeys = append(c.CacheKeys, []byte("short")) }},

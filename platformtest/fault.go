@@ -142,6 +142,7 @@ func (f Fault) withDefaults() Fault {
 // "insurability", "genericinsurability", "etk" and "ehbox".
 const (
 	ServiceSTS                 = "iamsaml11tokenservice:v1"
+	ServiceSTSWSTrust          = "iamsecuritytokenservice:v1"
 	ServiceInsurability        = "insurability:v2"
 	ServiceGenericInsurability = "genericinsurability:v1"
 	ServiceETK                 = "etkdepot:v1"
@@ -170,6 +171,8 @@ var serviceAliases = map[string]string{
 	"status":                   ServiceStatusFeed,
 	"status-feed":              ServiceStatusFeed,
 	ServiceSTS:                 ServiceSTS,
+	ServiceSTSWSTrust:          ServiceSTSWSTrust,
+	"sts-wstrust":              ServiceSTSWSTrust,
 	ServiceInsurability:        ServiceInsurability,
 	ServiceGenericInsurability: ServiceGenericInsurability,
 	ServiceETK:                 ServiceETK,

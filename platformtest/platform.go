@@ -141,7 +141,8 @@ type Platform struct {
 
 	tokMu      sync.Mutex
 	tokens     []IssuedToken
-	tokenOwner map[string]*Identity // by AssertionID
+	tokenOwner map[string]*Identity        // by AssertionID
+	challenges map[string]pendingChallenge // WS-Trust Issues waiting for a signed challenge, by Context
 
 	list *serviceList
 	feed *statusFeed

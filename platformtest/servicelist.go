@@ -39,6 +39,7 @@ var listedServices = []struct {
 	strategy, expiry string
 }{
 	{ServiceSTS, "I.AM STS SAML11", false, "", ""},
+	{ServiceSTSWSTrust, "I.AM STS WSTRUST", false, "", ""},
 	{ServiceETK, "ETEE ETKDEPOT V1", false, "ENDPOINT_FIRST", "PT8H"},
 	{ServiceInsurability, "MCN INSURABILITY V2", true, "ENDPOINT_FIRST", "P30D"},
 	{ServiceGenericInsurability, "MCN GENERIC INSURABILITY V1", true, "ENDPOINT_FIRST", "P30D"},

@@ -14,6 +14,10 @@ import (
 // empty one); another operation's is refused.
 const (
 	ActionSTS = "urn:be:fgov:ehealth:sts:protocol:v1:RequestSecureToken"
+	// ActionSTSWSTrust and ActionSTSChallenge are the WS-Trust STS's operations
+	// (ehealth-iam-sts-ws-trust-1.3-proxy-v1_X509.wsdl).
+	ActionSTSWSTrust   = "urn:be:fgov:ehealth:sts:protocol:v1:RequestSecurityToken"
+	ActionSTSChallenge = "urn:be:fgov:ehealth:sts:protocol:v1:Challenge"
 	// From the WSDLs (testdata/xsd): InsurabilityConsultation-proxy-v2.wsdl,
 	// GenericInsurabilityWebService-1_0.wsdl.
 	ActionInsurability        = "urn:be:fgov:ehealth:insurability:protocol:v2:GetInsurabilityForPharmacist"
@@ -30,6 +34,7 @@ const (
 // one the other sites are listed with), if the service has one.
 var servicePaths = map[string][]string{
 	ServiceSTS:                 {"/IAM/Saml11TokenService/v1"},
+	ServiceSTSWSTrust:          {"/IAM/SecurityTokenService/v1"},
 	ServiceInsurability:        {"/Insurability/v2", "/ehealth/bcp/insurability"},
 	ServiceGenericInsurability: {"/GenericInsurability/v1", "/ehealth/bcp/genericinsurability/v1"},
 	ServiceETK:                 {"/EtkDepot/v1"},
@@ -37,11 +42,12 @@ var servicePaths = map[string][]string{
 }
 
 // businessServices lists the services of a business site, in list order.
-var businessServices = []string{ServiceSTS, ServiceETK, ServiceInsurability, ServiceGenericInsurability, ServiceEHealthBox}
+var businessServices = []string{ServiceSTS, ServiceSTSWSTrust, ServiceETK, ServiceInsurability, ServiceGenericInsurability, ServiceEHealthBox}
 
 func (p *Platform) businessRoutes() (map[string]route, []string) {
 	handlers := map[string]func(*exchange) reply{
 		ServiceSTS:                 p.serveSTS,
+		ServiceSTSWSTrust:          p.serveSTSWSTrust,
 		ServiceInsurability:        p.serveInsurability,
 		ServiceGenericInsurability: p.serveGenericInsurability,
 		ServiceETK:                 p.serveETK,

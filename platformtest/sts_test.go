@@ -206,3 +206,25 @@ func rfc1779(t *testing.T, raw []byte) string {
 	require.NoError(t, err)
 	return s
 }
+
+// The WS-Trust STS refuses a request whose signature does not cover the BinarySecurityToken.
+func TestSTS_WSTrustRefusesASignatureThatDoesNotCoverTheToken(t *testing.T) {
+	p := start(t, platformtest.Config{})
+	id, err := p.NewIdentity(platformtest.Pharmacy, "Apotheek Trust")
+	require.NoError(t, err)
+	rst := etree.NewElement("wst:RequestSecurityToken")
+	rst.CreateAttr("xmlns:wst", "http://docs.oasis-open.org/ws-sx/ws-trust/200512")
+	rst.CreateAttr("Context", "urn:uuid:6f1c1f4e-1111-4222-8333-944455556666")
+	rst.CreateElement("wst:TokenType").SetText("http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLV1.1")
+	rst.CreateElement("wst:RequestType").SetText("http://docs.oasis-open.org/ws-sx/ws-trust/200512/Issue")
+	s, err := soap.NewSigner(soap.SignerConfig{Key: id.Key, Certificate: id.Certificate})
+	require.NoError(t, err)
+	msg, err := s.Sign(soap.NewEnvelope(rst))
+	require.NoError(t, err)
+	status, b := post(t, p.HTTPClient(), p.URL(platformtest.ServiceSTSWSTrust, "ehealth"), platformtest.ActionSTSWSTrust, msg)
+	require.Equal(t, http.StatusInternalServerError, status)
+	_, f := answer(t, b)
+	require.NotNil(t, f)
+	require.Contains(t, f.String, "sp:ProtectTokens")
+	require.Zero(t, p.TokensIssued())
+}

@@ -62,6 +62,19 @@
 // response (namespace declarations inherited from the response are added to its start tag so
 // that it stands alone; its canonical form, and so its signature, is unchanged).
 //
+// # WS-Trust
+//
+// ProviderConfig.Dialect = DialectWSTrust speaks WS-Trust 1.3 to the SecurityTokenService
+// endpoint (service ServiceNameWSTrust, SOAPAction SOAPActionWSTrust), per the platform's
+// STS WSDL: an Issue (wst:RequestSecurityToken with TokenType SAML 1.1, Claims of the
+// authclaims dialect built from the same AttributeSet, Lifetime, KeyType PublicKey, UseKey
+// holding the holder-of-key certificate) when no valid token is held, a Renew (wst:RenewTarget
+// embedding the assertion held) while one is. The answer must carry our Context
+// (ErrInResponseTo) and hold one saml:Assertion in wst:RequestedSecurityToken, validated as
+// above. When the STS answers with a wst:SignChallenge, the challenge is returned
+// (SignChallengeResponse, SOAPActionChallenge) signed with the holder-of-key credential.
+// Token cache, renewal, single flight and continuity are the same in both dialects.
+//
 // # Renewal
 //
 // The lifetime is the STS's decision: the renewal is scheduled at ProviderConfig.RenewFraction

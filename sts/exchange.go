@@ -17,13 +17,13 @@ import (
 // a *soap.Fault, a redirect or an HTTP error whose body is not SOAP a *bcp.StatusError
 // (soap.StatusError), an answer that is not SOAP wraps ErrMalformedResponse and soap's parse
 // error, transport errors are as they are: bcp's classifier tells them apart.
-func (p *Provider) exchange(ctx context.Context, ep bcp.Endpoint, msg []byte) ([]byte, *etree.Element, error) {
+func (p *Provider) exchange(ctx context.Context, ep bcp.Endpoint, action string, msg []byte) ([]byte, *etree.Element, error) {
 	if err := httpsOnly(ep.URL); err != nil {
 		// A transport-level refusal (as net/http's own for an unsupported scheme): the
 		// endpoint is unusable, the Router moves on; nothing is sent.
 		return nil, nil, &url.Error{Op: "Post", URL: ep.URL, Err: err}
 	}
-	ans, err := p.client.Post(ctx, ep.URL, SOAPAction, msg)
+	ans, err := p.client.Post(ctx, ep.URL, action, msg)
 	var se *soap.StatusError
 	if errors.As(err, &se) && se.StatusCode >= 300 && se.StatusCode < 400 {
 		return nil, nil, &RedirectError{Endpoint: ep.URL, StatusCode: se.StatusCode, Err: se}

@@ -35,6 +35,27 @@ type onPlatform struct {
 // endpoint time out after attemptTimeout (0 = 10 s).
 func newOnPlatform(t *testing.T, lifetime, attemptTimeout time.Duration) *onPlatform {
 	t.Helper()
+	return newOnPlatformIn(t, DialectSAMLP, lifetime, attemptTimeout)
+}
+
+// dialects runs f once per dialect, as a subtest named after it.
+func dialects(t *testing.T, f func(t *testing.T, d Dialect)) {
+	for _, d := range []Dialect{DialectSAMLP, DialectWSTrust} {
+		t.Run(d.String(), func(t *testing.T) { f(t, d) })
+	}
+}
+
+// stsService is the platform's service of the provider's dialect.
+func (o *onPlatform) stsService() string {
+	if o.cfg.Dialect == DialectWSTrust {
+		return platformtest.ServiceSTSWSTrust
+	}
+	return platformtest.ServiceSTS
+}
+
+// newOnPlatformIn is newOnPlatform speaking dialect d.
+func newOnPlatformIn(t *testing.T, d Dialect, lifetime, attemptTimeout time.Duration) *onPlatform {
+	t.Helper()
 	clock := newFakeClock(time.Now().UTC().Truncate(time.Second))
 	plat, err := platformtest.Start(platformtest.Config{Now: clock.Now, TokenLifetime: lifetime, Patients: 50, Seed: 7})
 	require.NoError(t, err)
@@ -50,6 +71,7 @@ func newOnPlatform(t *testing.T, lifetime, attemptTimeout time.Duration) *onPlat
 	cred, err := LoadPKCS12(path, "keystore-pass", LoadOptions{Now: clock.Now, Roots: plat.ProviderCertPool()})
 	require.NoError(t, err)
 	o := &onPlatform{plat: plat, id: id, clock: clock, cfg: ProviderConfig{
+		Dialect:        d,
 		Identification: cred,
 		Attributes:     PresetPharmacy,
 		SSIN:           id.SSIN,
@@ -69,7 +91,10 @@ func (o *onPlatform) withEngine(t *testing.T, attemptTimeout time.Duration) *onP
 	require.NoError(t, err)
 	engine, err := bcp.New(bcp.Config{
 		ServiceList: list,
-		Services:    map[string]bcp.ServicePolicy{ServiceName: {AttemptTimeout: cmp.Or(attemptTimeout, 10*time.Second)}},
+		Services: map[string]bcp.ServicePolicy{
+			ServiceName:        {AttemptTimeout: cmp.Or(attemptTimeout, 10*time.Second)},
+			ServiceNameWSTrust: {AttemptTimeout: cmp.Or(attemptTimeout, 10*time.Second)},
+		},
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = engine.Close() })
@@ -139,74 +164,82 @@ func (o *onPlatform) insurabilityWith(t *testing.T, signer *soap.Signer) (*etree
 }
 
 func TestPlatform_TokenIsIssuedAndAcceptedByInsurability(t *testing.T) {
-	o := newOnPlatform(t, 0, 0)
-	p := o.start(t)
-	tok, err := p.Token(context.Background())
-	require.NoError(t, err)
-	require.Equal(t, 1, o.plat.TokensIssued())
-	require.Equal(t, 5*time.Hour, tok.Lifetime(), "the platform's default grant, not the 24 h asked")
-	require.Equal(t, []string{"true"}, tok.Attributes[platformtest.AttrRecognisedPharmacy])
-	require.Equal(t, []string{o.id.NIHII11}, tok.Attributes[platformtest.AttrPharmacyHolderNIHII11])
-	issued := o.plat.Tokens()[0]
-	require.Equal(t, issued.AssertionID, tok.ID)
-	require.Equal(t, issued.NotOnOrAfter.UTC(), tok.NotOnOrAfter)
+	dialects(t, func(t *testing.T, d Dialect) {
+		o := newOnPlatformIn(t, d, 0, 0)
+		p := o.start(t)
+		tok, err := p.Token(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, 1, o.plat.TokensIssued())
+		require.Equal(t, 5*time.Hour, tok.Lifetime(), "the platform's default grant, not the 24 h asked")
+		require.Equal(t, []string{"true"}, tok.Attributes[platformtest.AttrRecognisedPharmacy])
+		require.Equal(t, []string{o.id.NIHII11}, tok.Attributes[platformtest.AttrPharmacyHolderNIHII11])
+		issued := o.plat.Tokens()[0]
+		require.Equal(t, issued.AssertionID, tok.ID)
+		require.Equal(t, issued.NotOnOrAfter.UTC(), tok.NotOnOrAfter)
 
-	ans, err := o.insurability(t, tok)
-	require.NoError(t, err)
-	require.Equal(t, "GetInsurabilityForPharmacistResponse", ans.Tag)
-	require.Equal(t, "00", ans.FindElement(".//ReturnCode/Major").Text())
+		ans, err := o.insurability(t, tok)
+		require.NoError(t, err)
+		require.Equal(t, "GetInsurabilityForPharmacistResponse", ans.Tag)
+		require.Equal(t, "00", ans.FindElement(".//ReturnCode/Major").Text())
+	})
 }
 
 func TestPlatform_ProviderSignerIsAcceptedByInsurability(t *testing.T) {
-	o := newOnPlatform(t, 0, 0)
-	p := o.start(t)
-	signer, err := p.Signer(context.Background())
-	require.NoError(t, err)
-	again, err := p.Signer(context.Background())
-	require.NoError(t, err)
-	require.Same(t, signer, again, "one signer per token")
-	ans, err := o.insurabilityWith(t, signer)
-	require.NoError(t, err)
-	require.Equal(t, "GetInsurabilityForPharmacistResponse", ans.Tag)
-	require.Equal(t, 1, o.plat.TokensIssued())
+	dialects(t, func(t *testing.T, d Dialect) {
+		o := newOnPlatformIn(t, d, 0, 0)
+		p := o.start(t)
+		signer, err := p.Signer(context.Background())
+		require.NoError(t, err)
+		again, err := p.Signer(context.Background())
+		require.NoError(t, err)
+		require.Same(t, signer, again, "one signer per token")
+		ans, err := o.insurabilityWith(t, signer)
+		require.NoError(t, err)
+		require.Equal(t, "GetInsurabilityForPharmacistResponse", ans.Tag)
+		require.Equal(t, 1, o.plat.TokensIssued())
+	})
 }
 
 func TestPlatform_SeparateHolderOfKeyCredential(t *testing.T) {
-	o := newOnPlatform(t, 0, 0)
-	hok := getPKI(t).credential(t, 1, "application holder-of-key")
-	o.cfg.HolderOfKey = hok
-	p := o.start(t)
-	tok, err := p.Token(context.Background())
-	require.NoError(t, err)
-	_, err = soap.NewSigner(soap.SignerConfig{Key: hok.Key, Assertion: tok.Assertion})
-	require.NoError(t, err)
-	// The business service accepts a message signed with the holder-of-key key.
-	require.True(t, p.HolderOfKey().Certificate.Equal(hok.Certificate))
-	signer, err := p.Signer(context.Background())
-	require.NoError(t, err)
-	ans, err := o.insurabilityWith(t, signer)
-	require.NoError(t, err)
-	require.Equal(t, "GetInsurabilityForPharmacistResponse", ans.Tag)
+	dialects(t, func(t *testing.T, d Dialect) {
+		o := newOnPlatformIn(t, d, 0, 0)
+		hok := getPKI(t).credential(t, 1, "application holder-of-key")
+		o.cfg.HolderOfKey = hok
+		p := o.start(t)
+		tok, err := p.Token(context.Background())
+		require.NoError(t, err)
+		_, err = soap.NewSigner(soap.SignerConfig{Key: hok.Key, Assertion: tok.Assertion})
+		require.NoError(t, err)
+		// The business service accepts a message signed with the holder-of-key key.
+		require.True(t, p.HolderOfKey().Certificate.Equal(hok.Certificate))
+		signer, err := p.Signer(context.Background())
+		require.NoError(t, err)
+		ans, err := o.insurabilityWith(t, signer)
+		require.NoError(t, err)
+		require.Equal(t, "GetInsurabilityForPharmacistResponse", ans.Tag)
+	})
 }
 
 func TestPlatform_GPPreset(t *testing.T) {
-	o := newOnPlatform(t, 0, 0)
-	gp, err := o.plat.NewIdentity(platformtest.GP, "Dokter Peeters")
-	require.NoError(t, err)
-	cert, key := gp.PEM()
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "gp.pem"), filepath.Join(dir, "gp.key")
-	require.NoError(t, os.WriteFile(certFile, cert, 0o600))
-	require.NoError(t, os.WriteFile(keyFile, key, 0o600))
-	cred, err := LoadPEM(certFile, keyFile, "", LoadOptions{Now: o.clock.Now})
-	require.NoError(t, err)
-	require.Len(t, cred.Chain, 1)
-	o.cfg.Identification, o.cfg.Attributes, o.cfg.SSIN, o.cfg.NIHII = cred, PresetGP, gp.SSIN, gp.NIHII
-	p := o.start(t)
-	tok, err := p.Token(context.Background())
-	require.NoError(t, err)
-	require.Equal(t, []string{"true"}, tok.Attributes[platformtest.AttrDoctorBoolean])
-	require.Equal(t, []string{gp.NIHII11}, tok.Attributes[platformtest.AttrDoctorNIHII11])
+	dialects(t, func(t *testing.T, d Dialect) {
+		o := newOnPlatformIn(t, d, 0, 0)
+		gp, err := o.plat.NewIdentity(platformtest.GP, "Dokter Peeters")
+		require.NoError(t, err)
+		cert, key := gp.PEM()
+		dir := t.TempDir()
+		certFile, keyFile := filepath.Join(dir, "gp.pem"), filepath.Join(dir, "gp.key")
+		require.NoError(t, os.WriteFile(certFile, cert, 0o600))
+		require.NoError(t, os.WriteFile(keyFile, key, 0o600))
+		cred, err := LoadPEM(certFile, keyFile, "", LoadOptions{Now: o.clock.Now})
+		require.NoError(t, err)
+		require.Len(t, cred.Chain, 1)
+		o.cfg.Identification, o.cfg.Attributes, o.cfg.SSIN, o.cfg.NIHII = cred, PresetGP, gp.SSIN, gp.NIHII
+		p := o.start(t)
+		tok, err := p.Token(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, []string{"true"}, tok.Attributes[platformtest.AttrDoctorBoolean])
+		require.Equal(t, []string{gp.NIHII11}, tok.Attributes[platformtest.AttrDoctorNIHII11])
+	})
 }
 
 func TestPlatform_RefusedIdentityIsAStatusError(t *testing.T) {
@@ -224,54 +257,58 @@ func TestPlatform_RefusedIdentityIsAStatusError(t *testing.T) {
 }
 
 func TestPlatform_RenewsAtTheGrantedLifetime(t *testing.T) {
-	o := newOnPlatform(t, 2*time.Hour, 0) // the request asks 24 h; the STS grants 2 h
-	start := o.clock.Now()
-	p := o.start(t)
-	first, err := p.Token(context.Background())
-	require.NoError(t, err)
-	require.Equal(t, 2*time.Hour, first.Lifetime())
-	require.True(t, o.clock.WaitTimer(start.Add(time.Hour), 5*time.Second), "renewal scheduled at half the granted 2 h; pending %v", o.clock.Pending())
+	dialects(t, func(t *testing.T, d Dialect) {
+		o := newOnPlatformIn(t, d, 2*time.Hour, 0) // the request asks 24 h; the STS grants 2 h
+		start := o.clock.Now()
+		p := o.start(t)
+		first, err := p.Token(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, 2*time.Hour, first.Lifetime())
+		require.True(t, o.clock.WaitTimer(start.Add(time.Hour), 5*time.Second), "renewal scheduled at half the granted 2 h; pending %v", o.clock.Pending())
 
-	o.clock.Advance(59 * time.Minute)
-	require.Equal(t, 1, o.plat.TokensIssued())
-	o.clock.Advance(time.Minute)
-	require.Eventually(t, func() bool { return o.plat.TokensIssued() == 2 }, 5*time.Second, time.Millisecond)
-	require.True(t, o.clock.WaitTimer(start.Add(2*time.Hour), 5*time.Second), "next renewal an hour later")
-	second, err := p.Token(context.Background())
-	require.NoError(t, err)
-	require.NotEqual(t, first.ID, second.ID)
-	require.Equal(t, o.plat.Tokens()[1].AssertionID, second.ID)
-	ans, err := o.insurability(t, second)
-	require.NoError(t, err)
-	require.Equal(t, "GetInsurabilityForPharmacistResponse", ans.Tag)
+		o.clock.Advance(59 * time.Minute)
+		require.Equal(t, 1, o.plat.TokensIssued())
+		o.clock.Advance(time.Minute)
+		require.Eventually(t, func() bool { return o.plat.TokensIssued() == 2 }, 5*time.Second, time.Millisecond)
+		require.True(t, o.clock.WaitTimer(start.Add(2*time.Hour), 5*time.Second), "next renewal an hour later")
+		second, err := p.Token(context.Background())
+		require.NoError(t, err)
+		require.NotEqual(t, first.ID, second.ID)
+		require.Equal(t, o.plat.Tokens()[1].AssertionID, second.ID)
+		ans, err := o.insurability(t, second)
+		require.NoError(t, err)
+		require.Equal(t, "GetInsurabilityForPharmacistResponse", ans.Tag)
+	})
 }
 
 func TestPlatform_ThousandConcurrentCallersCauseOneRequest(t *testing.T) {
-	o := newOnPlatform(t, 0, 0)
-	o.sts().Inject(platformtest.ServiceSTS, platformtest.Fault{Kind: platformtest.FaultDelay, Delay: 50 * time.Millisecond})
-	p := o.start(t)
-	const callers = 1000
-	var wg sync.WaitGroup
-	ids := make([]string, callers)
-	errs := make([]error, callers)
-	for i := range callers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tok, err := p.Token(context.Background())
-			errs[i] = err
-			if err == nil {
-				ids[i] = tok.ID
-			}
-		}()
-	}
-	wg.Wait()
-	for i := range callers {
-		require.NoError(t, errs[i])
-		require.Equal(t, ids[0], ids[i])
-	}
-	require.Equal(t, 1, o.plat.TokensIssued())
-	require.Equal(t, 1, o.plat.Count("", platformtest.ServiceSTS, platformtest.OutcomeOK))
+	dialects(t, func(t *testing.T, d Dialect) {
+		o := newOnPlatformIn(t, d, 0, 0)
+		o.sts().Inject(o.stsService(), platformtest.Fault{Kind: platformtest.FaultDelay, Delay: 50 * time.Millisecond})
+		p := o.start(t)
+		const callers = 1000
+		var wg sync.WaitGroup
+		ids := make([]string, callers)
+		errs := make([]error, callers)
+		for i := range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tok, err := p.Token(context.Background())
+				errs[i] = err
+				if err == nil {
+					ids[i] = tok.ID
+				}
+			}()
+		}
+		wg.Wait()
+		for i := range callers {
+			require.NoError(t, errs[i])
+			require.Equal(t, ids[0], ids[i])
+		}
+		require.Equal(t, 1, o.plat.TokensIssued())
+		require.Equal(t, 1, o.plat.Count("", o.stsService(), platformtest.OutcomeOK))
+	})
 }
 
 // stsFaults are the STS misbehaviours and what Token must say when no valid token is left.
@@ -311,103 +348,109 @@ var stsFaults = []stsFault{
 }
 
 func TestPlatform_STSFaultsWithoutATokenAreTypedErrors(t *testing.T) {
-	shared := newOnPlatform(t, 0, 0)
-	for _, tt := range stsFaults {
-		t.Run(tt.name, func(t *testing.T) {
-			o := shared.withEngine(t, tt.attempt)
-			o.cfg.Limits = tt.limits
-			defer o.sts().Clear("")
-			o.sts().Inject(tt.service(), tt.fault)
-			p := o.start(t)
-			_, err := p.Token(context.Background())
-			require.Error(t, err)
-			require.ErrorIs(t, err, ErrNoToken)
-			var te *TokenError
-			require.ErrorAs(t, err, &te)
-			require.Equal(t, tt.unreachable, errors.Is(err, bcp.ErrUnavailable), "%v", err)
-			if tt.want != nil {
-				require.ErrorIs(t, err, tt.want)
-			}
-			if tt.as != nil {
-				tt.as(t, err)
-			}
-			require.NotContains(t, err.Error(), o.id.SSIN)
-			o.sts().Clear("")
-		})
-	}
+	dialects(t, func(t *testing.T, d Dialect) {
+		shared := newOnPlatformIn(t, d, 0, 0)
+		for _, tt := range stsFaults {
+			t.Run(tt.name, func(t *testing.T) {
+				o := shared.withEngine(t, tt.attempt)
+				o.cfg.Limits = tt.limits
+				defer o.sts().Clear("")
+				o.sts().Inject(tt.service(o), tt.fault)
+				p := o.start(t)
+				_, err := p.Token(context.Background())
+				require.Error(t, err)
+				require.ErrorIs(t, err, ErrNoToken)
+				var te *TokenError
+				require.ErrorAs(t, err, &te)
+				require.Equal(t, tt.unreachable, errors.Is(err, bcp.ErrUnavailable), "%v", err)
+				if tt.want != nil {
+					require.ErrorIs(t, err, tt.want)
+				}
+				if tt.as != nil {
+					tt.as(t, err)
+				}
+				require.NotContains(t, err.Error(), o.id.SSIN)
+				o.sts().Clear("")
+			})
+		}
+	})
 }
 
 func TestPlatform_STSFaultsDuringRenewalKeepTheValidToken(t *testing.T) {
-	shared := newOnPlatform(t, 2*time.Hour, 0)
-	for _, tt := range stsFaults {
-		t.Run(tt.name, func(t *testing.T) {
-			o := shared.withEngine(t, tt.attempt)
-			o.cfg.Limits = tt.limits
-			defer o.sts().Clear("")
-			start := o.clock.Now()
-			p := o.start(t)
-			first, err := p.Token(context.Background())
-			require.NoError(t, err)
-			require.True(t, o.clock.WaitTimer(start.Add(time.Hour), 5*time.Second))
-
-			o.sts().Inject(tt.service(), tt.fault)
-			o.clock.Advance(time.Hour) // renewal due: it meets the fault
-			require.Eventually(t, func() bool { return p.Requests() == 2 }, 5*time.Second, time.Millisecond)
-			// Whatever the renewal is going through, callers get the valid token at once.
-			for range 10 {
-				tok, err := p.Token(context.Background())
+	dialects(t, func(t *testing.T, d Dialect) {
+		shared := newOnPlatformIn(t, d, 2*time.Hour, 0)
+		for _, tt := range stsFaults {
+			t.Run(tt.name, func(t *testing.T) {
+				o := shared.withEngine(t, tt.attempt)
+				o.cfg.Limits = tt.limits
+				defer o.sts().Clear("")
+				start := o.clock.Now()
+				p := o.start(t)
+				first, err := p.Token(context.Background())
 				require.NoError(t, err)
-				require.Same(t, first, tok)
-			}
-			_, ok := o.clock.WaitTimerIn(o.clock.Now(), first.NotOnOrAfter.Add(-time.Minute), 5*time.Second)
-			require.True(t, ok, "a retry is scheduled")
-			if !tt.wholeSite {
-				ans, err := o.insurability(t, first)
-				require.NoError(t, err, "the kept token still works on the business service")
-				require.Equal(t, "GetInsurabilityForPharmacistResponse", ans.Tag)
-			}
+				require.True(t, o.clock.WaitTimer(start.Add(time.Hour), 5*time.Second))
 
-			// The STS recovers: the next retry renews.
-			o.sts().Clear("")
-			o.clock.Advance(time.Minute)
-			require.Eventually(t, func() bool {
-				tok, err := p.Token(context.Background())
-				return err == nil && tok.ID != first.ID
-			}, 5*time.Second, time.Millisecond)
-		})
-	}
+				o.sts().Inject(tt.service(o), tt.fault)
+				o.clock.Advance(time.Hour) // renewal due: it meets the fault
+				require.Eventually(t, func() bool { return p.Requests() == 2 }, 5*time.Second, time.Millisecond)
+				// Whatever the renewal is going through, callers get the valid token at once.
+				for range 10 {
+					tok, err := p.Token(context.Background())
+					require.NoError(t, err)
+					require.Same(t, first, tok)
+				}
+				_, ok := o.clock.WaitTimerIn(o.clock.Now(), first.NotOnOrAfter.Add(-time.Minute), 5*time.Second)
+				require.True(t, ok, "a retry is scheduled")
+				if !tt.wholeSite {
+					ans, err := o.insurability(t, first)
+					require.NoError(t, err, "the kept token still works on the business service")
+					require.Equal(t, "GetInsurabilityForPharmacistResponse", ans.Tag)
+				}
+
+				// The STS recovers: the next retry renews.
+				o.sts().Clear("")
+				o.clock.Advance(time.Minute)
+				require.Eventually(t, func() bool {
+					tok, err := p.Token(context.Background())
+					return err == nil && tok.ID != first.ID
+				}, 5*time.Second, time.Millisecond)
+			})
+		}
+	})
 }
 
-func (f stsFault) service() string {
+func (f stsFault) service(o *onPlatform) string {
 	if f.wholeSite {
 		return ""
 	}
-	return platformtest.ServiceSTS
+	return o.stsService()
 }
 
 func TestPlatform_STSClockSkew(t *testing.T) {
-	// The STS's clock is 3 minutes ahead: its NotBefore is in our future.
-	for _, tt := range []struct {
-		name string
-		skew time.Duration // our tolerance
-		want error
-	}{
-		{"within the tolerance", 0, nil},
-		{"beyond the tolerance", time.Minute, ErrNotYetValid},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			o := newOnPlatform(t, 0, 0)
-			o.cfg.ClockSkew = tt.skew
-			o.sts().Inject(platformtest.ServiceSTS, platformtest.Fault{Kind: platformtest.FaultClockSkew, Skew: 3 * time.Minute})
-			p := o.start(t)
-			tok, err := p.Token(context.Background())
-			if tt.want != nil {
-				require.ErrorIs(t, err, tt.want)
-				require.ErrorIs(t, err, ErrNoToken)
-				return
-			}
-			require.NoError(t, err)
-			require.Equal(t, o.clock.Now().Add(3*time.Minute), tok.NotBefore)
-		})
-	}
+	dialects(t, func(t *testing.T, d Dialect) {
+		// The STS's clock is 3 minutes ahead: its NotBefore is in our future.
+		for _, tt := range []struct {
+			name string
+			skew time.Duration // our tolerance
+			want error
+		}{
+			{"within the tolerance", 0, nil},
+			{"beyond the tolerance", time.Minute, ErrNotYetValid},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				o := newOnPlatformIn(t, d, 0, 0)
+				o.cfg.ClockSkew = tt.skew
+				o.sts().Inject(o.stsService(), platformtest.Fault{Kind: platformtest.FaultClockSkew, Skew: 3 * time.Minute})
+				p := o.start(t)
+				tok, err := p.Token(context.Background())
+				if tt.want != nil {
+					require.ErrorIs(t, err, tt.want)
+					require.ErrorIs(t, err, ErrNoToken)
+					return
+				}
+				require.NoError(t, err)
+				require.Equal(t, o.clock.Now().Add(3*time.Minute), tok.NotBefore)
+			})
+		}
+	})
 }

@@ -67,7 +67,11 @@ type ProviderConfig struct {
 	STSSigner SignerPin
 	// Issuer is the expected assertion Issuer; "" = DefaultIssuer.
 	Issuer string
-	// Service is the STS's name for the Router; "" = ServiceName.
+	// Dialect is the protocol of the token request: DialectSAMLP (zero, the official
+	// connector's) or DialectWSTrust. Both give the same tokens, cache and renewal.
+	Dialect Dialect
+	// Service is the STS's name for the Router; "" = ServiceName, or ServiceNameWSTrust
+	// with DialectWSTrust.
 	Service string
 	// Router finds the STS endpoint (a *bcp.Engine, or FixedEndpoint). Required.
 	Router Router
@@ -126,6 +130,8 @@ func (c ProviderConfig) Validate() error {
 		return errors.New("sts: ProviderConfig.STSRoots is required")
 	case c.Router == nil:
 		return errors.New("sts: ProviderConfig.Router is required")
+	case c.Dialect != DialectSAMLP && c.Dialect != DialectWSTrust:
+		return fmt.Errorf("sts: ProviderConfig.Dialect %v is unknown", c.Dialect)
 	case c.Identification.Certificate != nil && !namesRenderable(c.Identification.Certificate):
 		return errors.New("sts: ProviderConfig.Identification: certificate names cannot be rendered (malformed DER name)")
 	case c.RequestedLifetime < 0:
@@ -173,6 +179,9 @@ func (c ProviderConfig) withDefaults() ProviderConfig {
 	}
 	if c.Service == "" {
 		c.Service = d.Service
+		if c.Dialect == DialectWSTrust {
+			c.Service = ServiceNameWSTrust
+		}
 	}
 	if c.RequestedLifetime == 0 {
 		c.RequestedLifetime = d.RequestedLifetime
@@ -265,6 +274,7 @@ type Provider struct {
 	claimed  []resolvedAttribute
 	check    validator
 	signer   *soap.Signer
+	hokSign  *soap.Signer // signs the answer to a WS-Trust sign challenge
 	clock    bcp.Clock
 	log      *zap.Logger
 	client   *soap.Client
@@ -311,7 +321,17 @@ func NewProvider(cfg ProviderConfig, opts ...Option) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sts: identification credential: %w", err)
 	}
+	hokSign, err := soap.NewSigner(soap.SignerConfig{
+		Key:         cfg.HolderOfKey.Key,
+		Certificate: cfg.HolderOfKey.Certificate,
+		SignToken:   true,
+		Now:         o.clock.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sts: holder-of-key credential: %w", err)
+	}
 	p := &Provider{
+		hokSign:  hokSign,
 		cfg:      cfg,
 		identity: identityOf(cfg),
 		subject:  subject,
@@ -587,17 +607,29 @@ func (p *Provider) loadShared(needed func(*current) bool) *Token {
 // request builds, signs and sends the token request and validates the answer.
 func (p *Provider) request(ctx context.Context) (*Token, error) {
 	asked := p.clock.Now()
+	if p.cfg.Dialect == DialectWSTrust {
+		return p.requestWSTrust(ctx, asked)
+	}
 	msg, requestID, err := p.message(asked)
 	if err != nil {
 		return nil, err
 	}
+	raw, body, err := p.send(ctx, SOAPAction, msg)
+	if err != nil {
+		return nil, err
+	}
+	return p.check.readResponse(raw, body, requestID, asked, p.clock.Now())
+}
+
+// send posts msg through the Router and returns the answer.
+func (p *Provider) send(ctx context.Context, action string, msg []byte) ([]byte, *etree.Element, error) {
 	var (
 		mu   sync.Mutex
 		raw  []byte
 		body *etree.Element
 	)
-	err = p.cfg.Router.Do(ctx, p.cfg.Service, func(ctx context.Context, ep bcp.Endpoint) error {
-		r, b, err := p.exchange(ctx, ep, msg)
+	err := p.cfg.Router.Do(ctx, p.cfg.Service, func(ctx context.Context, ep bcp.Endpoint) error {
+		r, b, err := p.exchange(ctx, ep, action, msg)
 		if err != nil {
 			p.log.Debug("sts request failed", zap.String("endpoint", ep.URL), zap.Error(err))
 			return err
@@ -607,12 +639,56 @@ func (p *Provider) request(ctx context.Context) (*Token, error) {
 		mu.Unlock()
 		return nil
 	})
+	mu.Lock()
+	defer mu.Unlock()
+	return raw, body, err
+}
+
+// requestWSTrust asks for a token in the WS-Trust dialect: Renew of the token held while it
+// is valid, else Issue; a sign challenge is answered once, signed with the holder-of-key key.
+func (p *Provider) requestWSTrust(ctx context.Context, asked time.Time) (*Token, error) {
+	var renew []byte
+	if c := p.cur.Load(); c != nil && !p.unusable(c) {
+		renew = c.tok.Assertion
+	}
+	rst, context, err := tokenRequest{
+		holderOfKey: p.cfg.HolderOfKey,
+		claimed:     p.claimed,
+		certified:   p.cfg.Attributes.Certified,
+		now:         asked,
+		lifetime:    p.cfg.RequestedLifetime,
+	}.buildWSTrust(renew)
 	if err != nil {
 		return nil, err
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	return p.check.readResponse(raw, body, requestID, asked, p.clock.Now())
+	msg, err := p.signer.Sign(soap.NewEnvelope(rst))
+	if err != nil {
+		return nil, fmt.Errorf("sts: sign request with the identification credential: %w", err)
+	}
+	raw, body, err := p.send(ctx, SOAPActionWSTrust, msg)
+	if err != nil {
+		return nil, err
+	}
+	ans, err := readWSTrust(body, context)
+	if err != nil {
+		return nil, err
+	}
+	if ans.challenge != nil {
+		msg, err := p.hokSign.Sign(soap.NewEnvelope(challengeResponse(ans)))
+		if err != nil {
+			return nil, fmt.Errorf("sts: sign challenge response with the holder-of-key credential: %w", err)
+		}
+		if raw, body, err = p.send(ctx, SOAPActionChallenge, msg); err != nil {
+			return nil, err
+		}
+		if ans, err = readWSTrust(body, context); err != nil {
+			return nil, err
+		}
+		if ans.challenge != nil {
+			return nil, fmt.Errorf("%w: a second sign challenge", ErrMalformedResponse)
+		}
+	}
+	return p.check.readWSTrustToken(raw, ans, asked, p.clock.Now())
 }
 
 // message returns the signed SOAP token request and its RequestID.
