@@ -8,7 +8,7 @@ import (
 	"github.com/beevik/etree"
 )
 
-// GenericInsurability v1 (care providers other than pharmacists), specs/insurability.md.
+// GenericInsurability v1 (care providers other than pharmacists), docs/wire/insurability.md.
 const (
 	NSGenericInsurabilityProtocol = "urn:be:fgov:ehealth:genericinsurability:protocol:v1"
 	NSGenericInsurabilityCore     = "urn:be:fgov:ehealth:genericinsurability:core:v1"

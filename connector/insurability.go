@@ -11,7 +11,7 @@ import (
 	"github.com/beevik/etree"
 )
 
-// Insurability v2 (pharmacists), specs/insurability.md.
+// Insurability v2 (pharmacists), docs/wire/insurability.md.
 const (
 	NSInsurabilityProtocol = "urn:be:fgov:ehealth:insurability:protocol:v2"
 	NSInsurabilityCore     = "urn:be:fgov:ehealth:insurability:core:v2"

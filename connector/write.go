@@ -17,7 +17,7 @@ import (
 	"github.com/ehgate/ehgate/cache"
 )
 
-// The write service (MyCareNet tarification), API.md wire rules.
+// The write service (MyCareNet tarification); the outbox contract is docs/outbox.md.
 const (
 	NSTarificationProtocol = "urn:be:fgov:ehealth:mycarenet:tarification:protocol:v1"
 	ActionTarification     = "urn:be:fgov:ehealth:mycarenet:tarification:protocol:v1:SendTarificationRequest"

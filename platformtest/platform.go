@@ -336,7 +336,7 @@ func (p *Platform) ServiceListRoots() *x509.CertPool { return p.listCA.pool() }
 // or ".xml".
 func (p *Platform) ServiceListBaseURL() string { return p.control.URL() + "/servicelist" }
 
-// StatusFeedURL returns the status feed's URL (specs/statusfeed.md).
+// StatusFeedURL returns the status feed's URL (docs/wire/statusfeed.md).
 func (p *Platform) StatusFeedURL() string { return p.control.URL() + "/nl/api/components/prod" }
 
 // Sites returns the business sites in configuration order.
