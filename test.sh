@@ -84,6 +84,7 @@ if command -v xmlsec1 >/dev/null 2>&1; then say "$(xmlsec1 --version | head -n 1
 # 2. A throwaway PostgreSQL on 127.0.0.1
 # ---------------------------------------------------------------------------------------------
 pgdir=""
+crossdir=""
 pgrun=()     # prefix that runs a command as the cluster's owner
 cleanup() {
   local rc=$?
@@ -93,6 +94,7 @@ cleanup() {
     fi
     rm -rf "$pgdir"
   fi
+  if [ -n "$crossdir" ]; then rm -rf "$crossdir"; fi
   exit $rc
 }
 trap cleanup EXIT
@@ -183,6 +185,45 @@ if [ -f bench/go.mod ]; then
   step "bench module"
   # The second run checks zero allocations, which -race hides.
   (cd bench && go vet ./... && go test -race ./... && go test -count=1 ./...)
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 4. Cross-builds for the desktops vendors ship to (built and vetted here, not run)
+# ---------------------------------------------------------------------------------------------
+if [ -z "${EHGATE_TEST_NO_CROSS:-}" ]; then
+  crossdir=$(mktemp -d "${TMPDIR:-/tmp}/ehgate-cross.XXXXXX")
+  for target in windows/amd64 darwin/arm64; do
+    step "cross-build $target: go vet ./... and go test -c of every package (not run here)"
+    GOOS=${target%/*} GOARCH=${target#*/} go vet ./...
+    GOOS=${target%/*} GOARCH=${target#*/} go test -c -o "$crossdir/" ./...
+    say "$target: $(ls "$crossdir" | wc -l) test binaries built"
+    rm -rf "${crossdir:?}"/*
+  done
+  rm -rf "$crossdir"; crossdir=""
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 5. The floor Go version: the go line of go.mod, latest patch release the proxy serves
+# ---------------------------------------------------------------------------------------------
+if [ -z "${EHGATE_TEST_NO_FLOOR:-}" ]; then
+  floor=$(awk '$1 == "go" {print $2; exit}' go.mod)          # e.g. 1.25.0
+  minor=$(echo "$floor" | cut -d. -f1,2)                     # e.g. 1.25
+  current=$(go env GOVERSION | sed 's/^go//' | cut -d. -f1,2)
+  if [ "$current" = "$minor" ]; then
+    say "floor Go $minor is the toolchain that ran the tests above"
+  else
+    hostplat="$(go env GOHOSTOS)-$(go env GOHOSTARCH)"
+    floortc=$(cd "${TMPDIR:-/tmp}" && GOTOOLCHAIN=local GOFLAGS= go list -m -versions golang.org/toolchain 2>/dev/null | tr ' ' '\n' \
+      | sed -n "s/^v0\.0\.1-\(go$minor\.[0-9]*\)\.$hostplat\$/\1/p" | sort -V | tail -n 1 || true)
+    [ -n "$floortc" ] || floortc="go$floor"
+    step "floor Go version ($floortc, go.mod says go $floor): go vet ./... && go test ./..."
+    if ! GOTOOLCHAIN=$floortc go version >/dev/null; then
+      say "could not fetch the $floortc toolchain from the module proxy (EHGATE_TEST_NO_FLOOR=1 skips this step)"
+      exit 1
+    fi
+    GOTOOLCHAIN=$floortc go vet ./...
+    GOTOOLCHAIN=$floortc go test ./...
+  fi
 fi
 
 step "done"

@@ -72,7 +72,7 @@ func (f ClassifierFunc) Classify(err error) Outcome { return f(err) }
 // just SOA-02001 and SOA-02002.
 var DefaultFaultCodes = []string{"SOA-01001", "SOA-01002", "SOA-02001", "SOA-02002"}
 
-// DefaultClassifier implements the platform's switching rules (the official connector's list):
+// DefaultClassifier implements docs/switching.md:
 //   - transport failures are a Failure: connection refused or reset, TLS and
 //     certificate errors, timeouts, any net.Error, a truncated answer;
 //   - a *StatusError (a redirect, or an HTTP error whose body is not a SOAP

@@ -14,7 +14,7 @@
 //	})
 //	if errors.Is(err, bcp.ErrUnavailable) { /* every endpoint failed: answer from the cache */ }
 //
-// What counts as an endpoint failure follows specs/switching.md (see
+// What counts as an endpoint failure follows docs/switching.md (see
 // DefaultClassifier); an error that is not one (a business fault, our own
 // bad request, the caller's cancellation) goes back to the caller as it is
 // and does not move the breaker.

@@ -6,8 +6,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
+
+	"github.com/ehgate/ehgate/internal/atomicfile"
 )
 
 // ErrNoStoredList is returned by a ListStore's Load when nothing has been saved yet.
@@ -25,7 +26,9 @@ type ListStore interface {
 }
 
 // FileListStore is a ListStore in one file. Save writes a temporary file in the same
-// directory, syncs it, renames it over Path and syncs the directory. Safe for concurrent use.
+// directory, syncs it, renames it over Path and makes the rename durable (on Windows with a
+// write-through move, as a directory cannot be flushed there; a Save that meets another
+// process reading the file retries for about a second). Safe for concurrent use.
 type FileListStore struct {
 	path string
 	mu   sync.Mutex
@@ -70,43 +73,8 @@ func (s *FileListStore) Save(raw []byte) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	dir := filepath.Dir(s.path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(s.path)+".tmp-*")
-	if err != nil {
+	if err := atomicfile.WriteFile(s.path, raw, 0o600); err != nil {
 		return fmt.Errorf("bcp: save service list: %w", err)
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(raw); err != nil {
-		return fmt.Errorf("bcp: save service list: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("bcp: save service list: sync: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("bcp: save service list: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), s.path); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("bcp: save service list: %w", err)
-	}
-	committed = true
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("bcp: save service list: sync directory: %w", err)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -43,7 +43,7 @@ func (e *FeedError) Unwrap() error { return ErrInvalidFeed }
 // not one of the four known values is ComponentUnknown, which is not an outage.
 type ComponentStatus int
 
-// The component statuses of the status page (specs/statusfeed.md). Only
+// The component statuses of the status page (docs/wire/statusfeed.md). Only
 // ComponentMajorOutage is acted on (Reading.MajorOutage; the connector moves
 // the service into fallback mode at once); the others are informative.
 const (

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// statusFeedExample is a feed shaped as specs/statusfeed.md describes (made up for the tests,
+// statusFeedExample is a feed shaped as docs/wire/statusfeed.md describes (made up for the tests,
 // not captured from the real status page).
 const statusFeedExample = "testdata/statusfeed-example.json"
 

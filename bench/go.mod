@@ -1,6 +1,6 @@
 module github.com/ehgate/ehgate/bench
 
-go 1.26.0
+go 1.25.0
 
 replace github.com/ehgate/ehgate => ../
 
@@ -19,4 +19,5 @@ require (
 	go.uber.org/multierr v1.10.0 // indirect
 	go.uber.org/zap v1.28.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	golang.org/x/sys v0.47.0 // indirect
 )

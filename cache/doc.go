@@ -54,6 +54,26 @@
 // silently elsewhere) and the next call after it is back succeeds; Open
 // itself succeeds and loads the tenant's keys when the backend answers.
 //
+// # Files, locks and renames on each operating system
+//
+// While a Store is open its file is locked exclusively, so a second process
+// (or a second Open in the same process) waits up to Config.LockTimeout and
+// then gets ErrLocked. On Linux and macOS the lock is bbolt's flock(2)
+// (advisory: it stops every ehgate, not a program that ignores it; keep Dir on
+// a local disk, as network file systems may not carry it between machines).
+// On Windows it is LockFileEx on a byte range of the file (mandatory: other
+// programs cannot write the locked range either).
+//
+// Durability: commits are flushed with fdatasync on Linux, F_FULLFSYNC on
+// macOS (the Go standard library's File.Sync) and FlushFileBuffers on Windows.
+// Creating the file and moving a damaged file aside are made durable by
+// flushing the directory on Unix; on Windows, where a directory cannot be
+// flushed, the move is a write-through MoveFileEx and the creation relies on
+// NTFS journalling directory changes. On Windows a move aside fails, after
+// about a second of retries, while another program (a backup or a virus
+// scanner) holds the file open; Open then returns an error naming the
+// cause wrapped around the *FileError and leaves the file in place.
+//
 // # Faults
 //
 // Open checks the file (bbolt's meta pages and page consistency, truncation,

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/ehgate/ehgate/internal/atomicfile"
 )
 
 const (
@@ -96,7 +98,7 @@ func openChecked(path string, cfg Config, kr *keyring, now func() time.Time) (*b
 	}
 	if !existed {
 		// Make the new file's directory entry durable too.
-		if err := syncDir(filepath.Dir(path)); err != nil {
+		if err := atomicfile.SyncDir(filepath.Dir(path)); err != nil {
 			return db, nil, fmt.Errorf("cache: syncing store directory: %w", err)
 		}
 	}
@@ -200,17 +202,8 @@ func moveAside(path string, now time.Time) (string, error) {
 		}
 		to = fmt.Sprintf("%s.corrupt-%s-%d", path, now.UTC().Format("20060102T150405.000000000Z"), i)
 	}
-	if err := os.Rename(path, to); err != nil {
+	if err := atomicfile.Rename(path, to); err != nil {
 		return "", err
 	}
-	return to, syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return to, nil
 }

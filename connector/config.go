@@ -21,7 +21,7 @@ const (
 	ServiceSTSWSTrust = "iamsecuritytokenservice:v1"
 )
 
-// Environment selects the platform's service list.
+// Environment selects the platform's service list (docs/wire/servicelist.md).
 type Environment int
 
 // Environments. The zero value selects none: Config.ServiceListURL must then be set.
@@ -48,7 +48,7 @@ func (e Environment) String() string {
 const (
 	ProductionServiceListURL = "https://servicelist.ehealth.fgov.be/servicelist"
 	AcceptanceServiceListURL = "https://servicelist-acpt.ehealth.fgov.be/servicelist"
-	// ProductionStatusFeedURL is the status page's JSON feed.
+	// ProductionStatusFeedURL is the status page's JSON feed (docs/wire/statusfeed.md).
 	ProductionStatusFeedURL = "https://status.ehealth.fgov.be/nl/api/components/prod"
 	// AcceptanceStatusFeedURL is the status page's feed of the acceptance platform. The feed
 	// is undocumented: the path is the production one with the acceptance environment's
@@ -213,7 +213,7 @@ func (p Proxy) validate() error {
 // Policy is how the local store serves one priority function.
 type Policy struct {
 	// MaxAge is how old a cached answer may be and still be served when the platform cannot
-	// answer. 0 = the function's default: 30 days for insurability (the platform's 30-day rule);
+	// answer. 0 = the function's default: 30 days for insurability (docs/wire/insurability.md);
 	// for ETKs the certificate's own validity is the limit and MaxAge is not used.
 	MaxAge time.Duration
 	// RefreshAfter (ETK only) is the age after which a cached ETK is still served but refreshed
@@ -336,7 +336,7 @@ type Config struct {
 	// Timeouts of the network.
 	Timeouts Timeouts
 	// FaultCodes are the SOAP fault codes that move a call to the next endpoint.
-	// nil = SOA-01001, SOA-01002, SOA-02001, SOA-02002 (the official connector's switching codes).
+	// nil = SOA-01001, SOA-01002, SOA-02001, SOA-02002 (docs/switching.md).
 	FaultCodes []string
 	// BCP tunes the breakers, endpoint choice, retry budget and per-service call policies
 	// (bcp.Config; its zero value = bcp's defaults). The connector sets its Classifier and

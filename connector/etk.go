@@ -15,7 +15,7 @@ import (
 	"github.com/ehgate/ehgate/cache"
 )
 
-// The ETK depot; the wire format is in etk_wire.go.
+// The ETK depot, docs/wire/etk.md; the wire format is in etk_wire.go.
 const (
 	NSETKProtocol = "urn:be:fgov:ehealth:etkdepot:1_0:protocol"
 	// ActionETK is the depot's SOAPAction: empty, as its WSDL gives none (taktik/freehealth-connector,
@@ -238,7 +238,7 @@ type etkRecord struct {
 	DER        []byte
 }
 
-// ETK returns the encryption token keys of a party, as specs/etk.md asks: kept durably per
+// ETK returns the encryption token keys of a party, as docs/wire/etk.md asks: kept durably per
 // (Type, Value, ApplicationID); a stored ETK younger than Policies.ETK.RefreshAfter (8 h) is
 // served without calling the depot, an older one is served and refreshed in the background;
 // while the depot is unreachable (the last refresh or call failed, or the service is in

@@ -8,8 +8,8 @@ import (
 	"github.com/beevik/etree"
 )
 
-// GenericInsurability v1 (care providers other than pharmacists); the wire format is in
-// genericinsurability_wire.go.
+// GenericInsurability v1 (care providers other than pharmacists), docs/wire/insurability.md;
+// the wire format is in genericinsurability_wire.go.
 const (
 	NSGenericInsurabilityProtocol = "urn:be:fgov:ehealth:genericinsurability:protocol:v1"
 	NSGenericInsurabilityCore     = "urn:be:fgov:ehealth:genericinsurability:core:v1"

@@ -10,7 +10,8 @@ import (
 	"github.com/beevik/etree"
 )
 
-// Insurability v2 (pharmacists); the wire format is in insurability_wire.go.
+// Insurability v2 (pharmacists), docs/wire/insurability.md; the wire format is in
+// insurability_wire.go.
 const (
 	NSInsurabilityProtocol = "urn:be:fgov:ehealth:insurability:protocol:v2"
 	NSInsurabilityCore     = "urn:be:fgov:ehealth:insurability:core:v2"

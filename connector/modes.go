@@ -11,7 +11,7 @@ import (
 // Mode is how a service is being served.
 type Mode int
 
-// Modes of a service.
+// Modes of a service (issue 7, docs/design.md).
 const (
 	// ModeNormal: the default endpoint serves.
 	ModeNormal Mode = iota

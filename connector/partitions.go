@@ -3,7 +3,7 @@ package connector
 import "sync"
 
 // partitionTracker says whether a write partition has entries waiting in the outbox, so that
-// Submit queues a write behind its own partition's queued writes (specs/outbox.md: order holds
+// Submit queues a write behind its own partition's queued writes (docs/outbox.md: order holds
 // within a partition) while writes of other partitions go live.
 //
 // The outbox cannot list its pending messages, so the tracker counts them itself: +1 when a

@@ -30,7 +30,7 @@ type Difference struct {
 }
 
 // RegularisationReport says what the re-check of the answers served from the store during an
-// outage found (the vendor corrects what was decided on them).
+// outage found (docs/wire/insurability.md: the vendor corrects what was decided on them).
 type RegularisationReport struct {
 	Service   string
 	Started   time.Time

@@ -76,7 +76,7 @@ func (c *Client) Rekey(ctx context.Context) (int, error) {
 }
 
 // DeadLetters returns the queued writes the platform rejected for a business reason, with the
-// reason (specs/outbox.md). They hold the payloads: show them to the pharmacist, not to a log.
+// reason (docs/outbox.md). They hold the payloads: show them to the pharmacist, not to a log.
 func (c *Client) DeadLetters(ctx context.Context) ([]cache.DeadLetter, error) {
 	ctx, end, err := c.begin(ctx)
 	if err != nil {

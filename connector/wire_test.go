@@ -54,7 +54,7 @@ var (
 	etkKey     *ecdsa.PrivateKey
 )
 
-// testETK builds an ETK per API.md: ContentInfo{signedData, SignedData{..., eContent = DER of
+// testETK builds an ETK per docs/wire/etk.md: ContentInfo{signedData, SignedData{..., eContent = DER of
 // the encryption certificate}} with subject CN=<type>=<value>[, OU=<app>].
 func testETK(t testing.TB, id Identifier, notAfter time.Time) []byte {
 	t.Helper()

@@ -18,7 +18,8 @@ import (
 	"github.com/ehgate/ehgate/cache"
 )
 
-// MaxWritePayload bounds one write's body (the serialized element put in the SOAP Body).
+// MaxWritePayload bounds one write's body (the serialized element put in the SOAP Body); the
+// outbox contract is docs/outbox.md.
 const MaxWritePayload = 1 << 20
 
 // Write is one message for the platform that must be delivered exactly once: any write

@@ -33,7 +33,7 @@ const (
 	// Failover: every call answered live by a fallback endpoint, no caller error.
 	bFailover = "failover, no caller error"
 	// ETK: the stored ETK is served (Source=cache; a stored ETK is always served from the
-	// store and refreshed in the background, specs/etk.md); a party never fetched gets a
+	// store and refreshed in the background, docs/wire/etk.md); a party never fetched gets a
 	// *connector.FallbackError wrapping *bcp.UnavailableError naming the depot's endpoint.
 	bETKStore = "stored ETK served (Source=cache); typed error naming service and endpoint for a party never fetched"
 	// Local store: the patient/party the store holds is answered Source=cache, Degraded; one it
@@ -98,7 +98,7 @@ func expected(f platformtest.Fault, service, scope string) string {
 		// Listed at the first site only: no failover target, the store answers.
 		switch k {
 		case platformtest.FaultBadSTSSignature, platformtest.FaultExpiredToken, platformtest.FaultClockSkew:
-			return bLive // the depot is not authenticated (specs/etk.md): tokens and clocks do not matter
+			return bLive // the depot is not authenticated (docs/wire/etk.md): tokens and clocks do not matter
 		case platformtest.FaultSOAP:
 			if f.Code == "SOA-03001" {
 				return bNoSwitch
@@ -535,7 +535,7 @@ func TestMatrix(t *testing.T) {
 	table := matrixTable(results, time.Since(start), "go test "+raceFlag+"./faulttest -run TestMatrix -update")
 	t.Log("\n" + table)
 	if *update && !t.Failed() {
-		require.NoError(t, replaceSection(filepath.Join("..", "docs", "faults.md"), "matrix", table))
+		require.NoError(t, replaceSection(filepath.FromSlash("../docs/faults.md"), "matrix", table))
 	}
 }
 

@@ -413,7 +413,7 @@ func TestSoak(t *testing.T) {
 	}
 	t.Log("\n" + report.String())
 	if *update {
-		require.NoError(t, replaceSection(filepath.Join("..", "docs", "faults.md"), "soak "+soakDuration.String()+map[bool]string{true: " race", false: ""}[raceEnabled], report.String()))
+		require.NoError(t, replaceSection(filepath.FromSlash("../docs/faults.md"), "soak "+soakDuration.String()+map[bool]string{true: " race", false: ""}[raceEnabled], report.String()))
 	}
 
 	// Invariants.

@@ -62,7 +62,7 @@ var outsider = sync.OnceValues(func() (*rsa.PrivateKey, *x509.Certificate) {
 	return k, c
 })
 
-// tokenRequest builds a SAML-P 1.1 token request body for
+// tokenRequest builds a SAML-P 1.1 token request body (docs/wire/sts.md) for
 // id with holder-of-key certificate hok, claiming claims and asking for
 // designators.
 // The names are written as the official connector writes them (RFC 1779) and the designators
@@ -209,7 +209,7 @@ func mustParse(t testing.TB, b []byte) *etree.Element {
 	return doc.Root()
 }
 
-// ssinCheckOK recomputes an SSIN's check digits (97 − the first nine digits mod 97, with 2 prefixed from 2000).
+// ssinCheckOK recomputes an SSIN's check digits (docs/wire/insurability.md).
 func ssinCheckOK(s string, from2000 bool) bool {
 	if len(s) != 11 {
 		return false

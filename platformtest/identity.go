@@ -36,7 +36,7 @@ func (k IdentityKind) String() string {
 	return fmt.Sprintf("IdentityKind(%d)", int(k))
 }
 
-// SAML attribute namespaces and names the STS knows.
+// SAML attribute namespaces and names the STS knows (docs/wire/sts.md).
 const (
 	NSIdentification = "urn:be:fgov:identification-namespace"
 	NSCertified      = "urn:be:fgov:certified-namespace:ehealth"

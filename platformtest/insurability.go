@@ -8,7 +8,7 @@ import (
 	"github.com/beevik/etree"
 )
 
-// Namespaces of the insurability services (their schemas in testdata/xsd).
+// Namespaces of the insurability services (docs/wire/insurability.md).
 const (
 	NSInsurabilityProtocol        = "urn:be:fgov:ehealth:insurability:protocol:v2"
 	NSInsurabilityCore            = "urn:be:fgov:ehealth:insurability:core:v2"

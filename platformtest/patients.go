@@ -10,7 +10,7 @@ import (
 // Regime is a patient's third-party payer regime, as insurability answers it.
 type Regime string
 
-// Third-party payer regimes (ThirdPartyPayerRegime of the Insurability v2 schema).
+// Third-party payer regimes (ThirdPartyPayerRegime in docs/wire/insurability.md).
 const (
 	RegimeNone     Regime = "none"
 	RegimeStandard Regime = "standard"

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -19,6 +20,9 @@ import (
 type SiteConfig struct {
 	Name     string // unique, not "control"; used in Site, SetEndpointStatus and counters
 	Provider string // hosting provider label
+	// Addr is the site's listen address, a loopback IP and a port ("127.0.0.1:8443"), so
+	// that software configured once finds it again; "" = 127.0.0.1 and a free port.
+	Addr string
 }
 
 // Config configures a Platform. The zero value is usable.
@@ -50,6 +54,9 @@ type Config struct {
 	// endpoint ACTIVE, the MyCareNet BCP endpoint INACTIVE until the
 	// platform moves the service (MoveService, OutageScenario).
 	ActiveBCP bool
+	// ControlAddr is the control site's listen address (service list,
+	// status feed), as SiteConfig.Addr; "" = 127.0.0.1 and a free port.
+	ControlAddr string
 }
 
 // DefaultSites are the sites of a zero Config: the eHealth datacenter and
@@ -69,6 +76,12 @@ func (c Config) Validate() error {
 			return fmt.Errorf("platformtest: Config.Sites[%d].Name %q is not unique", i, s.Name)
 		}
 		seen[s.Name] = true
+		if err := checkAddr(s.Addr); err != nil {
+			return fmt.Errorf("platformtest: Config.Sites[%d].Addr: %w", i, err)
+		}
+	}
+	if err := checkAddr(c.ControlAddr); err != nil {
+		return fmt.Errorf("platformtest: Config.ControlAddr: %w", err)
 	}
 	switch {
 	case c.Patients < 0:
@@ -77,6 +90,25 @@ func (c Config) Validate() error {
 		return fmt.Errorf("platformtest: Config.TokenLifetime %v is negative", c.TokenLifetime)
 	case c.ListVersion != 0 && c.ListVersion != 1 && c.ListVersion != 2:
 		return fmt.Errorf("platformtest: Config.ListVersion %d is not 1 or 2", c.ListVersion)
+	}
+	return nil
+}
+
+// checkAddr accepts "" or a loopback IP with a port: the sites' TLS certificate names
+// 127.0.0.1, ::1 and localhost only.
+func checkAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%q is not a loopback IP address (the sites' certificate names 127.0.0.1 and ::1)", host)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q is not a port number", port)
 	}
 	return nil
 }
@@ -205,14 +237,14 @@ func Start(cfg Config) (*Platform, error) {
 	}
 	routes, services := p.businessRoutes()
 	for _, sc := range cfg.Sites {
-		s, err := newSite(p, sc.Name, sc.Provider, routes, services, tlsConf)
+		s, err := newSite(p, sc.Name, sc.Provider, sc.Addr, routes, services, tlsConf)
 		if err != nil {
 			return nil, err
 		}
 		p.sites = append(p.sites, s)
 	}
 	croutes, cservices := p.controlRoutes()
-	if p.control, err = newSite(p, ControlSite, "", croutes, cservices, tlsConf); err != nil {
+	if p.control, err = newSite(p, ControlSite, "", cfg.ControlAddr, croutes, cservices, tlsConf); err != nil {
 		return nil, err
 	}
 	if p.list, err = newServiceList(p); err != nil {
@@ -339,6 +371,10 @@ func (p *Platform) STSRoots() *x509.CertPool {
 // STSCertificate returns the certificate the STS signs assertions with.
 func (p *Platform) STSCertificate() *x509.Certificate { return p.stsCert }
 
+// ServiceListCACertificate returns the CA certificate of the service list's signer: the CA a
+// client pins to check the list's signature.
+func (p *Platform) ServiceListCACertificate() *x509.Certificate { return p.listCA.cert }
+
 // ServiceListRoots returns the pool pinning the CA of the service list's signer.
 func (p *Platform) ServiceListRoots() *x509.CertPool { return p.listCA.pool() }
 
@@ -346,7 +382,7 @@ func (p *Platform) ServiceListRoots() *x509.CertPool { return p.listCA.pool() }
 // or ".xml".
 func (p *Platform) ServiceListBaseURL() string { return p.control.URL() + "/servicelist" }
 
-// StatusFeedURL returns the status feed's URL (the status page's components API).
+// StatusFeedURL returns the status feed's URL (docs/wire/statusfeed.md).
 func (p *Platform) StatusFeedURL() string { return p.control.URL() + "/nl/api/components/prod" }
 
 // Sites returns the business sites in configuration order.

@@ -218,6 +218,10 @@ func TestConfig_ValidateNamesTheBadField(t *testing.T) {
 		{platformtest.Config{Patients: -1}, "Patients"},
 		{platformtest.Config{Sites: []platformtest.SiteConfig{{Name: "a"}, {Name: "a"}}}, "Sites[1].Name"},
 		{platformtest.Config{Sites: []platformtest.SiteConfig{{Name: "control"}}}, "Sites[0].Name"},
+		{platformtest.Config{Sites: []platformtest.SiteConfig{{Name: "a", Addr: "192.0.2.1:8443"}}}, "Sites[0].Addr"},
+		{platformtest.Config{Sites: []platformtest.SiteConfig{{Name: "a", Addr: "127.0.0.1"}}}, "Sites[0].Addr"},
+		{platformtest.Config{ControlAddr: "localhost:8443"}, "ControlAddr"},
+		{platformtest.Config{ControlAddr: "127.0.0.1:99999"}, "ControlAddr"},
 	} {
 		_, err := platformtest.Start(tt.cfg)
 		require.ErrorContains(t, err, tt.field)

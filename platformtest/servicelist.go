@@ -17,7 +17,7 @@ import (
 	"github.com/ehgate/ehgate/soap"
 )
 
-// Namespaces of the service list, as the platform's bcp schemas define them (testdata/xsd).
+// Namespaces of the service list (docs/wire/servicelist.md).
 const (
 	NSServiceListV1 = "urn:be:fgov:ehealth:bcp:protocol:v1"
 	NSServiceListV2 = "urn:be:fgov:ehealth:bcp:protocol:v2"

@@ -46,7 +46,7 @@ type route struct {
 	handle  func(x *exchange) reply
 }
 
-func newSite(p *Platform, name, provider string, routes map[string]route, services []string, tlsConf *tls.Config) (*Site, error) {
+func newSite(p *Platform, name, provider, addr string, routes map[string]route, services []string, tlsConf *tls.Config) (*Site, error) {
 	s := &Site{
 		p:        p,
 		name:     name,
@@ -64,7 +64,10 @@ func newSite(p *Platform, name, provider string, routes map[string]route, servic
 		ConnState:         s.trackConn,
 		ErrorLog:          log.New(io.Discard, "", 0), // clients that hang up mid-handshake are expected
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("platformtest: site %s: listen: %w", name, err)
 	}

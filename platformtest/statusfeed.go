@@ -7,7 +7,7 @@ import (
 	"sync"
 )
 
-// Component statuses of the status feed (the status page's components API). Any other
+// Component statuses of the status feed (docs/wire/statusfeed.md). Any other
 // string may be set too, to test how a client treats unknown statuses.
 const (
 	StatusOperational         = "Operational"

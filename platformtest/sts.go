@@ -56,7 +56,7 @@ func newID() string {
 	return "_" + hex.EncodeToString(b[:])
 }
 
-// serveSTS answers a SAML-P 1.1 token request as the platform's STS does.
+// serveSTS answers a SAML-P 1.1 token request (docs/wire/sts.md).
 func (p *Platform) serveSTS(x *exchange) reply {
 	if r := checkAction(x, ActionSTS); r != nil {
 		return *r

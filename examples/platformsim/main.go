@@ -4,10 +4,16 @@
 //
 //	go run ./examples/platformsim
 //
-// It prints the service list, status feed and site URLs, writes the TLS CA
-// (ca.pem) and a registered pharmacy's keystore (pharmacy.p12) to -dir (a
-// temporary directory by default, removed at exit), and
-// takes commands on a plain-HTTP control endpoint on 127.0.0.1:
+// It prints the service list, status feed and site URLs, writes to -dir (a
+// temporary directory by default, removed at exit) the TLS CA (ca.pem), the
+// CA of the service list's signer (servicelist-ca.pem), the STS's signing
+// certificate (sts.pem), a registered pharmacy's keystore (pharmacy.p12) and
+// the generated patients with the insurability answer each one gets
+// (patients.json, also served at GET /patients), so that software in any
+// language can be pointed at it. With -port N the addresses stay the same
+// from run to run: the service list and status feed on 127.0.0.1:N, the
+// sites on N+1 and N+2. It takes commands on a plain-HTTP control endpoint on
+// 127.0.0.1 (-control):
 //
 //	curl -X POST 'http://127.0.0.1:PORT/fault?site=ehealth&service=insurability&kind=refuse'
 //	curl -X POST 'http://127.0.0.1:PORT/fault?site=mycarenet&kind=delay&delay=3s'
@@ -53,6 +59,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.DurationVar(&cfg.tokenLifetime, "token-lifetime", 0, "lifetime of issued tokens (0 = 5h)")
 	fs.StringVar(&cfg.password, "password", "platformsim", "password of pharmacy.p12")
 	fs.BoolVar(&cfg.activeBCP, "active-bcp", false, "list the MyCareNet BCP endpoints ACTIVE from the start (two ACTIVE endpoints; default: the production shape, BCP INACTIVE)")
+	fs.IntVar(&cfg.port, "port", 0, "fixed ports: the service list and status feed on 127.0.0.1:PORT, the sites on PORT+1, PORT+2 (0 = free ports)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -27,6 +29,7 @@ type config struct {
 	tokenLifetime time.Duration
 	password      string
 	activeBCP     bool
+	port          int // 0 = free ports; else the control site on port, the sites on port+1, …
 }
 
 // sim is a running simulator: the platform and its control endpoint.
@@ -48,7 +51,18 @@ func startSim(cfg config, out io.Writer) (*sim, error) {
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
 		return nil, fmt.Errorf("-control %q: the control endpoint is unauthenticated; it must listen on a loopback address", cfg.control)
 	}
-	p, err := platformtest.Start(platformtest.Config{Seed: cfg.seed, Patients: cfg.patients, ListVersion: cfg.listVersion, TokenLifetime: cfg.tokenLifetime, ActiveBCP: cfg.activeBCP})
+	pcfg := platformtest.Config{Seed: cfg.seed, Patients: cfg.patients, ListVersion: cfg.listVersion, TokenLifetime: cfg.tokenLifetime, ActiveBCP: cfg.activeBCP}
+	if cfg.port != 0 {
+		if cfg.port < 1 || cfg.port+len(platformtest.DefaultSites) > 65535 {
+			return nil, fmt.Errorf("-port %d: need %d consecutive ports from it", cfg.port, len(platformtest.DefaultSites)+1)
+		}
+		pcfg.ControlAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.port))
+		for i, sc := range platformtest.DefaultSites {
+			sc.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.port+1+i))
+			pcfg.Sites = append(pcfg.Sites, sc)
+		}
+	}
+	p, err := platformtest.Start(pcfg)
 	if err != nil {
 		return nil, err
 	}
@@ -60,6 +74,24 @@ func startSim(cfg config, out io.Writer) (*sim, error) {
 	}
 	caFile := filepath.Join(cfg.dir, "ca.pem")
 	if err := os.WriteFile(caFile, p.CACertPEM(), 0o644); err != nil {
+		return fail(err)
+	}
+	// The other certificates a client pins: the service list signer's CA and the STS's
+	// signing certificate.
+	listCAFile := filepath.Join(cfg.dir, "servicelist-ca.pem")
+	if err := os.WriteFile(listCAFile, certPEM(p.ServiceListCACertificate()), 0o644); err != nil {
+		return fail(err)
+	}
+	stsFile := filepath.Join(cfg.dir, "sts.pem")
+	if err := os.WriteFile(stsFile, certPEM(p.STSCertificate()), 0o644); err != nil {
+		return fail(err)
+	}
+	patientsFile := filepath.Join(cfg.dir, "patients.json")
+	pj, err := json.MarshalIndent(patientAnswers(p, time.Now()), "", "  ")
+	if err != nil {
+		return fail(err)
+	}
+	if err := os.WriteFile(patientsFile, append(pj, '\n'), 0o644); err != nil {
 		return fail(err)
 	}
 	id, err := p.NewIdentity(platformtest.Pharmacy, "Platformsim Pharmacy")
@@ -89,9 +121,16 @@ func startSim(cfg config, out io.Writer) (*sim, error) {
 		fmt.Fprintf(out, "%-16s %s  (provider %s)\n", "site/"+site.Name(), site.URL(), site.Provider())
 	}
 	fmt.Fprintf(out, "%-16s %s\n", "ca", caFile)
+	fmt.Fprintf(out, "%-16s %s  (CA of the service list's signer)\n", "servicelist-ca", listCAFile)
+	fmt.Fprintf(out, "%-16s %s  (the STS's signing certificate)\n", "sts-cert", stsFile)
+	fmt.Fprintf(out, "%-16s %s  (%d patients, SSIN and expected answer; also GET /patients)\n", "patients", patientsFile, len(p.Patients()))
 	fmt.Fprintf(out, "%-16s %s  (password %q, NIHII-PHARMACY %s)\n", "pharmacy", p12File, cfg.password, id.NIHII)
 	fmt.Fprintf(out, "%-16s %s\n", "control", s.control)
 	return s, nil
+}
+
+func certPEM(c *x509.Certificate) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 }
 
 func (s *sim) close() error {
@@ -118,6 +157,7 @@ POST /restore?service=SVC          (a newer signed list: SVC's endpoints as at s
 POST /component?name=NAME&status=STATUS
 POST /scenario?name=outage[&unit=10s][&wait=true]   (platformtest.OutageScenario)
 GET  /counters
+GET  /patients   (SSIN and expected insurability answer of each generated patient, as patients.json)
 `
 
 func (s *sim) handler() http.Handler {
@@ -130,6 +170,7 @@ func (s *sim) handler() http.Handler {
 	mux.HandleFunc("POST /restore", s.restore)
 	mux.HandleFunc("POST /component", s.component)
 	mux.HandleFunc("GET /counters", s.counters)
+	mux.HandleFunc("GET /patients", s.patients)
 	mux.HandleFunc("POST /scenario", s.scenario)
 	return mux
 }
