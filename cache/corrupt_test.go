@@ -10,35 +10,45 @@ import (
 	"testing"
 
 	"github.com/ehgate/ehgate/cache"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
 )
 
 // populated writes a store with enough records to span many pages and
-// returns its configuration and file path.
+// returns its configuration and file path. The template is written by
+// sequential Puts so its layout does not depend on how concurrent writes
+// would have been batched into transactions.
 func populated(t *testing.T) (cache.Config, string) {
 	t.Helper()
 	templateOnce.Do(func() {
 		cfg := testConfig(t.TempDir())
 		st, err := cache.Open(cfg)
 		require.NoError(t, err)
-		var wg sync.WaitGroup
 		for g := range 10 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := range 15 {
-					assert.NoError(t, st.Put(bg, cache.FunctionInsurability, fmt.Sprintf("patient-%d-%02d", g, i), make([]byte, 700)))
-				}
-			}()
+			for i := range 15 {
+				require.NoError(t, st.Put(bg, cache.FunctionInsurability, fmt.Sprintf("patient-%d-%02d", g, i), make([]byte, 700)))
+			}
 		}
-		wg.Wait()
 		require.NoError(t, st.Outbox().Enqueue(bg, cache.Message{IdempotencyKey: "w", Payload: []byte("p")}))
 		require.NoError(t, st.Close())
-		template, err = os.ReadFile(filepath.Join(cfg.Dir, cfg.Tenant+".db"))
+		path := filepath.Join(cfg.Dir, cfg.Tenant+".db")
+		template, err = os.ReadFile(path)
 		require.NoError(t, err)
+		// bbolt's own view of the file: its page size and how far its pages
+		// reach (the high-water mark). The file itself is usually longer:
+		// bbolt grows it to its mmap size, a power of two, so a cut at half
+		// the file can leave every page bbolt uses intact.
+		db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+		require.NoError(t, err)
+		templatePageSize = int64(db.Info().PageSize)
+		require.NoError(t, db.View(func(tx *bolt.Tx) error {
+			templateUsed = tx.Size()
+			return nil
+		}))
+		require.NoError(t, db.Close())
 	})
 	require.NotEmpty(t, template)
+	require.Greater(t, templateUsed, 8*templatePageSize, "template spans many pages")
 	cfg := testConfig(t.TempDir())
 	path := filepath.Join(cfg.Dir, cfg.Tenant+".db")
 	require.NoError(t, os.WriteFile(path, template, 0o600))
@@ -48,6 +58,9 @@ func populated(t *testing.T) (cache.Config, string) {
 var (
 	templateOnce sync.Once
 	template     []byte
+	// templatePageSize and templateUsed are the template's page size and the
+	// bytes its pages reach (bbolt's Tx.Size: high-water mark × page size).
+	templatePageSize, templateUsed int64
 )
 
 func TestOpen_UnusableFiles(t *testing.T) {
@@ -56,9 +69,13 @@ func TestOpen_UnusableFiles(t *testing.T) {
 		want   error
 	}{
 		"truncated to half": {func(t *testing.T, path string, _ *cache.Config) {
-			fi, err := os.Stat(path)
-			require.NoError(t, err)
-			require.NoError(t, os.Truncate(path, fi.Size()/2))
+			// Half of the pages bbolt uses (not half the file, which may be
+			// all slack past the high-water mark), on a page boundary: the
+			// cut always removes live pages whatever the template's layout.
+			size := templateUsed / 2 / templatePageSize * templatePageSize
+			require.Greater(t, size, 2*templatePageSize, "the meta pages survive the cut")
+			require.Less(t, size, templateUsed)
+			require.NoError(t, os.Truncate(path, size))
 		}, cache.ErrCorrupt},
 		"truncated to nothing": {func(t *testing.T, path string, _ *cache.Config) {
 			require.NoError(t, os.Truncate(path, 0))
@@ -67,12 +84,12 @@ func TestOpen_UnusableFiles(t *testing.T) {
 			require.NoError(t, os.Truncate(path, 100))
 		}, cache.ErrCorrupt},
 		"meta pages garbled": {func(t *testing.T, path string, _ *cache.Config) {
-			garble(t, path, 0, 8192, 1)
+			garble(t, path, 0, 2*templatePageSize, 1) // both meta pages, whatever the page size
 		}, cache.ErrCorrupt},
 		"data pages garbled": {func(t *testing.T, path string, _ *cache.Config) {
 			fi, err := os.Stat(path)
 			require.NoError(t, err)
-			garble(t, path, 8192, fi.Size()-8192, 2)
+			garble(t, path, 2*templatePageSize, fi.Size()-2*templatePageSize, 2)
 		}, cache.ErrCorrupt},
 		"not a store at all": {func(t *testing.T, path string, _ *cache.Config) {
 			require.NoError(t, os.WriteFile(path, []byte(strings.Repeat("not a database\n", 2000)), 0o600))
