@@ -13,7 +13,7 @@ import (
 
 // The outbox on a Config.Backend: a queue shared by every instance of a fleet.
 // Any instance replays. A partition is delivered by one instance at a time,
-// the one holding its lease (Backend.Claim), strictly in sequence order; the
+// the one holding its lease (Backend.Claim), oldest queued entry first; the
 // lease is renewed before every send and every send is cut off after three
 // quarters of the lease, so an instance that stalls or dies leaves the
 // partition to another one after at most OutboxConfig.Lease, which resumes at
@@ -202,7 +202,17 @@ func (o *Outbox) replaySharedPartition(ctx context.Context, send SendFunc, part 
 			s.log.Warn("cache: outbox lease not released; it expires by itself", zap.Error(err))
 		}
 	}()
+	// Sequence numbers are drawn before commit, so instances' appends may
+	// become visible out of sequence order: an entry can appear below one
+	// already read. A cursor past the last entry read would leave it for a
+	// later round, behind its producer's later writes; so after delivering a
+	// page the partition is read again from its head (delivered entries are
+	// gone from it). Appends made after an Append returned get higher numbers,
+	// so a read that sees a producer's write also sees its earlier ones: each
+	// producer's writes go out in the order they were acknowledged. The cursor
+	// only moves over entries set aside as unreadable (skipped).
 	var after uint64
+	skipped := map[uint64]bool{}
 	ls := &leaseState{}
 	for {
 		qs, err := s.be.Queue(ctx, t, part, after, 64)
@@ -212,10 +222,14 @@ func (o *Outbox) replaySharedPartition(ctx context.Context, send SendFunc, part 
 		if len(qs) == 0 {
 			return nil
 		}
+		delivered := false
 		for _, q := range qs {
-			after = q.Seq
+			if skipped[q.Seq] {
+				continue
+			}
 			m, err := o.openQueued(q)
 			if err != nil {
+				skipped[q.Seq] = true
 				res.Skipped++
 				continue
 			}
@@ -223,6 +237,12 @@ func (o *Outbox) replaySharedPartition(ctx context.Context, send SendFunc, part 
 			if err != nil || !held {
 				return err
 			}
+			delivered = true
+		}
+		if delivered {
+			after = 0
+		} else {
+			after = qs[len(qs)-1].Seq
 		}
 	}
 }
