@@ -30,15 +30,7 @@ func buildGenericInsurabilityRequest(req GenericInsurabilityRequest, o requestOr
 	root.CreateAttr("xmlns:core", NSGenericInsurabilityCore)
 	const c = "core:"
 	ci := add(root, "gi:CommonInput", "")
-	add(add(ci, c+"Request", ""), c+"IsTest", boolText(o.IsTest))
-	origin := add(ci, c+"Origin", "")
-	pkg := add(origin, c+"Package", "")
-	if o.Package.Name != "" {
-		add(pkg, c+"Name", o.Package.Name)
-	}
-	lic := add(pkg, c+"License", "")
-	add(lic, c+"Username", o.Package.Username)
-	add(lic, c+"Password", o.Package.Password)
+	origin := addRequestOrigin(ci, c, o)
 	if o.NIHII != "" {
 		quality := QualityDoctor
 		if o.Preset == PresetPharmacy {

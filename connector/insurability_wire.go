@@ -40,15 +40,7 @@ func insurabilityRequestCode(t string) string {
 func addInsurabilityCommonInput(root *etree.Element, o requestOrigin) {
 	const c = "core:"
 	ci := add(root, "ins:CommonInput", "")
-	add(add(ci, c+"Request", ""), c+"IsTest", boolText(o.IsTest))
-	origin := add(ci, c+"Origin", "")
-	pkg := add(origin, c+"Package", "")
-	if o.Package.Name != "" {
-		add(pkg, c+"Name", o.Package.Name)
-	}
-	lic := add(pkg, c+"License", "")
-	add(lic, c+"Username", o.Package.Username)
-	add(lic, c+"Password", o.Package.Password)
+	origin := addRequestOrigin(ci, c, o)
 	if o.NIHII == "" {
 		return // CareProvider is optional in the schema; Config.Validate requires the NIHII
 	}
@@ -260,4 +252,20 @@ func readInsurabilityResponse(r *answerReader, el *etree.Element, path string, a
 		vs.end()
 	}
 	s.end()
+}
+
+// addRequestOrigin writes the Request/IsTest and Origin/Package part of a CommonInput, shared by
+// Insurability v2 and GenericInsurability (Package Name before License, as AbstractIdType
+// orders them), and returns Origin for the CareProvider.
+func addRequestOrigin(ci *etree.Element, c string, o requestOrigin) *etree.Element {
+	add(add(ci, c+"Request", ""), c+"IsTest", boolText(o.IsTest))
+	origin := add(ci, c+"Origin", "")
+	pkg := add(origin, c+"Package", "")
+	if o.Package.Name != "" {
+		add(pkg, c+"Name", o.Package.Name)
+	}
+	lic := add(pkg, c+"License", "")
+	add(lic, c+"Username", o.Package.Username)
+	add(lic, c+"Password", o.Package.Password)
+	return origin
 }

@@ -136,16 +136,7 @@ func (db *DB) Expired(ctx context.Context, tenant, bucket string, storedBefore, 
 	if err != nil {
 		return nil, db.fail(qctx, "purge", err)
 	}
-	var out []cache.Record
-	for rows.Next() {
-		var r cache.Record
-		if err := rows.Scan(&r.Key, &r.Value, &r.T1, &r.T2); err != nil {
-			rows.Close()
-			return nil, db.fail(qctx, "purge", err)
-		}
-		out = append(out, r)
-	}
-	return out, db.fail(qctx, "purge", rows.Err())
+	return db.records(qctx, rows, "purge")
 }
 
 // DeleteRecord implements cache.Backend.
@@ -177,16 +168,7 @@ func (db *DB) Scan(ctx context.Context, tenant, bucket string, after []byte, lim
 	if err != nil {
 		return nil, db.fail(qctx, "scan", err)
 	}
-	var out []cache.Record
-	for rows.Next() {
-		var r cache.Record
-		if err := rows.Scan(&r.Key, &r.Value, &r.T1, &r.T2); err != nil {
-			rows.Close()
-			return nil, db.fail(qctx, "scan", err)
-		}
-		out = append(out, r)
-	}
-	return out, db.fail(qctx, "scan", rows.Err())
+	return db.records(qctx, rows, "scan")
 }
 
 // Buckets implements cache.Backend.
@@ -202,4 +184,19 @@ func (db *DB) Buckets(ctx context.Context, tenant string) ([]string, error) {
 	}
 	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	return out, db.fail(qctx, "buckets", err)
+}
+
+// records reads the key, value, t1, t2 rows of a record query; op names the operation in
+// errors.
+func (db *DB) records(qctx context.Context, rows pgx.Rows, op string) ([]cache.Record, error) {
+	var out []cache.Record
+	for rows.Next() {
+		var r cache.Record
+		if err := rows.Scan(&r.Key, &r.Value, &r.T1, &r.T2); err != nil {
+			rows.Close()
+			return nil, db.fail(qctx, op, err)
+		}
+		out = append(out, r)
+	}
+	return out, db.fail(qctx, op, rows.Err())
 }
