@@ -3,6 +3,7 @@ package connector_test
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 
@@ -86,4 +87,22 @@ func ExampleValidateSSIN() {
 	// Output:
 	// <nil>
 	// connector: invalid ssin: checksum
+}
+
+// The platform's CA files become the Config's trust pools; a wrong file is named with what
+// is wrong in it (here a README given instead of a certificate).
+func ExampleCertPoolFromPEMFiles() {
+	cfg := connector.DefaultConfigFor(connector.Acceptance)
+	var err error
+	cfg.ServiceListRoots, err = connector.CertPoolFromPEMFiles("testdata/cafiles/ehealth-servicelist-signer-prod.pem")
+	fmt.Println("service-list roots loaded:", err == nil)
+
+	cfg.STSRoots, err = connector.CertPoolFromPEMFiles("testdata/cafiles/README.md")
+	var bad *connector.CertFileError
+	fmt.Println(errors.As(err, &bad), bad.File, "-", bad.Reason)
+	fmt.Println(err)
+	// Output:
+	// service-list roots loaded: true
+	// true testdata/cafiles/README.md - no PEM block
+	// connector: CA file testdata/cafiles/README.md: no PEM block
 }

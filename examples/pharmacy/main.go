@@ -22,7 +22,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -310,14 +309,14 @@ func realConfig(o options) (connector.Config, error) {
 		}
 	}
 	var err error
-	if cfg.ServiceListRoots, err = loadPool(o.listCA); err != nil {
+	if cfg.ServiceListRoots, err = connector.CertPoolFromPEMFiles(o.listCA); err != nil {
 		return cfg, fmt.Errorf("-list-ca: %w", err)
 	}
-	if cfg.STSRoots, err = loadPool(o.stsCA); err != nil {
+	if cfg.STSRoots, err = connector.CertPoolFromPEMFiles(o.stsCA); err != nil {
 		return cfg, fmt.Errorf("-sts-ca: %w", err)
 	}
 	if o.tlsCA != "" {
-		if cfg.TLSRoots, err = loadPool(o.tlsCA); err != nil {
+		if cfg.TLSRoots, err = connector.CertPoolFromPEMFiles(o.tlsCA); err != nil {
 			return cfg, fmt.Errorf("-tls-ca: %w", err)
 		}
 	}
@@ -336,17 +335,4 @@ func realConfig(o options) (connector.Config, error) {
 	cfg.CacheDir = o.store
 	cfg.CacheKeys = [][]byte{key}
 	return cfg, cfg.Validate()
-}
-
-// loadPool reads PEM certificates into a pool.
-func loadPool(path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", path)
-	}
-	return pool, nil
 }

@@ -53,7 +53,7 @@ func TestPharmacy_RealEnvironmentNamesTheMissingFlag(t *testing.T) {
 		"-holder", "85073003328", "-licence-user", "u", "-store", dir, "-key-file", pem}
 	require.Equal(t, 2, run(context.Background(), args, nil, &out, &errOut))
 	require.Contains(t, errOut.String(), "-list-ca: ")
-	require.Contains(t, errOut.String(), "holds no PEM certificate")
+	require.Contains(t, errOut.String(), ": no PEM block")
 
 	errOut.Reset()
 	require.Equal(t, 2, run(context.Background(), []string{"-env", "acceptance", "-outage"}, nil, &out, &errOut))

@@ -89,7 +89,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
 		if *tlsCA != "" {
-			pool, err := loadPool(*tlsCA)
+			pool, err := connector.CertPoolFromPEMFiles(*tlsCA)
 			if err != nil {
 				fmt.Fprintln(stderr, "statuswatch: -tls-ca:", err)
 				return 2
@@ -98,7 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		if *listCA != "" {
 			var err error
-			if roots, err = loadPool(*listCA); err != nil {
+			if roots, err = connector.CertPoolFromPEMFiles(*listCA); err != nil {
 				fmt.Fprintln(stderr, "statuswatch: -list-ca:", err)
 				return 2
 			}
@@ -264,17 +264,4 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// loadPool reads PEM certificates into a pool.
-func loadPool(path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", path)
-	}
-	return pool, nil
 }
