@@ -121,3 +121,43 @@ func BenchmarkOpen(b *testing.B) {
 		_ = st.Close()
 	}
 }
+
+// BenchmarkPutAnswer compares a durable Put (the caller waits for its
+// commit's fsync) with a deferred Put (the caller returns once the writer
+// has it), one caller, 1 KiB answers, sub-benchmarks alternating with
+// -count. The deferred figure includes the final Flush, so the commits the
+// writer made for it are paid inside the measurement; commits/op says how
+// many fsyncs each Put cost.
+func BenchmarkPutAnswer(b *testing.B) {
+	for _, mode := range []string{"durable", "deferred"} {
+		b.Run(mode, func(b *testing.B) {
+			st, err := cache.Open(testConfig(b.TempDir()))
+			require.NoError(b, err)
+			defer st.Close()
+			var opts []cache.PutOption
+			if mode == "deferred" {
+				opts = append(opts, cache.Deferred())
+			}
+			s0, err := st.Stats(bg)
+			require.NoError(b, err)
+			keys := make([]string, 4096)
+			for i := range keys {
+				keys[i] = fmt.Sprintf("%011d", i)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := st.Put(bg, cache.FunctionInsurability, keys[i%len(keys)], answer1K, opts...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := st.Flush(bg); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			s1, err := st.Stats(bg)
+			require.NoError(b, err)
+			b.ReportMetric(float64(s1.Commits-s0.Commits)/float64(b.N), "commits/op")
+		})
+	}
+}

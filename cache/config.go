@@ -207,6 +207,12 @@ type Config struct {
 	// SkipIntegrityCheck skips the page-by-page consistency check of the file
 	// at Open (the check reads the whole file once). Default false: check.
 	SkipIntegrityCheck bool
+	// DeferredFlush is how long the writer waits, after a Put with the
+	// Deferred option, for more deferred answers to commit together (one
+	// transaction, one fsync) when no durable write comes first. It bounds
+	// what a crash can lose: the deferred answers of the last DeferredFlush
+	// (plus one commit). 0 = 10 ms; negative is invalid.
+	DeferredFlush time.Duration
 	// Outbox tunes the replay of queued writes.
 	Outbox OutboxConfig
 }
@@ -261,6 +267,9 @@ func (c Config) Validate() error {
 	if c.LockTimeout < 0 {
 		return fmt.Errorf("cache: Config.LockTimeout is negative")
 	}
+	if c.DeferredFlush < 0 {
+		return fmt.Errorf("cache: Config.DeferredFlush is negative")
+	}
 	o := c.Outbox
 	if o.Concurrency < 0 || o.InitialBackoff < 0 || o.MaxBackoff < 0 || o.MaxElapsed < 0 || o.Lease < 0 {
 		return fmt.Errorf("cache: Config.Outbox has a negative field")
@@ -286,6 +295,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LockTimeout == 0 {
 		c.LockTimeout = time.Second
+	}
+	if c.DeferredFlush == 0 {
+		c.DeferredFlush = 10 * time.Millisecond
 	}
 	if c.Outbox.Concurrency == 0 {
 		c.Outbox.Concurrency = 4

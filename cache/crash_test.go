@@ -75,6 +75,8 @@ func TestHelperProcess(t *testing.T) {
 		mu.Unlock()
 	}
 	switch mode {
+	case "deferred":
+		deferredChild(st)
 	case "write":
 		run := os.Getenv(helperRunEnv)
 		var wg sync.WaitGroup

@@ -39,6 +39,15 @@
 // every call returns only once its data is on disk (fsync) while concurrent
 // producers pay for few syncs.
 //
+// A Put with the Deferred option does not wait for that sync: it returns once
+// the writer has the answer (Get sees it at once, from memory) and the writer
+// commits deferred answers together, within Config.DeferredFlush or with the
+// next durable write, or at Flush and Close. Meant for answers that can be
+// fetched again: a crash may lose the last few. A failed commit is logged
+// without personal data and counted in Stats.DeferredFailed. With a Backend,
+// deferred answers wait in memory until the flusher writes them in one
+// statement (BatchBackend) and are served from there meanwhile.
+//
 // # Shared storage (a fleet)
 //
 // With Config.Backend set (package pgstore keeps the records in PostgreSQL),

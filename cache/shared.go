@@ -138,14 +138,31 @@ func (s *Store) loadSharedMeta(ctx context.Context) (*indexer, error) {
 	return newIndexer(ix)
 }
 
-func (s *Store) putShared(ctx context.Context, f *function, key string, value []byte, storedAt, notAfter int64) error {
+func (s *Store) putShared(ctx context.Context, f *function, key string, value []byte, storedAt, notAfter int64, deferred bool) error {
 	ix, err := s.sharedIndex(ctx)
 	if err != nil {
 		return err
 	}
 	dk := ix.sum(f.name, key)
 	rec := s.keys.seal(kindAnswer, storedAt, notAfter, f.bucket, dk, encodeAnswer(key, value))
-	return s.be.Put(ctx, s.cfg.Tenant, string(f.bucket), Record{Key: dk, Value: rec, T1: storedAt, T2: notAfter})
+	r := Record{Key: dk, Value: rec, T1: storedAt, T2: notAfter}
+	if deferred {
+		v := bytes.Clone(value)
+		if v == nil {
+			v = []byte{}
+		}
+		return s.putDeferredShared(ctx, f, key, r, newMemEntry(f, v, storedAt, notAfter))
+	}
+	return s.putSharedNow(ctx, f, key, r)
+}
+
+// putSharedNow writes a sealed answer and returns once the backend has it;
+// a deferred answer of the same key still waiting is dropped (this one is later).
+func (s *Store) putSharedNow(ctx context.Context, f *function, key string, r Record) error {
+	s.flushMu.RLock()
+	defer s.flushMu.RUnlock()
+	s.dropPending(memKey{f.name, key})
+	return s.be.Put(ctx, s.cfg.Tenant, string(f.bucket), r)
 }
 
 func (s *Store) deleteShared(ctx context.Context, f *function, key string) error {
@@ -153,11 +170,17 @@ func (s *Store) deleteShared(ctx context.Context, f *function, key string) error
 	if err != nil {
 		return err
 	}
+	s.flushMu.RLock()
+	defer s.flushMu.RUnlock()
+	s.dropPending(memKey{f.name, key})
 	_, err = s.be.Delete(ctx, s.cfg.Tenant, string(f.bucket), ix.sum(f.name, key))
 	return err
 }
 
 func (s *Store) getShared(ctx context.Context, f *function, key string) (Entry, error) {
+	if me := s.pendingShared(memKey{f.name, key}); me != nil {
+		return makeEntry(f, key, me, s.now())
+	}
 	ix, err := s.sharedIndex(ctx)
 	if err != nil {
 		return Entry{}, err

@@ -24,6 +24,16 @@ type Stats struct {
 	// AuthFailures counts the records that failed authentication (and were
 	// skipped) since Open.
 	AuthFailures uint64
+	// Commits counts the write transactions committed to the file since Open
+	// (each one fsync); 0 with a Backend.
+	Commits uint64
+	// DeferredPending counts the answers stored with Deferred that wait for
+	// their commit (in memory only: a crash now would lose them).
+	DeferredPending int
+	// DeferredFailed counts the answers stored with Deferred whose commit
+	// failed since Open (each failure is logged at error level, without
+	// personal data). With the file such an answer stays in the memory LRU.
+	DeferredFailed uint64
 }
 
 // FunctionStats describes the answers of one priority function.
@@ -51,7 +61,8 @@ type OutboxStats struct {
 // Stats counts the Store's records per function and in the outbox.
 func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	now := s.now().UnixNano()
-	st := Stats{Path: s.path, Functions: map[string]FunctionStats{}, MemoryEntries: s.mem.Len(), MemoryBytes: s.memBytes.Load(), AuthFailures: s.authFailures.Load()}
+	st := Stats{Path: s.path, Functions: map[string]FunctionStats{}, MemoryEntries: s.mem.Len(), MemoryBytes: s.memBytes.Load(), AuthFailures: s.authFailures.Load(),
+		Commits: s.commits.Load(), DeferredPending: s.deferredPending(), DeferredFailed: s.deferFailures.Load()}
 	for name := range s.funcs {
 		st.Functions[name] = FunctionStats{Registered: true}
 	}

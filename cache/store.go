@@ -77,6 +77,19 @@ type Store struct {
 	owner    string
 	shared   atomic.Pointer[indexer]
 	sharedMu sync.Mutex
+
+	// Deferred answers (deferred.go): deferq feeds the file's committer (and
+	// signals the Backend's flusher); with a Backend, pend holds the answers
+	// waiting for their write, and flushMu orders a flush (write-held)
+	// against durable Puts and Deletes (read-held).
+	deferq        deferQueue
+	deferFailures atomic.Uint64
+	deferInFlight atomic.Int64 // file: deferred writes handed off and not yet committed
+	commits       atomic.Uint64
+	pendMu        sync.Mutex
+	pend          map[memKey]*pendingAnswer
+	pendClosed    bool
+	flushMu       sync.RWMutex
 }
 
 type memKey struct{ fn, key string }
@@ -136,11 +149,14 @@ func Open(cfg Config, opts ...Option) (*Store, error) {
 		funcs[name] = &function{name: name, policy: p.normalized(), bucket: []byte(answerPrefix + name)}
 	}
 	if cfg.Backend != nil {
-		s := &Store{cfg: cfg, keys: kr, funcs: funcs, now: o.now, log: o.log, done: make(chan struct{}), warmers: map[*Warmer]struct{}{}}
+		s := &Store{cfg: cfg, keys: kr, funcs: funcs, now: o.now, log: o.log, done: make(chan struct{}), warmers: map[*Warmer]struct{}{},
+			deferq: newDeferQueue(), pend: map[memKey]*pendingAnswer{}}
 		s.mem, _ = lru.New[memKey, *memEntry](1)
 		if err := s.openShared(); err != nil {
 			return nil, err
 		}
+		s.wg.Add(1)
+		go s.deferLoop()
 		if cfg.PurgeInterval > 0 {
 			s.wg.Add(1)
 			go s.purgeLoop(cfg.PurgeInterval)
@@ -157,6 +173,7 @@ func Open(cfg Config, opts ...Option) (*Store, error) {
 	s := &Store{
 		cfg: cfg, path: path, keys: kr, funcs: funcs, now: o.now, log: o.log,
 		writes: make(chan *writeOp), done: make(chan struct{}), warmers: map[*Warmer]struct{}{},
+		deferq: newDeferQueue(),
 	}
 	db, ix, err := openFile(path, cfg, kr, s.now)
 	if err != nil {
@@ -218,8 +235,8 @@ func (s *Store) Policy(function string) (Policy, bool) {
 // Outbox returns the outbox of queued writes kept in the same file.
 func (s *Store) Outbox() *Outbox { return s.outbox }
 
-// Close stops background work (purge, warmers, pending commits finish first)
-// and closes the file. It is safe to call more than once.
+// Close stops background work (purge, warmers, pending commits finish first,
+// deferred answers are committed) and closes the file. It is safe to call more than once.
 func (s *Store) Close() error {
 	var err error
 	s.once.Do(func() {
@@ -256,6 +273,7 @@ type PutOption func(*putOptions)
 type putOptions struct {
 	notAfter time.Time
 	storedAt time.Time
+	deferred bool
 }
 
 // NotAfter ends the answer's validity at t whatever its policy says (for
@@ -275,7 +293,8 @@ func (s *Store) function(name string) (*function, error) {
 }
 
 // Put stores value as the answer of function for key, durably (the call
-// returns after the file is synced), encrypted under the current key. It
+// returns after the file is synced; with the Deferred option, as soon as
+// the writer has it), encrypted under the current key. It
 // replaces any earlier answer. value is copied. An answer whose NotAfter has
 // already passed is not stored (*ExpiredError).
 // If ctx ends before the write is synced, Put returns ctx.Err() at once and
@@ -314,7 +333,7 @@ func (s *Store) Put(ctx context.Context, function, key string, value []byte, opt
 		if s.closed.Load() {
 			return ErrClosed
 		}
-		return s.putShared(ctx, f, key, value, storedAt, notAfter)
+		return s.putShared(ctx, f, key, value, storedAt, notAfter, po.deferred)
 	}
 	dk := s.index.sum(f.name, key)
 	rec := s.keys.seal(kindAnswer, storedAt, notAfter, f.bucket, dk, encodeAnswer(key, value))
@@ -323,6 +342,9 @@ func (s *Store) Put(ctx context.Context, function, key string, value []byte, opt
 		v = []byte{}
 	}
 	me := newMemEntry(f, v, storedAt, notAfter)
+	if po.deferred {
+		return s.putDeferredFile(ctx, f, key, me, dk, rec)
+	}
 	mk := memKey{f.name, key}
 	return s.write(ctx, func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(f.bucket)
@@ -547,7 +569,10 @@ type writeOp struct {
 	fn    func(tx *bolt.Tx) error
 	after func() // run by the committer after a successful commit, in commit order
 	err   error
-	done  chan struct{}
+	done  chan struct{} // nil for a deferred write: nobody waits
+
+	deferred bool   // handed off by a Deferred Put: a failure is counted and logged
+	fname    string // the function of a deferred answer, for that log
 }
 
 const maxBatch = 512
@@ -581,13 +606,23 @@ func (s *Store) write(ctx context.Context, fn func(tx *bolt.Tx) error, after fun
 	}
 }
 
+// commitLoop is the group committer. Durable writes are committed as soon as
+// the previous commit ends, with whatever else arrived meanwhile; deferred
+// writes wait up to Config.DeferredFlush for company, or ride along with the
+// next durable commit. Deferred writes waiting go first in a batch: they were
+// handed off before the durable writes the committer has just taken, or at
+// the same time (concurrent calls have no order).
 func (s *Store) commitLoop() {
 	defer s.wg.Done()
 	batch := make([]*writeOp, 0, maxBatch)
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	var linger <-chan time.Time
 	for {
 		select {
 		case op := <-s.writes:
-			batch = append(batch[:0], op)
+			batch = s.takeDeferred(batch[:0], false)
+			batch = append(batch, op)
 		drain:
 			for len(batch) < maxBatch {
 				select {
@@ -598,7 +633,21 @@ func (s *Store) commitLoop() {
 				}
 			}
 			s.commit(batch)
+		case <-s.deferq.sig:
+			if linger == nil {
+				t.Reset(s.cfg.DeferredFlush)
+				linger = t.C
+			}
+		case <-linger:
+			linger = nil
+			if batch = s.takeDeferred(batch[:0], false); len(batch) > 0 {
+				s.commit(batch)
+			}
 		case <-s.done:
+			t.Stop()
+			if batch = s.takeDeferred(batch[:0], true); len(batch) > 0 {
+				s.commit(batch)
+			}
 			return
 		}
 	}
@@ -630,6 +679,13 @@ func (s *Store) commit(batch []*writeOp) {
 func (s *Store) finish(op *writeOp) {
 	if op.err == nil && op.after != nil {
 		op.after()
+	}
+	if op.deferred {
+		s.deferInFlight.Add(-1)
+		if op.err != nil {
+			s.deferredFailed(1, op.fname, op.err)
+		}
+		return
 	}
 	close(op.done)
 }
@@ -664,7 +720,10 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) (err error) {
 		_ = tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	if err = tx.Commit(); err == nil {
+		s.commits.Add(1)
+	}
+	return err
 }
 
 // Purge deletes the answers older than their function's Retention or past
