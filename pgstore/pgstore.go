@@ -64,8 +64,10 @@ type Config struct {
 	QueryTimeout time.Duration
 	// ConnectTimeout bounds the opening of one connection. 0 = 5 seconds.
 	ConnectTimeout time.Duration
-	// MaxBatch is how many queued writes one commit may carry: concurrent
-	// Enqueues are grouped into one INSERT and one commit. 0 = 512.
+	// MaxBatch is how many queued writes one commit may carry (concurrent
+	// Enqueues are grouped into one INSERT and one commit), and how many
+	// records one grouped read may fetch (concurrent Gets are grouped into
+	// one SELECT). 0 = 512.
 	MaxBatch int
 }
 
@@ -136,6 +138,7 @@ type DB struct {
 	migrated  atomic.Bool
 
 	appends chan *appendOp
+	gets    chan *getOp
 	done    chan struct{}
 	wg      sync.WaitGroup
 	once    sync.Once
@@ -168,7 +171,7 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*DB, error) {
 	pc.ConnConfig.RuntimeParams["application_name"] = "ehgate"
 	// The server stops a statement the client has given up on, too.
 	pc.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(cfg.QueryTimeout.Milliseconds(), 10)
-	db := &DB{cfg: cfg, log: zap.NewNop(), appends: make(chan *appendOp), done: make(chan struct{})}
+	db := &DB{cfg: cfg, log: zap.NewNop(), appends: make(chan *appendOp), gets: make(chan *getOp), done: make(chan struct{})}
 	for _, o := range opts {
 		o(db)
 	}
@@ -179,6 +182,10 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*DB, error) {
 	for range appendCommitters {
 		db.wg.Add(1)
 		go db.appendLoop()
+	}
+	for range getFetchers {
+		db.wg.Add(1)
+		go db.getLoop()
 	}
 	if err := db.ready(ctx); err != nil {
 		if !errors.Is(err, cache.ErrUnavailable) {

@@ -2,26 +2,10 @@ package pgstore
 
 import (
 	"context"
-	"errors"
 
 	"github.com/ehgate/ehgate/cache"
 	"github.com/jackc/pgx/v5"
 )
-
-// Get implements cache.Backend.
-func (db *DB) Get(ctx context.Context, tenant, bucket string, key []byte) ([]byte, error) {
-	if err := db.ready(ctx); err != nil {
-		return nil, err
-	}
-	qctx, cancel := db.query(ctx)
-	defer cancel()
-	var v []byte
-	err := db.pool.QueryRow(qctx, `SELECT value FROM ehgate_record WHERE tenant = $1 AND bucket = $2 AND key = $3`, tenant, bucket, key).Scan(&v)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	return v, db.fail(qctx, "get", err)
-}
 
 // Put implements cache.Backend.
 func (db *DB) Put(ctx context.Context, tenant, bucket string, r cache.Record) error {
