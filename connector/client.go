@@ -142,8 +142,10 @@ type Client struct {
 	wg           sync.WaitGroup
 	bgMu         sync.Mutex
 	closing      bool
-	calls        sync.WaitGroup // callers' calls in flight (begin)
-	stateMu      sync.Mutex     // serialises saves of the persisted state (state.go)
+	calls        *callGate             // callers' calls in flight (begin, enter)
+	statsCount   counted[cache.Stats]  // Status's store counts (counts.go)
+	outboxCount  counted[outboxCounts] // Status's outbox figures
+	stateMu      sync.Mutex            // serialises saves of the persisted state (state.go)
 	closeOnce    sync.Once
 }
 
@@ -200,6 +202,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		soap:       soap.NewClient(hc, soap.ClientConfig{Limits: soap.DefaultLimits, Now: o.clock.Now}),
 		replayKick: make(chan struct{}, 1),
 		memo:       newMemo(16384),
+		calls:      newCallGate(),
 
 		ownTransport: own,
 	}
@@ -372,8 +375,9 @@ func (c *Client) Close() error {
 		c.bgMu.Lock()
 		c.closing = true // no background task starts after this
 		c.bgMu.Unlock()
-		c.cancel() // calls in flight end now, with ErrClosed
-		c.calls.Wait()
+		c.calls.shut() // no call starts after this
+		c.cancel()     // calls in flight end now, with ErrClosed
+		c.calls.wait()
 		if c.tokens != nil {
 			c.tokens.Close()
 		}
@@ -399,20 +403,36 @@ func (c *Client) Close() error {
 // call then returns ErrClosed), and the function that ends the call. After Close it returns
 // ErrClosed. Close waits for the calls it cancelled before it closes the store.
 func (c *Client) begin(ctx context.Context) (context.Context, func(), error) {
-	c.bgMu.Lock()
-	if c.closing {
-		c.bgMu.Unlock()
+	if !c.calls.enter() {
 		return ctx, func() {}, ErrClosed
 	}
-	c.calls.Add(1)
-	c.bgMu.Unlock()
+	cctx, stop := c.cancellable(ctx)
+	return cctx, func() {
+		stop()
+		c.calls.exit()
+	}, nil
+}
+
+// enter registers a caller's call that never waits on the network (an answer from the local
+// store): no context of its own, no allocation; end it with c.calls.exit(). Close still
+// refuses it (ErrClosed) and waits for it before it closes the store. A call that goes on to
+// the network takes cancellable first.
+func (c *Client) enter() error {
+	if !c.calls.enter() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// cancellable returns a context of a registered call that Close cancels (cause ErrClosed),
+// and the function that releases it.
+func (c *Client) cancellable(ctx context.Context) (context.Context, func()) {
 	cctx, cancel := context.WithCancelCause(ctx)
 	stop := context.AfterFunc(c.ctx, func() { cancel(ErrClosed) })
 	return cctx, func() {
 		stop()
 		cancel(nil)
-		c.calls.Done()
-	}, nil
+	}
 }
 
 // ended returns the error of a call whose context ended: ErrClosed when Close ended it,

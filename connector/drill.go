@@ -195,7 +195,7 @@ func shadow[A, Q any](c *Client, p priority[A, Q], served outcome[A], serveErr e
 		defer func() { <-run.sem }()
 		ctx, cancel := context.WithTimeout(c.ctx, 2*c.cfg.Timeouts.Attempt)
 		defer cancel()
-		ans, _, err := p.live(ctx)
+		ans, _, err := p.live(c, ctx, p.request)
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		if err != nil {

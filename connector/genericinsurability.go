@@ -148,7 +148,8 @@ func (r GenericInsurabilityRequest) cacheKey() string {
 // for a patient's insurability, with the same validation, storage and fallback as
 // Insurability (Policies.GenericInsurability). A MessageFault is a *BusinessError.
 func (c *Client) GenericInsurability(ctx context.Context, req GenericInsurabilityRequest) (GenericInsurabilityResult, error) {
-	req, err := req.normalize(c.clock.Now())
+	now := c.clock.Now()
+	req, err := req.normalize(now)
 	if err != nil {
 		return GenericInsurabilityResult{}, err
 	}
@@ -158,9 +159,8 @@ func (c *Client) GenericInsurability(ctx context.Context, req GenericInsurabilit
 		policy:   c.cfg.Policies.GenericInsurability,
 		key:      req.cacheKey(),
 		request:  req,
-		live: func(ctx context.Context) (GenericInsurabilityAnswer, string, error) {
-			return c.liveGenericInsurability(ctx, req)
-		},
+		live:     (*Client).liveGenericInsurability,
+		now:      now,
 	})
 	out.Answer.Items = slices.Clone(out.Answer.Items) // the stored answer stays the store's
 	out.Answer.Payment.MaxInvoiced = slices.Clone(out.Answer.Payment.MaxInvoiced)

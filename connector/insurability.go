@@ -261,7 +261,8 @@ func (r InsurabilityRequest) cacheKey() string {
 // than 0, such as an unknown patient) is returned with a *BusinessError. When neither the
 // platform nor the store can answer, the error is a *FallbackError.
 func (c *Client) Insurability(ctx context.Context, req InsurabilityRequest) (InsurabilityResult, error) {
-	req, err := req.normalize(c.clock.Now())
+	now := c.clock.Now()
+	req, err := req.normalize(now)
 	if err != nil {
 		return InsurabilityResult{}, err
 	}
@@ -271,7 +272,8 @@ func (c *Client) Insurability(ctx context.Context, req InsurabilityRequest) (Ins
 		policy:   c.cfg.Policies.Insurability,
 		key:      req.cacheKey(),
 		request:  req,
-		live:     func(ctx context.Context) (InsurabilityAnswer, string, error) { return c.liveInsurability(ctx, req) },
+		live:     (*Client).liveInsurability,
+		now:      now,
 	})
 	out.Answer.Coverages = slices.Clone(out.Answer.Coverages) // the stored answer stays the store's
 	out.Answer.MultipleIO = slices.Clone(out.Answer.MultipleIO)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/ehgate/ehgate/cache"
 )
 
 // Observer watches the client at work, for metrics and traces: the optional packages
@@ -89,6 +91,51 @@ type CallEnd struct {
 	Degraded bool   // an answer served from the store because the platform could not answer
 	Duration time.Duration
 	Err      error // nil on success; its text never names a patient
+	// StoreRead is the result of the store read of a call that was that read alone (a service
+	// in forced fallback answered from the store without a network step): such a read is
+	// reported here, not as a StepStoreRead step, and lasted about Duration. StoreReadNone
+	// for every other call (their store reads are steps).
+	StoreRead StoreRead
+}
+
+// StoreRead is the result of a read of the local store.
+type StoreRead uint8
+
+// Results of a store read.
+const (
+	StoreReadNone    StoreRead = iota // no read reported
+	StoreReadHit                      // a usable answer
+	StoreReadMiss                     // no answer stored (cache.ErrNotFound)
+	StoreReadExpired                  // an answer too old to serve (cache.ErrExpired)
+	StoreReadError                    // the store failed
+)
+
+// String returns "", "hit", "miss", "expired" or "error".
+func (r StoreRead) String() string {
+	switch r {
+	case StoreReadHit:
+		return "hit"
+	case StoreReadMiss:
+		return "miss"
+	case StoreReadExpired:
+		return "expired"
+	case StoreReadError:
+		return "error"
+	}
+	return ""
+}
+
+// storeReadOf classifies the error of a store read.
+func storeReadOf(err error) StoreRead {
+	switch {
+	case err == nil:
+		return StoreReadHit
+	case errors.Is(err, cache.ErrExpired):
+		return StoreReadExpired
+	case errors.Is(err, cache.ErrNotFound):
+		return StoreReadMiss
+	}
+	return StoreReadError
 }
 
 // StepKind is one step of a call.
@@ -102,7 +149,8 @@ const (
 	StepSign
 	// StepAttempt: one endpoint's exchange (StepInfo.Endpoint).
 	StepAttempt
-	// StepStoreRead: reading an answer from the local store.
+	// StepStoreRead: reading an answer from the local store (not reported when the read is
+	// the whole call, a service in forced fallback: see CallEnd.StoreRead).
 	StepStoreRead
 	// StepStoreWrite: writing an answer to the store, or a write to the outbox.
 	StepStoreWrite

@@ -56,6 +56,9 @@ type outcome[A any] struct {
 	AsOf     time.Time
 	Degraded bool
 	Endpoint string
+	// storeRead is the result of the store read of a call answered from the store alone
+	// (forced fallback), reported in CallEnd instead of as a step.
+	storeRead StoreRead
 }
 
 // memo keeps decoded answers in front of the store, so that fallback answers cost neither
@@ -138,7 +141,12 @@ type priority[A, Q any] struct {
 	policy            Policy
 	key               string
 	request           Q
-	live              func(ctx context.Context) (A, string, error)
+	// live asks the platform for request (a method expression: building a priority
+	// allocates no closure).
+	live func(c *Client, ctx context.Context, request Q) (A, string, error)
+	// now is when the call began by the client's clock (zero: read the clock when needed);
+	// a forced fallback's store read uses it rather than read the clock again.
+	now time.Time
 }
 
 // lookup returns the stored answer of p if it may still be served (age within the policy,
@@ -147,16 +155,19 @@ func lookup[A, Q any](c *Client, ctx context.Context, function, key string, maxA
 	if c.obs != nil {
 		step := StepInfo{Kind: StepStoreRead, Service: serviceOf(function)}
 		sctx, start := c.stepStart(ctx, step)
-		s, e, err := lookupStored[A, Q](c, sctx, function, key, maxAge)
+		s, e, err := lookupStored[A, Q](c, sctx, function, key, maxAge, time.Time{})
 		c.stepEnd(sctx, step, start, err)
 		return s, e, err
 	}
-	return lookupStored[A, Q](c, ctx, function, key, maxAge)
+	return lookupStored[A, Q](c, ctx, function, key, maxAge, time.Time{})
 }
 
-// lookupStored is lookup without the observer: memory first, then the store.
-func lookupStored[A, Q any](c *Client, ctx context.Context, function, key string, maxAge time.Duration) (stored[A, Q], cache.Entry, error) {
-	now := c.clock.Now()
+// lookupStored is lookup without the observer: memory first, then the store. now is the
+// time by the client's clock (zero: read it).
+func lookupStored[A, Q any](c *Client, ctx context.Context, function, key string, maxAge time.Duration, now time.Time) (stored[A, Q], cache.Entry, error) {
+	if now.IsZero() {
+		now = c.clock.Now()
+	}
 	mk := memoKey{function, key}
 	if m, ok := c.memo.get(mk); ok {
 		if (maxAge <= 0 || now.Sub(m.storedAt) < maxAge) && (m.notAfter.IsZero() || now.Before(m.notAfter)) {
@@ -208,8 +219,9 @@ func put[A, Q any](c *Client, ctx context.Context, function, key string, s store
 	c.memo.add(memoKey{function, key}, memoEntry{value: s, storedAt: s.AsOf, notAfter: notAfter})
 }
 
-// fromStore serves p from the local store.
-func fromStore[A, Q any](c *Client, ctx context.Context, p priority[A, Q], degraded bool) (outcome[A], error) {
+// fromStore serves p from the local store; the read is an observed step unless folded (the
+// call is the read alone: its result goes into the call's CallEnd).
+func fromStore[A, Q any](c *Client, ctx context.Context, p priority[A, Q], degraded, folded bool) (outcome[A], error) {
 	if p.policy.NoStore {
 		return outcome[A]{}, fmt.Errorf("%w: the policy of %s stores nothing", cache.ErrNotFound, p.service)
 	}
@@ -221,7 +233,13 @@ func fromStore[A, Q any](c *Client, ctx context.Context, p priority[A, Q], degra
 	if ctx.Err() != nil {
 		ctx = context.WithoutCancel(ctx)
 	}
-	s, _, err := lookup[A, Q](c, ctx, p.function, p.key, maxAge)
+	var s stored[A, Q]
+	var err error
+	if folded {
+		s, _, err = lookupStored[A, Q](c, ctx, p.function, p.key, maxAge, p.now)
+	} else {
+		s, _, err = lookup[A, Q](c, ctx, p.function, p.key, maxAge)
+	}
 	if err != nil {
 		return outcome[A]{}, err
 	}
@@ -238,7 +256,7 @@ func run[A, Q any](c *Client, ctx context.Context, p priority[A, Q]) (outcome[A]
 	ctx = c.obs.CallStarted(ctx, info)
 	out, err := runCall(c, ctx, p)
 	c.obs.CallEnded(ctx, info, CallEnd{Outcome: outcomeOf(out.Source, err), Mode: c.modes.current(p.service),
-		Endpoint: out.Endpoint, Degraded: out.Degraded, Duration: time.Since(start), Err: err})
+		Endpoint: out.Endpoint, Degraded: out.Degraded, Duration: time.Since(start), Err: err, StoreRead: out.storeRead})
 	return out, err
 }
 
@@ -246,16 +264,18 @@ func run[A, Q any](c *Client, ctx context.Context, p priority[A, Q]) (outcome[A]
 // from the store without a network attempt), the service list's cache strategy, the live
 // call, storing a live answer, and the store when every endpoint failed.
 func runCall[A, Q any](c *Client, ctx context.Context, p priority[A, Q]) (outcome[A], error) {
-	ctx, end, err := c.begin(ctx)
-	if err != nil {
+	// The call is registered without a context of its own: a forced fallback answers from
+	// the store without waiting on the network, and its hot path allocates nothing here.
+	if err := c.enter(); err != nil {
 		return outcome[A]{}, err
 	}
-	defer end()
+	defer c.calls.exit()
 	if err := ctx.Err(); err != nil {
 		return outcome[A]{}, err // the caller gave up before asking: nothing recorded
 	}
 	if c.modes.forced(p.service) {
-		out, err := fromStore(c, ctx, p, true)
+		out, err := fromStore(c, ctx, p, true, true)
+		out.storeRead = storeReadOf(err)
 		if c.drills.running.Load() && c.drills.active(p.service) {
 			shadow(c, p, out, err)
 		} else if err == nil && !c.regular.has(p.key) {
@@ -266,13 +286,15 @@ func runCall[A, Q any](c *Client, ctx context.Context, p priority[A, Q]) (outcom
 		}
 		return out, nil
 	}
+	ctx, release := c.cancellable(ctx) // from here the network may be waited on: Close ends it
+	defer release()
 	if ttl, ok := c.cacheFirst(p.service); ok && !p.policy.NoStore {
 		if s, e, err := lookup[A, Q](c, ctx, p.function, p.key, p.policy.MaxAge); err == nil && e.Age < ttl {
 			return outcome[A]{Answer: s.Answer, Source: SourceCache, AsOf: s.AsOf}, nil
 		}
 	}
 	lctx, cancel, callerBudget := liveContext(ctx, p.policy.CallTimeout)
-	ans, ep, err := p.live(lctx)
+	ans, ep, err := p.live(c, lctx, p.request)
 	budgetSpent := err != nil && lctx.Err() != nil && ctx.Err() == nil
 	cancel()
 	if e := c.ended(ctx); e != nil && err != nil {
@@ -302,7 +324,7 @@ func runCall[A, Q any](c *Client, ctx context.Context, p priority[A, Q]) (outcom
 	default:
 		c.noteFailure(p.service, err)
 	}
-	out, cerr := fromStore(c, ctx, p, true)
+	out, cerr := fromStore(c, ctx, p, true, false)
 	if cerr != nil {
 		return out, &FallbackError{Service: p.service, Err: err, Cache: cerr}
 	}
@@ -368,7 +390,7 @@ func (c *Client) cacheFirst(service string) (time.Duration, bool) {
 // live and say which fields differ.
 func recheck[A, Q any](c *Client, p priority[A, Q], served outcome[A]) func(ctx context.Context) (Difference, error) {
 	return func(ctx context.Context) (Difference, error) {
-		ans, _, err := p.live(ctx)
+		ans, _, err := p.live(c, ctx, p.request)
 		d := Difference{Service: p.service, Request: p.request, ServedAsOf: served.AsOf}
 		if err != nil && platformDown(err) {
 			return d, err

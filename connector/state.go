@@ -110,13 +110,13 @@ func (c *Client) restoredEntry(service string, sr savedRegularisation) (regEntry
 		if err := json.Unmarshal(sr.Request, &req); err != nil {
 			return regEntry{}, err
 		}
-		return restoredCheck(c, service, functionInsurability, c.cfg.Policies.Insurability, sr, req, c.liveInsurability), nil
+		return restoredCheck(c, service, functionInsurability, c.cfg.Policies.Insurability, sr, req, (*Client).liveInsurability), nil
 	case ServiceGenericInsurability:
 		var req GenericInsurabilityRequest
 		if err := json.Unmarshal(sr.Request, &req); err != nil {
 			return regEntry{}, err
 		}
-		return restoredCheck(c, service, functionGenericInsurability, c.cfg.Policies.GenericInsurability, sr, req, c.liveGenericInsurability), nil
+		return restoredCheck(c, service, functionGenericInsurability, c.cfg.Policies.GenericInsurability, sr, req, (*Client).liveGenericInsurability), nil
 	}
 	return regEntry{}, errors.New("connector: no regularisation for " + service)
 }
@@ -124,12 +124,11 @@ func (c *Client) restoredEntry(service string, sr savedRegularisation) (regEntry
 // restoredCheck is recheck for an answer served before a restart: the answer served is read
 // back from the store (a zero answer when it is no longer there, which then reads as changed).
 func restoredCheck[A, Q any](c *Client, service, function string, policy Policy, sr savedRegularisation, req Q,
-	live func(context.Context, Q) (A, string, error)) regEntry {
-	p := priority[A, Q]{service: service, function: function, policy: policy, key: sr.Key, request: req,
-		live: func(ctx context.Context) (A, string, error) { return live(ctx, req) }}
+	live func(*Client, context.Context, Q) (A, string, error)) regEntry {
+	p := priority[A, Q]{service: service, function: function, policy: policy, key: sr.Key, request: req, live: live}
 	return regEntry{request: req, servedAsOf: sr.ServedAsOf, check: func(ctx context.Context) (Difference, error) {
 		served := outcome[A]{AsOf: sr.ServedAsOf}
-		if s, _, err := lookupStored[A, Q](c, ctx, function, sr.Key, 0); err == nil {
+		if s, _, err := lookupStored[A, Q](c, ctx, function, sr.Key, 0, time.Time{}); err == nil {
 			served.Answer = s.Answer
 		}
 		return recheck(c, p, served)(ctx)

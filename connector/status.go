@@ -19,7 +19,7 @@ type Status struct {
 	At       time.Time
 	Services []ServiceStatus // every service of the list and every service with a mode, by name
 	Token    TokenStatus
-	Cache    cache.Stats // counts only: nothing is decrypted
+	Cache    cache.Stats // counts only: nothing is decrypted; see CountedAt
 	Store    StoreStatus // whether the local store is there, and why not
 	Outbox   OutboxStatus
 	Feed     FeedStatus
@@ -28,6 +28,9 @@ type Status struct {
 	Retries bcp.BudgetSnapshot
 	// DroppedEvents counts events a subscriber missed because its buffer was full.
 	DroppedEvents uint64
+	// CountedAt is when Cache and the outbox's Pending, DeadLetters and OldestAge were
+	// counted: at most StoreCountsMaxAge before At (zero when there is no store).
+	CountedAt time.Time
 }
 
 // ServiceStatus is one service.
@@ -106,7 +109,9 @@ type ListStatus struct {
 }
 
 // Status returns the state of every service, the token, the store and outbox, the status
-// feed and the service list. It holds no personal data.
+// feed and the service list. It holds no personal data. The store's counts are reused for up
+// to StoreCountsMaxAge (Status.CountedAt), so that calling Status every second costs little
+// whatever the size of the store.
 func (c *Client) Status() Status {
 	now := c.clock.Now()
 	st := Status{At: now}
@@ -161,10 +166,7 @@ func (c *Client) Status() Status {
 	st.Token.Requests, st.Token.Failures = c.tokens.Requests(), c.tokens.Failures()
 	st.Store = c.storeStatus
 	if c.store != nil {
-		if cs, err := c.store.Stats(context.Background()); err == nil {
-			st.Cache = cs
-		}
-		st.Outbox = OutboxStatus{Pending: c.outbox.Pending(), OldestAge: c.outbox.OldestAge(), DeadLetters: c.outbox.DeadLetterCount()}
+		st.Cache, st.Outbox, st.CountedAt = c.storeCounts(now)
 	}
 	c.replayMu.Lock()
 	st.Outbox.Replaying, st.Outbox.LastReplay = c.replaying, c.lastReplay

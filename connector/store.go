@@ -39,6 +39,8 @@ func (c *Client) Import(ctx context.Context, r io.Reader) (cache.ExportResult, e
 	done := c.partitions.addingUnknown() // imported writes: partitions not counted
 	res, err := c.store.Import(ctx, r)
 	done()
+	c.statsCount.markStale() // Status counts again
+	c.outboxCount.markStale()
 	c.memo.clear() // imported answers may be newer than the decoded ones held
 	c.kickReplay() // imported writes are delivered like any queued write
 	return res, err
@@ -56,6 +58,7 @@ func (c *Client) Purge(ctx context.Context) (int, error) {
 		return 0, c.storeErr
 	}
 	n, err := c.store.Purge(ctx)
+	c.statsCount.markStale()
 	c.memo.clear() // what left the disk leaves memory too
 	return n, err
 }
@@ -103,6 +106,7 @@ func (c *Client) Requeue(ctx context.Context, seq uint64) error {
 	done := c.partitions.addingUnknown() // the dead letter's partition is not at hand
 	err = c.outbox.Requeue(ctx, seq)
 	done()
+	c.outboxCount.markStale()
 	if err != nil {
 		return err
 	}
@@ -121,7 +125,9 @@ func (c *Client) Discard(ctx context.Context, seq uint64) error {
 	if c.store == nil {
 		return c.storeErr
 	}
-	if err := c.outbox.Discard(ctx, seq); err != nil {
+	err = c.outbox.Discard(ctx, seq)
+	c.outboxCount.markStale()
+	if err != nil {
 		return err
 	}
 	c.log.Info("connector: dead letter discarded", zap.Uint64("seq", seq))

@@ -226,6 +226,7 @@ func (c *Client) enqueue(ctx context.Context, m cache.Message, cause error) (Rec
 	step := StepInfo{Kind: StepStoreWrite, Service: m.Service}
 	sctx, start := c.stepStart(ctx, step)
 	err := c.outbox.Enqueue(context.WithoutCancel(sctx), m)
+	c.outboxCount.markStale()
 	c.stepEnd(sctx, step, start, err)
 	done(err)
 	if err != nil {
@@ -334,6 +335,7 @@ func (c *Client) replay() {
 	}()
 	var delivered, rejected atomic.Int64
 	progress := func(done bool) {
+		c.outboxCount.markStale()
 		p := ReplayProgress{Delivered: int(delivered.Load()), Rejected: int(rejected.Load()), Pending: c.outbox.Pending(), Done: done}
 		c.replayMu.Lock()
 		c.lastReplay = p

@@ -67,12 +67,14 @@ func BenchmarkInsurabilityFallback(b *testing.B) {
 			require.NoError(b, c.ActivateFallback(connector.ServiceInsurability, "benchmark"))
 			b.Run("serial", func(b *testing.B) {
 				b.ReportAllocs()
+				cpu := cpuTime()
 				for i := 0; b.Loop(); i++ {
 					res, err := c.Insurability(ctx, reqs[i%len(reqs)])
 					if err != nil || res.Source != connector.SourceCache {
 						b.Fatal(err, res.Source)
 					}
 				}
+				b.ReportMetric(float64((cpuTime()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
 			})
 			b.Run("concurrent100", func(b *testing.B) {
 				// As the connector's benchmark: 100 callers, p50 and p99 of one call's latency
@@ -83,6 +85,7 @@ func BenchmarkInsurabilityFallback(b *testing.B) {
 				var next atomic.Int64
 				var wg sync.WaitGroup
 				b.ResetTimer()
+				cpu := cpuTime()
 				for g := range callers {
 					wg.Add(1)
 					go func() {
@@ -104,6 +107,7 @@ func BenchmarkInsurabilityFallback(b *testing.B) {
 				}
 				wg.Wait()
 				b.StopTimer()
+				b.ReportMetric(float64((cpuTime()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
 				var all []time.Duration
 				for _, l := range lat {
 					all = append(all, l...)

@@ -55,9 +55,9 @@ type Collector struct {
 	breakers  *prometheus.CounterVec
 	drills    prometheus.Counter
 
-	cacheMu sync.RWMutex
-	byCall  map[callKey]callSeries
-	bySteps map[stepKey]callSeries
+	byCall  *table[callKey, callSeries]
+	bySteps *table[stepKey, callSeries]
+	epsMu   sync.RWMutex
 	eps     map[string]struct{}
 
 	desc descs
@@ -66,11 +66,20 @@ type Collector struct {
 type callKey struct {
 	operation, service, endpoint string
 	outcome                      connector.Outcome
+	degraded                     bool
+	store                        connector.StoreRead
 }
 
+// callSeries are the series one kind of call or step feeds, resolved once (curried): the
+// hot path neither hashes label values nor allocates.
 type callSeries struct {
 	count   prometheus.Counter // nil for steps other than store reads
 	latency prometheus.Observer
+	// calls only; nil when the kind of call does not feed them
+	degraded     prometheus.Counter
+	replayed     prometheus.Counter
+	storeCount   prometheus.Counter  // a store read reported in CallEnd
+	storeLatency prometheus.Observer // its duration
 }
 
 // New returns a collector; give it to connector.New with connector.WithObserver, then
@@ -111,8 +120,8 @@ func New() *Collector {
 			Help: "Breaker state changes of an endpoint, by the state entered."}, []string{"service", "endpoint", "state"}),
 		drills: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "drill_events_total",
 			Help: "Drill starts and ends."}),
-		byCall:  map[callKey]callSeries{},
-		bySteps: map[stepKey]callSeries{},
+		byCall:  newTable[callKey, callSeries](4096),
+		bySteps: newTable[stepKey, callSeries](4096),
 		eps:     map[string]struct{}{},
 		desc:    newDescs(),
 	}
@@ -128,18 +137,18 @@ func (m *Collector) endpoint(url string) string {
 	if url == "" {
 		return "none"
 	}
-	m.cacheMu.RLock()
+	m.epsMu.RLock()
 	_, ok := m.eps[url]
 	n := len(m.eps)
-	m.cacheMu.RUnlock()
+	m.epsMu.RUnlock()
 	if ok {
 		return url
 	}
 	if n >= MaxEndpoints {
 		return "other"
 	}
-	m.cacheMu.Lock()
-	defer m.cacheMu.Unlock()
+	m.epsMu.Lock()
+	defer m.epsMu.Unlock()
 	if _, ok := m.eps[url]; !ok {
 		if len(m.eps) >= MaxEndpoints {
 			return "other"
@@ -149,24 +158,34 @@ func (m *Collector) endpoint(url string) string {
 	return url
 }
 
-// series returns the counter and histogram of one call key, resolved once.
+// series returns the series of one kind of call, resolved once.
 func (m *Collector) series(k callKey) callSeries {
-	m.cacheMu.RLock()
-	s, ok := m.byCall[k]
-	m.cacheMu.RUnlock()
-	if ok {
+	if s, ok := m.byCall.get(k); ok {
 		return s
 	}
 	ep := m.endpoint(k.endpoint)
-	s = callSeries{
+	s := callSeries{
 		count:   m.calls.WithLabelValues(k.operation, k.service, ep, string(k.outcome)),
 		latency: m.latency.WithLabelValues(k.operation, k.service, string(k.outcome)),
 	}
-	m.cacheMu.Lock()
-	if len(m.byCall) < 4096 { // bounded: label sets beyond are resolved on each call
-		m.byCall[k] = s
+	if k.degraded && k.outcome == connector.OutcomeStore {
+		s.degraded = m.degraded.WithLabelValues(k.service)
 	}
-	m.cacheMu.Unlock()
+	if k.operation == connector.OperationReplay {
+		switch k.outcome {
+		case connector.OutcomeLive:
+			s.replayed = m.replayed.WithLabelValues("delivered")
+		case connector.OutcomeBusiness:
+			s.replayed = m.replayed.WithLabelValues("dead_letter")
+		default:
+			s.replayed = m.replayed.WithLabelValues("failed")
+		}
+	}
+	if k.store != connector.StoreReadNone {
+		r := m.stepSeries(stepKey{kind: connector.StepStoreRead, service: k.service, result: k.store.String()})
+		s.storeCount, s.storeLatency = r.count, r.latency
+	}
+	m.byCall.add(k, s)
 	return s
 }
 
@@ -175,23 +194,23 @@ func (m *Collector) CallStarted(ctx context.Context, _ connector.CallInfo) conte
 	return ctx
 }
 
-// CallEnded implements connector.Observer.
+// CallEnded implements connector.Observer. A store read reported with the call (a service in
+// fallback mode) counts as a store read step lasting the call.
 func (m *Collector) CallEnded(_ context.Context, call connector.CallInfo, end connector.CallEnd) {
-	s := m.series(callKey{call.Operation, call.Service, end.Endpoint, end.Outcome})
+	s := m.series(callKey{operation: call.Operation, service: call.Service, endpoint: end.Endpoint,
+		outcome: end.Outcome, degraded: end.Degraded, store: end.StoreRead})
+	sec := end.Duration.Seconds()
 	s.count.Inc()
-	s.latency.Observe(end.Duration.Seconds())
-	if end.Degraded && end.Outcome == connector.OutcomeStore {
-		m.degraded.WithLabelValues(call.Service).Inc()
+	s.latency.Observe(sec)
+	if s.degraded != nil {
+		s.degraded.Inc()
 	}
-	if call.Operation == connector.OperationReplay {
-		switch end.Outcome {
-		case connector.OutcomeLive:
-			m.replayed.WithLabelValues("delivered").Inc()
-		case connector.OutcomeBusiness:
-			m.replayed.WithLabelValues("dead_letter").Inc()
-		default:
-			m.replayed.WithLabelValues("failed").Inc()
-		}
+	if s.replayed != nil {
+		s.replayed.Inc()
+	}
+	if s.storeCount != nil {
+		s.storeCount.Inc()
+		s.storeLatency.Observe(sec)
 	}
 }
 
@@ -235,12 +254,10 @@ type stepKey struct {
 // stepSeries returns the histogram (and, for store reads, the counter) of a step key,
 // resolved once.
 func (m *Collector) stepSeries(k stepKey) callSeries {
-	m.cacheMu.RLock()
-	s, ok := m.bySteps[k]
-	m.cacheMu.RUnlock()
-	if ok {
+	if s, ok := m.bySteps.get(k); ok {
 		return s
 	}
+	var s callSeries
 	switch k.kind {
 	case connector.StepAttempt:
 		s.latency = m.attempts.WithLabelValues(k.service, m.endpoint(k.endpoint), k.result)
@@ -254,11 +271,7 @@ func (m *Collector) stepSeries(k stepKey) callSeries {
 	default:
 		s.latency = m.steps.WithLabelValues(k.kind.String(), k.service, k.result)
 	}
-	m.cacheMu.Lock()
-	if len(m.bySteps) < 4096 {
-		m.bySteps[k] = s
-	}
-	m.cacheMu.Unlock()
+	m.bySteps.add(k, s)
 	return s
 }
 

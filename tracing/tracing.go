@@ -1,8 +1,10 @@
 // Package tracing traces an ehgate client's calls with OpenTelemetry: one span per call
 // (ehgate.insurability, ehgate.genericinsurability, ehgate.etk, ehgate.submit, ehgate.replay,
 // ehgate.call) with a child span per step (ehgate.token, ehgate.sign, one ehgate.attempt per
-// endpoint tried, ehgate.store_read, ehgate.store_write). It lives apart from the connector so
-// that a vendor who does not trace does not link OpenTelemetry.
+// endpoint tried, ehgate.store_read, ehgate.store_write). A call of a service in fallback mode
+// is a store read alone: it makes the call's span only, with ehgate.store.result on it (a child
+// would repeat the call's span and double the cost of tracing the hot path). It lives apart
+// from the connector so that a vendor who does not trace does not link OpenTelemetry.
 //
 //	c, err := connector.New(cfg, connector.WithObserver(tracing.New(tracerProvider)))
 //
@@ -14,6 +16,8 @@ package tracing
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -42,6 +46,24 @@ const (
 // Tracer is a connector.Observer that makes spans. Safe for concurrent use.
 type Tracer struct {
 	t trace.Tracer
+
+	// ends caches the attribute list of a call's end per kind of end (immutable maps
+	// replaced on insert, read without a lock): the hot path builds no attribute.
+	endsMu sync.Mutex
+	ends   atomic.Pointer[map[endKey][]attribute.KeyValue]
+}
+
+// maxEnds bounds the cached attribute lists (endpoints are the service list's URLs; beyond,
+// lists are built per call).
+const maxEnds = 1024
+
+// endKey is what a call's end attributes depend on.
+type endKey struct {
+	operation, service, endpoint string
+	outcome                      connector.Outcome
+	mode                         connector.Mode
+	degraded                     bool
+	store                        connector.StoreRead
 }
 
 // New returns a tracer using tp, the vendor's TracerProvider; nil = a no-op provider (spans
@@ -50,57 +72,89 @@ func New(tp trace.TracerProvider) *Tracer {
 	if tp == nil {
 		tp = noop.NewTracerProvider()
 	}
-	return &Tracer{t: tp.Tracer(ScopeName)}
+	t := &Tracer{t: tp.Tracer(ScopeName)}
+	t.ends.Store(&map[endKey][]attribute.KeyValue{})
+	return t
 }
 
-var (
-	callNames = map[string]string{
-		connector.OperationInsurability:        "ehgate.insurability",
-		connector.OperationGenericInsurability: "ehgate.genericinsurability",
-		connector.OperationETK:                 "ehgate.etk",
-		connector.OperationSubmit:              "ehgate.submit",
-		connector.OperationReplay:              "ehgate.replay",
-		connector.OperationCall:                "ehgate.call",
+var stepNames = [...]string{
+	connector.StepToken:      "ehgate.token",
+	connector.StepSign:       "ehgate.sign",
+	connector.StepAttempt:    "ehgate.attempt",
+	connector.StepStoreRead:  "ehgate.store_read",
+	connector.StepStoreWrite: "ehgate.store_write",
+}
+
+// callName is the span name of an operation.
+func callName(operation string) string {
+	switch operation {
+	case connector.OperationInsurability:
+		return "ehgate.insurability"
+	case connector.OperationGenericInsurability:
+		return "ehgate.genericinsurability"
+	case connector.OperationETK:
+		return "ehgate.etk"
+	case connector.OperationSubmit:
+		return "ehgate.submit"
+	case connector.OperationReplay:
+		return "ehgate.replay"
 	}
-	stepNames = [...]string{
-		connector.StepToken:      "ehgate.token",
-		connector.StepSign:       "ehgate.sign",
-		connector.StepAttempt:    "ehgate.attempt",
-		connector.StepStoreRead:  "ehgate.store_read",
-		connector.StepStoreWrite: "ehgate.store_write",
-	}
-)
+	return "ehgate.call"
+}
 
 var clientKind = trace.WithSpanKind(trace.SpanKindClient)
 
-// CallStarted implements connector.Observer: it starts the call's span.
+// CallStarted implements connector.Observer: it starts the call's span. Its attributes are
+// all set when the call ends, in one list built once per kind of end (a sampler sees the
+// span's name, which names the operation).
 func (t *Tracer) CallStarted(ctx context.Context, call connector.CallInfo) context.Context {
-	name, ok := callNames[call.Operation]
-	if !ok {
-		name = "ehgate.call"
-	}
-	ctx, span := t.t.Start(ctx, name, clientKind)
-	if span.IsRecording() { // attributes of unsampled spans would only cost
-		span.SetAttributes(KeyOperation.String(call.Operation), KeyService.String(call.Service))
-	}
+	ctx, _ = t.t.Start(ctx, callName(call.Operation), clientKind)
 	return ctx
 }
 
-// CallEnded implements connector.Observer: it ends the call's span with its outcome.
-func (t *Tracer) CallEnded(ctx context.Context, _ connector.CallInfo, end connector.CallEnd) {
+// CallEnded implements connector.Observer: it ends the call's span with its attributes
+// (operation, service, outcome, mode, degraded, the endpoint that answered and, for a call
+// that was a store read alone, ehgate.store.result) and an error status.
+func (t *Tracer) CallEnded(ctx context.Context, call connector.CallInfo, end connector.CallEnd) {
 	span := trace.SpanFromContext(ctx)
 	if !span.IsRecording() {
 		span.End()
 		return
 	}
-	span.SetAttributes(KeyOutcome.String(string(end.Outcome)), KeyMode.String(end.Mode.String()), KeyDegraded.Bool(end.Degraded))
-	if end.Endpoint != "" {
-		span.SetAttributes(KeyEndpoint.String(end.Endpoint))
-	}
+	span.SetAttributes(t.endAttributes(endKey{operation: call.Operation, service: call.Service, endpoint: end.Endpoint,
+		outcome: end.Outcome, mode: end.Mode, degraded: end.Degraded, store: end.StoreRead})...)
 	if end.Err != nil && end.Outcome != connector.OutcomeBusiness {
 		span.SetStatus(codes.Error, end.Err.Error())
 	}
 	span.End()
+}
+
+// endAttributes returns the attribute list of k, built once (the SDK copies it).
+func (t *Tracer) endAttributes(k endKey) []attribute.KeyValue {
+	if a, ok := (*t.ends.Load())[k]; ok {
+		return a
+	}
+	a := make([]attribute.KeyValue, 0, 7)
+	a = append(a, KeyOperation.String(k.operation), KeyService.String(k.service), KeyOutcome.String(string(k.outcome)),
+		KeyMode.String(k.mode.String()), KeyDegraded.Bool(k.degraded))
+	if k.endpoint != "" {
+		a = append(a, KeyEndpoint.String(k.endpoint))
+	}
+	if k.store != connector.StoreReadNone {
+		a = append(a, KeyStoreResult.String(k.store.String()))
+	}
+	t.endsMu.Lock()
+	defer t.endsMu.Unlock()
+	old := *t.ends.Load()
+	if _, ok := old[k]; !ok && len(old) < maxEnds {
+		m := make(map[endKey][]attribute.KeyValue, len(old)+1)
+		for key, v := range old {
+			m[key] = v
+		}
+		m[k] = a
+		t.ends.Store(&m)
+	}
+	return a
 }
 
 // StepStarted implements connector.Observer: it starts a child span of the call's.
