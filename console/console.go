@@ -6,6 +6,8 @@
 // endpoint gives the same. Operators the vendor's Authorize hook accepts may activate and end
 // fallback (a reason is required; who and when are recorded), start a drill and see its
 // report, and requeue or discard a dead letter. Without a hook the console is read-only.
+// Actions are kept in the client's operator log (connector.Client.RecordOperatorAction: a
+// sealed record of its encrypted store), so the page shows them after a restart too.
 //
 //	admin.Handle("/ehgate/", http.StripPrefix("/ehgate", console.New(client, console.Config{
 //		Authorize: func(r *http.Request) (string, bool) { u := sso.User(r); return u.Name, u.Has("ehgate-operator") },
@@ -50,11 +52,13 @@ type Config struct {
 	// process restarts; give one to share tokens between replicas).
 	Secret []byte
 	// Refresh is how often the page reloads its live part. 0 = 5 s. Each reload reads the
-	// client's Status, which counts the store's records.
+	// client's Status (whose store counts are recounted at most every
+	// connector.StoreCountsMaxAge) and its operator log.
 	Refresh time.Duration
 	// MaxDrill bounds a drill's duration. 0 = 1 h.
 	MaxDrill time.Duration
-	// MaxActions is how many actions are kept for the page (oldest dropped). 0 = 200.
+	// MaxActions is how many actions the page shows (the newest). 0 = 200. The client's
+	// operator log keeps connector.MaxOperatorActions.
 	MaxActions int
 }
 
@@ -92,7 +96,7 @@ type Console struct {
 	mux *http.ServeMux
 
 	mu      sync.Mutex
-	actions []Action
+	unsaved []Action // actions the client's operator log could not keep (no store): this process only
 	drill   DrillView
 }
 
@@ -192,7 +196,7 @@ func (h *Console) act(f func(ctx context.Context, r *http.Request, a *Action) er
 			http.Error(w, "forbidden: missing or wrong CSRF token", http.StatusForbidden)
 			return
 		}
-		a := Action{At: time.Now(), Operator: operator}
+		a := Action{At: time.Now().UTC(), Operator: operator}
 		err := f(r.Context(), r, &a)
 		var bad errBadRequest
 		if errors.As(err, &bad) {
@@ -203,7 +207,7 @@ func (h *Console) act(f func(ctx context.Context, r *http.Request, a *Action) er
 		if err != nil {
 			a.Result = err.Error()
 		}
-		h.record(a)
+		a = h.record(r.Context(), a)
 		if wantsJSON(r) {
 			w.Header().Set("Content-Type", "application/json")
 			_ = json.NewEncoder(w).Encode(a)
@@ -224,16 +228,27 @@ func wantsJSON(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), "application/json")
 }
 
-// record keeps a and logs it.
-func (h *Console) record(a Action) {
+// record logs a and keeps it in the client's operator log; when that fails (no store) it is
+// kept in memory, marked Unsaved.
+func (h *Console) record(ctx context.Context, a Action) Action {
 	h.log.Info("console: operator action", zap.String("operator", a.Operator), zap.String("action", a.Action),
 		zap.String("target", a.Target), zap.String("reason", a.Reason), zap.String("result", a.Result))
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err := h.c.RecordOperatorAction(ctx, connector.OperatorAction{At: a.At, Operator: a.Operator, Action: a.Action,
+		Target: a.Target, Reason: a.Reason, Result: a.Result})
+	if err == nil {
+		return a
+	}
+	h.log.Error("console: operator action not saved: a restart will not show it", zap.Error(err))
+	a.Unsaved = true
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.actions = append(h.actions, a)
-	if over := len(h.actions) - h.cfg.MaxActions; over > 0 {
-		h.actions = append(h.actions[:0:0], h.actions[over:]...)
+	h.unsaved = append(h.unsaved, a)
+	if over := len(h.unsaved) - h.cfg.MaxActions; over > 0 {
+		h.unsaved = append(h.unsaved[:0:0], h.unsaved[over:]...)
 	}
+	return a
 }
 
 // service reads and checks the form's service: one the client knows.
@@ -299,18 +314,26 @@ func (h *Console) startDrill(_ context.Context, r *http.Request, a *Action) erro
 	}
 	h.drill.Running, h.drill.Operator, h.drill.Started, h.drill.Services, h.drill.Error = true, a.Operator, time.Now(), services, ""
 	h.mu.Unlock()
+	operator, target := a.Operator, a.Target
 	go func() {
 		rep, err := h.c.Drill(context.Background(), services, d)
+		ended := Action{At: time.Now().UTC(), Operator: operator, Action: "drill ended", Target: target, Result: "ok"}
 		h.mu.Lock()
-		defer h.mu.Unlock()
 		h.drill.Running = false
 		h.drill.Error = ""
 		if err != nil {
 			h.drill.Error = err.Error()
+			ended.Result = err.Error()
 		}
 		if err == nil || !rep.Started.IsZero() {
 			h.drill.Last = summarize(rep)
+			if err == nil {
+				s := h.drill.Last
+				ended.Result = fmt.Sprintf("ok: %d calls, %d answered, %d matches, %d mismatches, %d misses", s.Calls, s.Answered, s.Matches, s.Mismatches, s.Misses)
+			}
 		}
+		h.mu.Unlock()
+		h.record(context.Background(), ended)
 	}()
 	return nil
 }

@@ -20,7 +20,9 @@ type View struct {
 	List        SourceView
 	Feed        SourceView
 	Drill       DrillView
-	Actions     []Action // newest first
+	Actions     []Action // newest first, at most Config.MaxActions
+	// ActionsError says why the client's operator log could not be read ("" = it was).
+	ActionsError string `json:",omitempty"`
 }
 
 // ServiceView is one service: its mode and why, its endpoints.
@@ -118,6 +120,9 @@ type Action struct {
 	Target   string // service(s) or dead letter
 	Reason   string `json:",omitempty"`
 	Result   string // "ok" or the error
+	// Unsaved: the client's operator log could not keep it (no local store); it is lost when
+	// the process stops.
+	Unsaved bool `json:",omitempty"`
 }
 
 func summarize(r connector.DrillReport) *DrillSummary {
@@ -177,10 +182,18 @@ func (h *Console) view(ctx context.Context) View {
 	if h.drill.Services != nil {
 		v.Drill.Services = append([]string(nil), h.drill.Services...)
 	}
-	v.Actions = make([]Action, 0, len(h.actions))
-	for i := len(h.actions) - 1; i >= 0; i-- {
-		v.Actions = append(v.Actions, h.actions[i])
-	}
+	v.Actions = append(v.Actions, h.unsaved...)
 	h.mu.Unlock()
+	saved, err := h.c.OperatorActions(ctx)
+	if err != nil && len(v.Actions) == 0 {
+		v.ActionsError = err.Error()
+	}
+	for _, a := range saved {
+		v.Actions = append(v.Actions, Action{At: a.At, Operator: a.Operator, Action: a.Action, Target: a.Target, Reason: a.Reason, Result: a.Result})
+	}
+	sort.SliceStable(v.Actions, func(i, j int) bool { return v.Actions[i].At.After(v.Actions[j].At) })
+	if len(v.Actions) > h.cfg.MaxActions {
+		v.Actions = v.Actions[:h.cfg.MaxActions]
+	}
 	return v
 }
