@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/beevik/etree"
@@ -75,9 +76,10 @@ type ClientConfig struct {
 //
 // Safe for concurrent use.
 type Client struct {
-	http *http.Client
-	lim  Limits
-	now  func() time.Time
+	http    *http.Client
+	lim     Limits
+	now     func() time.Time
+	actions sync.Map // action → its SOAPAction header value
 }
 
 // NewClient returns a Client posting through a redirect-free copy of hc (nil: a client on
@@ -105,35 +107,132 @@ const drainLimit = 64 << 10
 // Post sends msg (a whole SOAP envelope) to url with the SOAPAction action and reads the
 // answer by the rules of Client. The request ends with ctx.
 func (c *Client) Post(ctx context.Context, url, action string, msg []byte) (*Answer, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(msg))
-	if err != nil {
-		return nil, fmt.Errorf("soap: request to %s: %w", url, err)
-	}
-	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
-	req.Header.Set("SOAPAction", `"`+action+`"`)
-	resp, err := c.http.Do(req)
+	resp, raw, err := c.exchange(ctx, url, action, msg)
 	if err != nil {
 		return nil, err
+	}
+	return c.answer(url, resp, raw)
+}
+
+// RawAnswer is a SOAP answer that is not a fault, read without building a tree (PostRaw).
+type RawAnswer struct {
+	StatusCode int
+	Raw        []byte // the answer's bytes as received
+	// Body is the first element child of the envelope's Body, from its start tag to its end
+	// tag: a sub-slice of Raw, checked by the rules of PostRaw.
+	Body []byte
+	// Scope holds the namespaces declared on the Envelope and the Body (a prefix declared on
+	// both: the Body's), in scope at Body's element, which may rely on them.
+	Scope []Namespace
+	scope [maxScanScope]Namespace
+}
+
+// PostRaw is Post for a caller that reads the answer's Body itself, with a streaming reader:
+// a 2xx answer that is not a fault is checked by a lexer (no tree is built): the envelope is
+// a SOAP 1.1 Envelope with one Body, within the Limits, without DOCTYPE, its tags balanced,
+// attributes well-formed and not repeated, references only to the predefined entities and
+// to characters, valid UTF-8. Its Body's first element is returned as bytes, with the
+// namespaces in scope: the caller's reader must check the element's content (the lexer does
+// not validate names against namespaces). Anything the lexer does not accept is parsed as
+// Post parses it, and gives Post's errors (a *Fault, a *StatusError, a garbled answer) or,
+// for a well-formed answer the lexer found unusual, a RawAnswer all the same.
+func (c *Client) PostRaw(ctx context.Context, url, action string, msg []byte) (*RawAnswer, error) {
+	resp, raw, err := c.exchange(ctx, url, action, msg)
+	if err != nil {
+		return nil, err
+	}
+	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
+	if ok {
+		if sc, found := scanEnvelope(raw, c.lim); found && !sc.fault {
+			a := &RawAnswer{StatusCode: resp.StatusCode, Raw: raw, Body: raw[sc.child[0]:sc.child[1]]}
+			a.scope = sc.scope
+			a.Scope = a.scope[:sc.nScope]
+			return a, nil
+		}
+	}
+	ans, err := c.answer(url, resp, raw)
+	if err != nil {
+		return nil, err
+	}
+	// Well-formed, an envelope, but beyond what the lexer reads: the element is serialised
+	// again from the tree, every namespace in scope declared on it.
+	return &RawAnswer{StatusCode: ans.StatusCode, Raw: raw, Body: standalone(ans.Body)}, nil
+}
+
+// standalone serialises el with the namespace declarations of its ancestors that it does not
+// make itself, so that it reads the same out of its document.
+func standalone(el *etree.Element) []byte {
+	cp := el.Copy()
+	declared := map[string]bool{}
+	for e := el; e != nil; e = e.Parent() {
+		for _, a := range e.Attr {
+			prefix := ""
+			switch {
+			case a.Space == "xmlns":
+				prefix = a.Key
+			case a.Space == "" && a.Key == "xmlns":
+			default:
+				continue
+			}
+			if !declared[prefix] {
+				declared[prefix] = true
+				if e != el {
+					cp.CreateAttr(a.FullKey(), a.Value)
+				}
+			}
+		}
+	}
+	var buf bytes.Buffer
+	ws := writeSettings
+	cp.WriteTo(&buf, &ws)
+	return buf.Bytes()
+}
+
+// exchange posts msg and reads the whole answer (up to Limits.MaxBytes); the response's body
+// is drained and closed. A redirect, or an error page longer than the limit, is a
+// *StatusError.
+func (c *Client) exchange(ctx context.Context, url, action string, msg []byte) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(msg))
+	if err != nil {
+		return nil, nil, fmt.Errorf("soap: request to %s: %w", url, err)
+	}
+	req.Header["Content-Type"] = contentTypeXML
+	req.Header["Soapaction"] = c.soapAction(action)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, nil, err
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
 		resp.Body.Close()
 	}()
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		return nil, c.statusError(url, resp)
+		return nil, nil, c.statusError(url, resp)
 	}
 	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
 	if resp.ContentLength > c.lim.MaxBytes {
 		if !ok {
-			return nil, c.statusError(url, resp)
+			return nil, nil, c.statusError(url, resp)
 		}
-		return nil, fmt.Errorf("soap: answer of %s: %w", url, &LimitError{Limit: "bytes", Max: c.lim.MaxBytes})
+		return nil, nil, fmt.Errorf("soap: answer of %s: %w", url, &LimitError{Limit: "bytes", Max: c.lim.MaxBytes})
 	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, c.lim.MaxBytes+1))
+	raw, err := readLimited(resp.Body, resp.ContentLength, c.lim.MaxBytes)
 	if err != nil {
-		return nil, fmt.Errorf("soap: reading the answer of %s: %w", url, err)
+		return nil, nil, fmt.Errorf("soap: reading the answer of %s: %w", url, err)
 	}
-	doc, perr := Parse(bytes.NewReader(raw), c.lim)
+	return resp, raw, nil
+}
+
+// answer reads raw, the body of resp, by the rules of Client.
+func (c *Client) answer(url string, resp *http.Response, raw []byte) (*Answer, error) {
+	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
+	var doc *etree.Document
+	var perr error
+	if int64(len(raw)) > c.lim.MaxBytes {
+		perr = &LimitError{Limit: "bytes", Max: c.lim.MaxBytes}
+	} else if doc, perr = parseBytes(raw, c.lim); perr == nil {
+		_, _, perr = envelopeParts(doc)
+	}
 	if perr == nil {
 		if f, isFault := FaultOf(doc); isFault {
 			return nil, f
@@ -150,6 +249,47 @@ func (c *Client) Post(ctx context.Context, url, action string, msg []byte) (*Ans
 		return nil, fmt.Errorf("soap: answer of %s: %w", url, err)
 	}
 	return &Answer{StatusCode: resp.StatusCode, Raw: raw, Doc: doc, Body: body}, nil
+}
+
+// readLimited reads r to its end, up to max+1 bytes (more is left unread: the caller sees
+// len > max). With a known length the buffer is allocated once.
+func readLimited(r io.Reader, length, max int64) ([]byte, error) {
+	size := int64(512)
+	if length >= 0 && length <= max {
+		size = length + 1 // room to read the EOF without growing
+	}
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		room := buf[len(buf):cap(buf)]
+		if left := max + 1 - int64(len(buf)); int64(len(room)) > left {
+			room = room[:left]
+		}
+		n, err := r.Read(room)
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > max || err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// contentTypeXML is the Content-Type of every request (a header value shared read-only).
+var contentTypeXML = []string{"text/xml; charset=utf-8"}
+
+// soapAction returns the SOAPAction header value of action, quoted, from a small cache:
+// a client posts to a handful of actions.
+func (c *Client) soapAction(action string) []string {
+	if v, ok := c.actions.Load(action); ok {
+		return v.([]string)
+	}
+	v := []string{`"` + action + `"`}
+	c.actions.Store(action, v)
+	return v
 }
 
 func (c *Client) statusError(url string, resp *http.Response) *StatusError {

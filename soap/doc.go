@@ -18,6 +18,12 @@
 // Only detail/*/Code decides switching (Fault.Codes); every code under detail is reported
 // (Fault.AllCodes).
 //
+// On a hot path, a caller that writes its payload in exclusive canonical form (Canonical
+// proves it) signs it with Signer.AppendSigned, which writes the same message as Sign in one
+// pass into the caller's buffer without building a tree, and reads the answer with
+// Client.PostRaw, which checks the envelope with a lexer and hands over the Body's element as
+// bytes for the caller's streaming reader (anything unusual goes through Parse as in Post).
+//
 // Trees are beevik/etree's; canonicalisation is goxmldsig's. Signers and
 // Verifiers are safe for concurrent use.
 package soap
