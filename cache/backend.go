@@ -35,6 +35,15 @@ var ErrUnavailable = errors.New("cache: store backend unavailable")
 // wrapping ErrUnavailable when the backend cannot be reached or fails, or
 // ctx.Err() when ctx ended first.
 type Backend interface {
+	RecordBackend
+	QueueBackend
+}
+
+// RecordBackend is the half of a Backend that keeps records in buckets
+// (answers, the meta records, dead letters). The default bbolt file is one
+// too: the Store's answers go through this interface whichever storage
+// keeps them.
+type RecordBackend interface {
 	// Get returns the record of bucket under key; nil, nil when there is none.
 	Get(ctx context.Context, tenant, bucket string, key []byte) ([]byte, error)
 	// Put stores (or replaces) a record.
@@ -63,7 +72,10 @@ type Backend interface {
 	Scan(ctx context.Context, tenant, bucket string, after []byte, limit int) ([]Record, error)
 	// Buckets lists the buckets of tenant that hold records.
 	Buckets(ctx context.Context, tenant string) ([]string, error)
+}
 
+// QueueBackend is the half of a Backend that keeps the outbox's queue.
+type QueueBackend interface {
 	// Append adds queued records (durably: committed when Append returns),
 	// assigning each the next sequence number, and returns the numbers in
 	// the order of qs; 0 for a record whose IdempotencyKey is already queued

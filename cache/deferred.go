@@ -28,7 +28,6 @@ const maxDeferred = 4096
 // Backend without it gets them one Put at a time, in the background.
 // recs never holds two records with the same bucket and key.
 type BatchBackend interface {
-	Backend
 	PutBatch(ctx context.Context, tenant string, recs []BucketRecord) error
 }
 

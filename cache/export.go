@@ -90,83 +90,81 @@ func (s *Store) Export(ctx context.Context, w io.Writer) (ExportResult, error) {
 	if err := enc.Encode(exportLine{Type: "header", Format: ExportFormat, Version: 1, Tenant: s.cfg.Tenant, ExportedAt: &now}); err != nil {
 		return res, err
 	}
-	if s.be != nil {
-		if err := s.exportShared(ctx, func(l exportLine) error { return enc.Encode(l) }, &res); err != nil {
-			return res, err
-		}
-		if err := enc.Encode(exportLine{Type: "end", Answers: &res.Answers, Outbox: &res.Outbox, DeadLetters: &res.DeadLetters, Skipped: &res.Skipped}); err != nil {
-			return res, err
-		}
-		return res, bw.Flush()
-	}
-	var names [][]byte
-	err := s.view(func(tx *bolt.Tx) error {
-		return tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
-			if bytes.HasPrefix(name, []byte(answerPrefix)) {
-				names = append(names, bytes.Clone(name))
-			}
-			return nil
-		})
-	})
-	if err != nil {
+	emit := func(l exportLine) error { return enc.Encode(l) }
+	if err := s.exportRecords(ctx, emit, &res, false); err != nil {
 		return res, err
 	}
-	for _, name := range names {
-		fn := string(name[len(answerPrefix):])
-		f := s.funcs[fn]
-		if f == nil {
-			f = &function{name: fn, bucket: name}
+	if s.be != nil {
+		if err := s.exportSharedQueue(ctx, emit, &res); err != nil {
+			return res, err
 		}
-		err := s.exportBucket(ctx, name, func(k, v []byte) error {
-			me, key, err := s.openAnswer(f, k, v, "")
+	} else {
+		err := s.exportBucket(ctx, bucketOutbox, func(k, v []byte) error {
+			m, err := s.outbox.openMessage(k, v)
 			if err != nil {
 				res.Skipped++
 				return nil
 			}
-			res.Answers++
-			return enc.Encode(exportLine{Type: "answer", Function: fn, Key: key, Value: me.value, StoredAt: timePtr(me.storedAt), NotAfter: timePtr(me.notAfter)})
+			res.Outbox++
+			return emit(exportLine{Type: "outbox", Seq: m.Seq, IdempotencyKey: m.IdempotencyKey, Partition: &m.Partition, Service: m.Service,
+				Payload: m.Payload, EnqueuedAt: timePtr(m.EnqueuedAt.UnixNano())})
 		})
 		if err != nil {
 			return res, err
 		}
 	}
-	for _, dead := range []bool{false, true} {
-		bn := bucketOutbox
-		if dead {
-			bn = bucketDead
-		}
-		err := s.exportBucket(ctx, bn, func(k, v []byte) error {
-			line := exportLine{Type: "outbox"}
-			var m Message
-			if dead {
-				d, err := s.outbox.openDead(k, v)
-				if err != nil {
-					res.Skipped++
-					return nil
-				}
-				m = d.Message
-				line.Type, line.Reason, line.DeadAt, line.Attempts = "dead_letter", d.Reason, timePtr(d.DeadAt.UnixNano()), d.Attempts
-				res.DeadLetters++
-			} else {
-				var err error
-				if m, err = s.outbox.openMessage(k, v); err != nil {
-					res.Skipped++
-					return nil
-				}
-				res.Outbox++
-			}
-			line.Seq, line.IdempotencyKey, line.Partition, line.Service = m.Seq, m.IdempotencyKey, &m.Partition, m.Service
-			line.Payload, line.EnqueuedAt = m.Payload, timePtr(m.EnqueuedAt.UnixNano())
-			return enc.Encode(line)
-		})
-		if err != nil {
-			return res, err
-		}
+	if err := s.exportRecords(ctx, emit, &res, true); err != nil {
+		return res, err
 	}
 	if err := enc.Encode(exportLine{Type: "end", Answers: &res.Answers, Outbox: &res.Outbox, DeadLetters: &res.DeadLetters, Skipped: &res.Skipped}); err != nil {
 		return res, err
 	}
 	return res, bw.Flush()
+}
+
+// exportRecords writes the answers (or, dead, the dead letters), reading the
+// storage a page at a time: each page is copied out of one short read, and
+// written only after it, so a slow or blocked writer never holds up the
+// Store's writes (with the file, bbolt's remap on growth waits for open
+// read transactions, which would stall every write).
+func (s *Store) exportRecords(ctx context.Context, emit func(exportLine) error, res *ExportResult, dead bool) error {
+	if !dead {
+		buckets, err := s.answerBuckets(ctx)
+		if err != nil {
+			return err
+		}
+		for _, bn := range buckets {
+			fn := bn[len(answerPrefix):]
+			f := s.funcs[fn]
+			if f == nil {
+				f = &function{name: fn, bucket: []byte(bn), bkt: bn}
+			}
+			err := s.scanShared(ctx, bn, func(r Record) error {
+				me, key, err := s.openAnswer(f, r.Key, r.Value, "")
+				if err != nil {
+					res.Skipped++
+					return nil
+				}
+				res.Answers++
+				return emit(exportLine{Type: "answer", Function: fn, Key: key, Value: me.value, StoredAt: timePtr(me.storedAt), NotAfter: timePtr(me.notAfter)})
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return s.scanShared(ctx, sharedDead, func(r Record) error {
+		d, err := s.outbox.openDead(r.Key, r.Value)
+		if err != nil {
+			res.Skipped++
+			return nil
+		}
+		res.DeadLetters++
+		m := d.Message
+		return emit(exportLine{Type: "dead_letter", Seq: m.Seq, IdempotencyKey: m.IdempotencyKey, Partition: &m.Partition, Service: m.Service,
+			Payload: m.Payload, EnqueuedAt: timePtr(m.EnqueuedAt.UnixNano()), Attempts: m.Attempts, Reason: d.Reason, DeadAt: timePtr(d.DeadAt.UnixNano())})
+	})
 }
 
 // exportBatch is how many records Export reads in one read transaction.
@@ -244,9 +242,40 @@ func (s *Store) Import(ctx context.Context, r io.Reader) (ExportResult, error) {
 	var res ExportResult
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), s.cfg.MaxValueBytes/3*4+4*MaxKeyBytes+maxReasonBytes+64<<10)
-	var batch []func(tx *bolt.Tx) error
-	var counts []func()
+	// Lines are applied in batches of up to 256: the answers in one call to
+	// the storage (one transaction with the file), the file's outbox lines
+	// in one transaction.
+	var (
+		answers []BucketRecord
+		mks     []memKey
+		batch   []func(tx *bolt.Tx) error
+		counts  []func()
+	)
 	flush := func() error {
+		if len(answers) > 0 {
+			wrote, err := s.putNewer(ctx, answers)
+			if err != nil {
+				return err
+			}
+			for _, w := range wrote {
+				if w {
+					res.Answers++
+				} else {
+					res.Skipped++
+				}
+			}
+			if s.fb != nil {
+				s.memMu.Lock()
+				s.gen.Add(1)
+				for i, mk := range mks {
+					if wrote[i] {
+						s.mem.Remove(mk)
+					}
+				}
+				s.memMu.Unlock()
+			}
+			answers, mks = answers[:0], mks[:0]
+		}
 		if len(batch) == 0 {
 			return nil
 		}
@@ -284,30 +313,39 @@ func (s *Store) Import(ctx context.Context, r io.Reader) (ExportResult, error) {
 			}
 			continue
 		}
-		if s.be != nil {
-			m, err := s.checkImportLine(l)
+		m, err := s.checkImportLine(l)
+		if err != nil {
+			return res, fmt.Errorf("import line %d: %w", lineNo, err)
+		}
+		switch {
+		case l.Type == "end":
+			ended = true
+			continue
+		case l.Type == "answer":
+			ix, err := s.sharedIndex(ctx)
 			if err != nil {
 				return res, fmt.Errorf("import line %d: %w", lineNo, err)
 			}
-			if l.Type == "end" {
-				ended = true
-				continue
+			bucket := answerPrefix + l.Function
+			dk := ix.sum(l.Function, l.Key)
+			storedAt := l.StoredAt.UnixNano()
+			var notAfter int64
+			if l.NotAfter != nil {
+				notAfter = l.NotAfter.UnixNano()
 			}
+			rec := s.keys.seal(kindAnswer, storedAt, notAfter, []byte(bucket), dk, encodeAnswer(l.Key, l.Value))
+			answers = append(answers, BucketRecord{Bucket: bucket, Record: Record{Key: dk, Value: rec, T1: storedAt, T2: notAfter}})
+			mks = append(mks, memKey{l.Function, l.Key})
+		case s.be != nil:
 			if err := s.importShared(ctx, l, m, &res); err != nil {
 				return res, fmt.Errorf("import line %d: %w", lineNo, err)
 			}
 			continue
+		default:
+			op, count := s.importOp(l, m, &res)
+			batch, counts = append(batch, op), append(counts, count)
 		}
-		op, count, err := s.importOp(l, &res)
-		if err != nil {
-			return res, fmt.Errorf("import line %d: %w", lineNo, err)
-		}
-		if l.Type == "end" {
-			ended = true
-			continue
-		}
-		batch, counts = append(batch, op), append(counts, count)
-		if len(batch) == 256 {
+		if len(answers)+len(batch) == 256 {
 			if err := flush(); err != nil {
 				return res, err
 			}
@@ -367,97 +405,51 @@ func (s *Store) checkImportLine(l exportLine) (Message, error) {
 	return Message{}, fmt.Errorf("%w: unknown line type %.32q", ErrInvalid, l.Type)
 }
 
-func (s *Store) importOp(l exportLine, res *ExportResult) (func(tx *bolt.Tx) error, func(), error) {
-	m, err := s.checkImportLine(l)
-	if err != nil {
-		return nil, nil, err
-	}
-	switch l.Type {
-	case "end":
-		return nil, nil, nil
-	case "answer":
-		bucket := []byte(answerPrefix + l.Function)
-		dk := s.index.sum(l.Function, l.Key)
-		storedAt := l.StoredAt.UnixNano()
-		var notAfter int64
-		if l.NotAfter != nil {
-			notAfter = l.NotAfter.UnixNano()
-		}
-		rec := s.keys.seal(kindAnswer, storedAt, notAfter, bucket, dk, encodeAnswer(l.Key, l.Value))
-		mk := memKey{l.Function, l.Key}
-		wrote := false
+// importOp returns the file's write of a validated outbox or dead_letter line.
+func (s *Store) importOp(l exportLine, m Message, res *ExportResult) (func(tx *bolt.Tx) error, func()) {
+	dead := l.Type == "dead_letter"
+	enq := l.EnqueuedAt.UnixNano()
+	ik := s.index.sum("outbox", m.IdempotencyKey)
+	added := false
+	if dead {
+		m.Attempts = l.Attempts
+		pt := encodeMessage(&m, l.Reason, true)
+		deadAt := l.DeadAt.UnixNano()
 		return func(tx *bolt.Tx) error {
-				wrote = false
-				b, err := tx.CreateBucketIfNotExists(bucket)
+				added = false
+				ob, err := tx.CreateBucketIfNotExists(bucketOutbox)
 				if err != nil {
 					return err
 				}
-				if old := b.Get(dk); old != nil {
-					if h, _, _, _, err := parseHeader(old); err == nil && h.t1 > storedAt {
-						return nil
-					}
+				seq, err := ob.NextSequence()
+				if err != nil {
+					return err
 				}
-				wrote = true
-				return b.Put(dk, rec)
-			}, func() {
-				if !wrote {
-					res.Skipped++
-					return
+				d, err := tx.CreateBucketIfNotExists(bucketDead)
+				if err != nil {
+					return err
 				}
-				res.Answers++
-				s.memMu.Lock()
-				s.gen.Add(1)
-				s.mem.Remove(mk)
-				s.memMu.Unlock()
-			}, nil
-	case "outbox", "dead_letter":
-		dead := l.Type == "dead_letter"
-		enq := l.EnqueuedAt.UnixNano()
-		ik := s.index.sum("outbox", m.IdempotencyKey)
-		added := false
-		if dead {
-			m.Attempts = l.Attempts
-			pt := encodeMessage(&m, l.Reason, true)
-			deadAt := l.DeadAt.UnixNano()
-			return func(tx *bolt.Tx) error {
-					added = false
-					ob, err := tx.CreateBucketIfNotExists(bucketOutbox)
-					if err != nil {
-						return err
-					}
-					seq, err := ob.NextSequence()
-					if err != nil {
-						return err
-					}
-					d, err := tx.CreateBucketIfNotExists(bucketDead)
-					if err != nil {
-						return err
-					}
-					k := seqKey(seq)
-					added = true
-					return d.Put(k, s.keys.seal(kindDead, deadAt, enq, bucketDead, k, pt))
-				}, func() {
-					if added {
-						res.DeadLetters++
-						s.outbox.dead.Add(1)
-					}
-				}, nil
-		}
-		pt := encodeMessage(&m, "", false)
-		return func(tx *bolt.Tx) error {
-				var err error
-				added, err = s.outbox.appendTx(tx, ik, pt, enq)
-				return err
+				k := seqKey(seq)
+				added = true
+				return d.Put(k, s.keys.seal(kindDead, deadAt, enq, bucketDead, k, pt))
 			}, func() {
 				if added {
-					res.Outbox++
-					s.outbox.pending.Add(1)
-				} else {
-					res.Skipped++
+					res.DeadLetters++
+					s.outbox.dead.Add(1)
 				}
-			}, nil
-	case "header":
-		return nil, nil, fmt.Errorf("%w: a second header", ErrInvalid)
+			}
 	}
-	return nil, nil, fmt.Errorf("%w: unknown line type %.32q", ErrInvalid, l.Type)
+	pt := encodeMessage(&m, "", false)
+	return func(tx *bolt.Tx) error {
+			var err error
+			added, err = s.outbox.appendTx(tx, ik, pt, enq)
+			return err
+		}, func() {
+			if added {
+				res.Outbox++
+				s.outbox.pending.Add(1)
+			} else {
+				res.Skipped++
+			}
+		}
 }

@@ -31,6 +31,7 @@ const (
 // call that finds the backend back (calls until then return ErrUnavailable).
 func (s *Store) openShared() error {
 	s.be = s.cfg.Backend
+	s.rb = s.be
 	s.path = "backend:" + s.cfg.Tenant
 	var id [8]byte
 	_, _ = rand.Read(id[:])
@@ -138,24 +139,6 @@ func (s *Store) loadSharedMeta(ctx context.Context) (*indexer, error) {
 	return newIndexer(ix)
 }
 
-func (s *Store) putShared(ctx context.Context, f *function, key string, value []byte, storedAt, notAfter int64, deferred bool) error {
-	ix, err := s.sharedIndex(ctx)
-	if err != nil {
-		return err
-	}
-	dk := ix.sum(f.name, key)
-	rec := s.keys.seal(kindAnswer, storedAt, notAfter, f.bucket, dk, encodeAnswer(key, value))
-	r := Record{Key: dk, Value: rec, T1: storedAt, T2: notAfter}
-	if deferred {
-		v := bytes.Clone(value)
-		if v == nil {
-			v = []byte{}
-		}
-		return s.putDeferredShared(ctx, f, key, r, newMemEntry(f, v, storedAt, notAfter))
-	}
-	return s.putSharedNow(ctx, f, key, r)
-}
-
 // putSharedNow writes a sealed answer and returns once the backend has it;
 // a deferred answer of the same key still waiting is dropped (this one is later).
 func (s *Store) putSharedNow(ctx context.Context, f *function, key string, r Record) error {
@@ -165,103 +148,38 @@ func (s *Store) putSharedNow(ctx context.Context, f *function, key string, r Rec
 	return s.be.Put(ctx, s.cfg.Tenant, string(f.bucket), r)
 }
 
-func (s *Store) deleteShared(ctx context.Context, f *function, key string) error {
-	ix, err := s.sharedIndex(ctx)
-	if err != nil {
-		return err
-	}
-	s.flushMu.RLock()
-	defer s.flushMu.RUnlock()
-	s.dropPending(memKey{f.name, key})
-	_, err = s.be.Delete(ctx, s.cfg.Tenant, string(f.bucket), ix.sum(f.name, key))
-	return err
-}
-
-func (s *Store) getShared(ctx context.Context, f *function, key string) (Entry, error) {
-	if me := s.pendingShared(memKey{f.name, key}); me != nil {
-		return makeEntry(f, key, me, s.now())
-	}
-	ix, err := s.sharedIndex(ctx)
-	if err != nil {
-		return Entry{}, err
-	}
-	dk := ix.sum(f.name, key)
-	raw, err := s.be.Get(ctx, s.cfg.Tenant, string(f.bucket), dk)
-	if err != nil {
-		return Entry{}, err
-	}
-	if raw == nil {
-		return Entry{}, ErrNotFound
-	}
-	me, _, err := s.openAnswer(f, dk, raw, key)
-	if err != nil {
-		return Entry{}, err
-	}
-	return makeEntry(f, key, me, s.now())
-}
-
-// purgeShared deletes what is past retention. The backend's clear-text times
-// only nominate: each record is authenticated and decided on its sealed
-// times, and one that fails is kept as evidence and counted, as in the file.
-func (s *Store) purgeShared(ctx context.Context) (int, error) {
-	now := s.now().UnixNano()
-	total := 0
-	for _, f := range s.funcs {
-		retention := int64(f.policy.Retention)
-		bn := string(f.bucket)
-		var after []byte
-		for {
-			recs, err := s.be.Expired(ctx, s.cfg.Tenant, bn, now-retention, now, after, sharedScanMax)
-			if err != nil {
-				return total, err
-			}
-			for _, r := range recs {
-				h, _, err := s.keys.open(r.Value, f.bucket, r.Key, kindAnswer)
-				if err != nil {
-					_ = s.tampered(f.name, err) // kept as evidence
-					continue
-				}
-				if !(now-h.t1 >= retention || (h.t2 != 0 && now >= h.t2)) {
-					continue
-				}
-				ok, err := s.be.DeleteRecord(ctx, s.cfg.Tenant, bn, r.Key, r.Value)
-				if err != nil {
-					return total, err
-				}
-				if ok {
-					total++
-				}
-			}
-			if len(recs) < sharedScanMax {
-				break
-			}
-			after = recs[len(recs)-1].Key
-		}
-	}
-	if total > 0 {
-		s.log.Info("cache: purged expired answers", zap.Int("count", total))
-	}
-	return total, nil
-}
-
-// scanShared calls fn for every record of bucket, sharedScanMax at a time.
-func (s *Store) scanShared(ctx context.Context, bucket string, fn func(Record) error) error {
+// scanPages calls fn with the records of bucket, sharedScanMax at a time
+// (each page read in one short read of the storage).
+func (s *Store) scanPages(ctx context.Context, bucket string, fn func([]Record) error) error {
 	var after []byte
 	for {
-		recs, err := s.be.Scan(ctx, s.cfg.Tenant, bucket, after, sharedScanMax)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		recs, err := s.rb.Scan(ctx, s.cfg.Tenant, bucket, after, sharedScanMax)
 		if err != nil {
 			return err
 		}
-		for _, r := range recs {
-			if err := fn(r); err != nil {
-				return err
-			}
+		if err := fn(recs); err != nil {
+			return err
 		}
 		if len(recs) < sharedScanMax {
 			return nil
 		}
 		after = recs[len(recs)-1].Key
 	}
+}
+
+// scanShared calls fn for every record of bucket, sharedScanMax at a time.
+func (s *Store) scanShared(ctx context.Context, bucket string, fn func(Record) error) error {
+	return s.scanPages(ctx, bucket, func(recs []Record) error {
+		for _, r := range recs {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // scanQueue calls fn for every queued record in sequence order.
@@ -285,7 +203,7 @@ func (s *Store) scanQueue(ctx context.Context, fn func(Queued) error) error {
 }
 
 func (s *Store) answerBuckets(ctx context.Context) ([]string, error) {
-	all, err := s.be.Buckets(ctx, s.cfg.Tenant)
+	all, err := s.rb.Buckets(ctx, s.cfg.Tenant)
 	if err != nil {
 		return nil, err
 	}
@@ -299,41 +217,10 @@ func (s *Store) answerBuckets(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-func (s *Store) rekeyShared(ctx context.Context) (int, error) {
-	if _, err := s.sharedIndex(ctx); err != nil {
-		return 0, err
-	}
+// rekeySharedQueue rewrites the queued messages of a Backend not sealed
+// under the current key.
+func (s *Store) rekeySharedQueue(ctx context.Context) (total, failed int, err error) {
 	t := s.cfg.Tenant
-	buckets, err := s.answerBuckets(ctx)
-	if err != nil {
-		return 0, err
-	}
-	buckets = append(buckets, sharedDead)
-	total, failed := 0, 0
-	for _, bn := range buckets {
-		kind := byte(kindAnswer)
-		if bn == sharedDead {
-			kind = kindDead
-		}
-		err := s.scanShared(ctx, bn, func(r Record) error {
-			if h, _, _, _, err := parseHeader(r.Value); err == nil && h.keyID == s.keys.current {
-				return nil
-			}
-			h, pt, err := s.keys.open(r.Value, []byte(bn), r.Key, kind)
-			if err != nil {
-				failed++
-				return nil
-			}
-			ok, err := s.be.Swap(ctx, t, bn, r.Value, Record{Key: r.Key, Value: s.keys.seal(kind, h.t1, h.t2, []byte(bn), r.Key, pt), T1: r.T1, T2: r.T2})
-			if ok {
-				total++
-			}
-			return err
-		})
-		if err != nil {
-			return total, err
-		}
-	}
 	err = s.scanQueue(ctx, func(q Queued) error {
 		if h, _, _, _, err := parseHeader(q.Value); err == nil && h.keyID == s.keys.current {
 			return nil
@@ -349,112 +236,29 @@ func (s *Store) rekeyShared(ctx context.Context) (int, error) {
 		}
 		return err
 	})
-	if err != nil {
-		return total, err
-	}
-	if failed > 0 {
-		s.log.Warn("cache: rekey left records that fail authentication", zap.Int("count", failed))
-	}
-	var drop [][]byte
-	if err := s.scanShared(ctx, sharedMeta, func(r Record) error {
-		k := string(r.Key)
-		if strings.HasPrefix(k, keyCheckPrefix) && k[len(keyCheckPrefix):] != s.keys.current {
-			drop = append(drop, r.Key)
-		}
-		return nil
-	}); err != nil {
-		return total, err
-	}
-	for _, k := range drop {
-		if _, err := s.be.Delete(ctx, t, sharedMeta, k); err != nil {
-			return total, err
-		}
-	}
-	return total, nil
+	return total, failed, err
 }
 
-func (s *Store) statsShared(ctx context.Context, st *Stats) error {
-	now := s.now().UnixNano()
-	buckets, err := s.answerBuckets(ctx)
-	if err != nil {
-		return err
-	}
-	for _, bn := range buckets {
-		fn := bn[len(answerPrefix):]
-		fs := st.Functions[fn]
-		f := s.funcs[fn]
-		err := s.scanShared(ctx, bn, func(r Record) error {
-			fs.Count++
-			fs.Bytes += int64(len(r.Value))
-			st.FileBytes += int64(len(r.Value))
-			age := time.Duration(now - r.T1)
-			if fs.Count == 1 || age > fs.Oldest {
-				fs.Oldest = age
-			}
-			if fs.Count == 1 || age < fs.Newest {
-				fs.Newest = age
-			}
-			if f != nil && age < f.policy.ServeStale && (r.T2 == 0 || now < r.T2) {
-				fs.Servable++
-				if age < f.policy.Fresh {
-					fs.Fresh++
-				}
-			}
-			return nil
-		})
-		st.Functions[fn] = fs
-		if err != nil {
-			return err
-		}
-	}
+// statsSharedQueue reads the size of a Backend's queue.
+func (s *Store) statsSharedQueue(ctx context.Context, st *Stats) error {
 	n, oldest, qbytes, err := s.be.QueueStats(ctx, s.cfg.Tenant)
 	if err != nil {
 		return err
 	}
 	st.Outbox.Pending = n
 	if oldest != 0 {
-		st.Outbox.OldestAge = max(0, time.Duration(now-oldest))
+		st.Outbox.OldestAge = max(0, time.Duration(s.now().UnixNano()-oldest))
 	}
 	st.Outbox.Bytes += qbytes
-	err = s.scanShared(ctx, sharedDead, func(r Record) error {
-		st.Outbox.DeadLetters++
-		st.Outbox.Bytes += int64(len(r.Value))
-		return nil
-	})
-	st.FileBytes += st.Outbox.Bytes
-	return err
+	return nil
 }
 
-// exportShared writes the answers, queued messages and dead letters of the
-// tenant (see Export), reading the backend in batches.
-func (s *Store) exportShared(ctx context.Context, emit func(exportLine) error, res *ExportResult) error {
+// exportSharedQueue writes a Backend's queued messages in sequence order.
+func (s *Store) exportSharedQueue(ctx context.Context, emit func(exportLine) error, res *ExportResult) error {
 	if _, err := s.sharedIndex(ctx); err != nil {
 		return err
 	}
-	buckets, err := s.answerBuckets(ctx)
-	if err != nil {
-		return err
-	}
-	for _, bn := range buckets {
-		fn := bn[len(answerPrefix):]
-		f := s.funcs[fn]
-		if f == nil {
-			f = &function{name: fn, bucket: []byte(bn)}
-		}
-		err := s.scanShared(ctx, bn, func(r Record) error {
-			me, key, err := s.openAnswer(f, r.Key, r.Value, "")
-			if err != nil {
-				res.Skipped++
-				return nil
-			}
-			res.Answers++
-			return emit(exportLine{Type: "answer", Function: fn, Key: key, Value: me.value, StoredAt: timePtr(me.storedAt), NotAfter: timePtr(me.notAfter)})
-		})
-		if err != nil {
-			return err
-		}
-	}
-	if err := s.scanQueue(ctx, func(q Queued) error {
+	return s.scanQueue(ctx, func(q Queued) error {
 		m, err := s.outbox.openQueued(q)
 		if err != nil {
 			res.Skipped++
@@ -463,23 +267,10 @@ func (s *Store) exportShared(ctx context.Context, emit func(exportLine) error, r
 		res.Outbox++
 		return emit(exportLine{Type: "outbox", Seq: m.Seq, IdempotencyKey: m.IdempotencyKey, Partition: &m.Partition, Service: m.Service,
 			Payload: m.Payload, EnqueuedAt: timePtr(m.EnqueuedAt.UnixNano())})
-	}); err != nil {
-		return err
-	}
-	return s.scanShared(ctx, sharedDead, func(r Record) error {
-		d, err := s.outbox.openDead(r.Key, r.Value)
-		if err != nil {
-			res.Skipped++
-			return nil
-		}
-		res.DeadLetters++
-		m := d.Message
-		return emit(exportLine{Type: "dead_letter", Seq: m.Seq, IdempotencyKey: m.IdempotencyKey, Partition: &m.Partition, Service: m.Service,
-			Payload: m.Payload, EnqueuedAt: timePtr(m.EnqueuedAt.UnixNano()), Attempts: m.Attempts, Reason: d.Reason, DeadAt: timePtr(d.DeadAt.UnixNano())})
 	})
 }
 
-// importShared stores one validated export line (see importOp for the checks).
+// importShared stores one validated outbox or dead_letter line in a Backend.
 func (s *Store) importShared(ctx context.Context, l exportLine, m Message, res *ExportResult) error {
 	ix, err := s.sharedIndex(ctx)
 	if err != nil {
@@ -487,24 +278,6 @@ func (s *Store) importShared(ctx context.Context, l exportLine, m Message, res *
 	}
 	t := s.cfg.Tenant
 	switch l.Type {
-	case "answer":
-		bucket := []byte(answerPrefix + l.Function)
-		dk := ix.sum(l.Function, l.Key)
-		storedAt := l.StoredAt.UnixNano()
-		var notAfter int64
-		if l.NotAfter != nil {
-			notAfter = l.NotAfter.UnixNano()
-		}
-		rec := s.keys.seal(kindAnswer, storedAt, notAfter, bucket, dk, encodeAnswer(l.Key, l.Value))
-		wrote, err := s.be.PutNewer(ctx, t, string(bucket), Record{Key: dk, Value: rec, T1: storedAt, T2: notAfter})
-		if err != nil {
-			return err
-		}
-		if wrote {
-			res.Answers++
-		} else {
-			res.Skipped++
-		}
 	case "outbox":
 		added, err := s.outbox.appendShared(ctx, ix, m, l.EnqueuedAt.UnixNano())
 		if err != nil {

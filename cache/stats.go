@@ -1,9 +1,7 @@
 package cache
 
 import (
-	"bytes"
 	"context"
-	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -60,63 +58,81 @@ type OutboxStats struct {
 
 // Stats counts the Store's records per function and in the outbox.
 func (s *Store) Stats(ctx context.Context) (Stats, error) {
-	now := s.now().UnixNano()
 	st := Stats{Path: s.path, Functions: map[string]FunctionStats{}, MemoryEntries: s.mem.Len(), MemoryBytes: s.memBytes.Load(), AuthFailures: s.authFailures.Load(),
 		Commits: s.commits.Load(), DeferredPending: s.deferredPending(), DeferredFailed: s.deferFailures.Load()}
 	for name := range s.funcs {
 		st.Functions[name] = FunctionStats{Registered: true}
 	}
-	if s.be != nil {
+	// Answers and dead letters: the same records whatever keeps them.
+	err := s.statsRecords(ctx, &st)
+	if s.fb == nil {
 		// FileBytes: the bytes of the tenant's sealed records in the backend.
-		err := s.statsShared(ctx, &st)
+		if err == nil {
+			err = s.statsSharedQueue(ctx, &st)
+		}
+		st.FileBytes += st.Outbox.Bytes
 		return st, err
 	}
-	err := s.view(func(tx *bolt.Tx) error {
+	if verr := s.view(func(tx *bolt.Tx) error {
 		st.FileBytes = tx.Size()
-		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
-			switch {
-			case strings.HasPrefix(string(name), answerPrefix):
-				fn := string(name[len(answerPrefix):])
-				fs := st.Functions[fn]
-				f := s.funcs[fn]
-				err := b.ForEach(func(_, v []byte) error {
-					if err := ctx.Err(); err != nil {
-						return err
-					}
-					fs.Count++
-					fs.Bytes += int64(len(v))
-					h, _, _, _, err := parseHeader(v)
-					if err != nil {
-						return nil
-					}
-					age := time.Duration(now - h.t1)
-					if fs.Count == 1 || age > fs.Oldest {
-						fs.Oldest = age
-					}
-					if fs.Count == 1 || age < fs.Newest {
-						fs.Newest = age
-					}
-					if f != nil && age < f.policy.ServeStale && (h.t2 == 0 || now < h.t2) {
-						fs.Servable++
-						if age < f.policy.Fresh {
-							fs.Fresh++
-						}
-					}
-					return nil
-				})
-				st.Functions[fn] = fs
-				return err
-			case bytes.Equal(name, bucketOutbox), bytes.Equal(name, bucketDead):
-				return b.ForEach(func(_, v []byte) error {
-					st.Outbox.Bytes += int64(len(v))
-					return nil
-				})
-			}
-			return nil
-		})
-	})
+		if b := tx.Bucket(bucketOutbox); b != nil {
+			return b.ForEach(func(_, v []byte) error {
+				st.Outbox.Bytes += int64(len(v))
+				return nil
+			})
+		}
+		return nil
+	}); err == nil {
+		err = verr
+	}
 	st.Outbox.Pending = s.outbox.Pending()
 	st.Outbox.DeadLetters = s.outbox.DeadLetterCount()
 	st.Outbox.OldestAge = s.outbox.OldestAge()
 	return st, err
+}
+
+// statsRecords counts the answers per function (from their clear-text
+// times) and the bytes of the dead letters.
+func (s *Store) statsRecords(ctx context.Context, st *Stats) error {
+	now := s.now().UnixNano()
+	buckets, err := s.answerBuckets(ctx)
+	if err != nil {
+		return err
+	}
+	for _, bn := range buckets {
+		fn := bn[len(answerPrefix):]
+		fs := st.Functions[fn]
+		f := s.funcs[fn]
+		err := s.scanShared(ctx, bn, func(r Record) error {
+			fs.Count++
+			fs.Bytes += int64(len(r.Value))
+			st.FileBytes += int64(len(r.Value))
+			if r.T1 == 0 {
+				return nil // no readable clear-text time (a damaged header): counted, not aged
+			}
+			age := time.Duration(now - r.T1)
+			if fs.Count == 1 || age > fs.Oldest {
+				fs.Oldest = age
+			}
+			if fs.Count == 1 || age < fs.Newest {
+				fs.Newest = age
+			}
+			if f != nil && age < f.policy.ServeStale && (r.T2 == 0 || now < r.T2) {
+				fs.Servable++
+				if age < f.policy.Fresh {
+					fs.Fresh++
+				}
+			}
+			return nil
+		})
+		st.Functions[fn] = fs
+		if err != nil {
+			return err
+		}
+	}
+	return s.scanShared(ctx, sharedDead, func(r Record) error {
+		st.Outbox.DeadLetters++
+		st.Outbox.Bytes += int64(len(r.Value))
+		return nil
+	})
 }

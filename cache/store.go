@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,7 @@ type function struct {
 	name   string
 	policy Policy
 	bucket []byte
+	bkt    string // bucket as a string, for the RecordBackend
 }
 
 // Store is the encrypted local store of one tenant: answers of priority
@@ -71,8 +73,12 @@ type Store struct {
 	warmMu  sync.Mutex
 	warmers map[*Warmer]struct{}
 
-	// With a Config.Backend (see shared.go): be is it, owner names this
-	// Store in outbox leases, shared is the tenant's index key once loaded.
+	// rb keeps the records (answers, meta, dead letters): the file (fb) or
+	// Config.Backend (be). With a Backend, owner names this Store in outbox
+	// leases. shared is the tenant's index key once loaded (at Open for
+	// the file, on the first call that reaches a Backend).
+	rb       RecordBackend
+	fb       *fileBackend
 	be       Backend
 	owner    string
 	shared   atomic.Pointer[indexer]
@@ -146,7 +152,7 @@ func Open(cfg Config, opts ...Option) (*Store, error) {
 		policies[name] = p
 	}
 	for name, p := range policies {
-		funcs[name] = &function{name: name, policy: p.normalized(), bucket: []byte(answerPrefix + name)}
+		funcs[name] = &function{name: name, policy: p.normalized(), bucket: []byte(answerPrefix + name), bkt: answerPrefix + name}
 	}
 	if cfg.Backend != nil {
 		s := &Store{cfg: cfg, keys: kr, funcs: funcs, now: o.now, log: o.log, done: make(chan struct{}), warmers: map[*Warmer]struct{}{},
@@ -196,6 +202,9 @@ func Open(cfg Config, opts ...Option) (*Store, error) {
 		}
 	}
 	s.db, s.index = db, ix
+	s.fb = &fileBackend{s}
+	s.rb = s.fb
+	s.shared.Store(ix)
 	s.mem, _ = lru.NewWithEvict(cfg.MemoryEntries, func(_ memKey, me *memEntry) { s.memBytes.Add(-int64(len(me.value))) })
 	s.outbox = newOutbox(s)
 	if err := s.outbox.load(); err != nil {
@@ -329,30 +338,34 @@ func (s *Store) Put(ctx context.Context, function, key string, value []byte, opt
 		notAfter = po.notAfter.UnixNano()
 	}
 	storedAt := po.storedAt.UnixNano()
-	if s.be != nil {
-		if s.closed.Load() {
-			return ErrClosed
-		}
-		return s.putShared(ctx, f, key, value, storedAt, notAfter, po.deferred)
+	if s.closed.Load() {
+		return ErrClosed
 	}
-	dk := s.index.sum(f.name, key)
+	ix, err := s.sharedIndex(ctx)
+	if err != nil {
+		return err
+	}
+	dk := ix.sum(f.name, key)
 	rec := s.keys.seal(kindAnswer, storedAt, notAfter, f.bucket, dk, encodeAnswer(key, value))
+	r := Record{Key: dk, Value: rec, T1: storedAt, T2: notAfter}
+	if s.fb == nil && !po.deferred {
+		return s.putSharedNow(ctx, f, key, r)
+	}
 	v := bytes.Clone(value)
 	if v == nil {
 		v = []byte{}
 	}
 	me := newMemEntry(f, v, storedAt, notAfter)
-	if po.deferred {
+	switch {
+	case s.fb == nil:
+		return s.putDeferredShared(ctx, f, key, r, me)
+	case po.deferred:
 		return s.putDeferredFile(ctx, f, key, me, dk, rec)
 	}
+	// The memory LRU (the file's, exclusive to this process) follows the
+	// file in commit order.
 	mk := memKey{f.name, key}
-	return s.write(ctx, func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(f.bucket)
-		if err != nil {
-			return err
-		}
-		return b.Put(dk, rec)
-	}, func() {
+	return s.fb.putAfter(ctx, f.bkt, r, func() {
 		s.memMu.Lock()
 		s.gen.Add(1)
 		s.memAdd(mk, me)
@@ -366,25 +379,29 @@ func (s *Store) Delete(ctx context.Context, function, key string) error {
 	if err != nil {
 		return err
 	}
-	if s.be != nil {
-		if s.closed.Load() {
-			return ErrClosed
-		}
-		return s.deleteShared(ctx, f, key)
+	if s.closed.Load() {
+		return ErrClosed
 	}
-	dk := s.index.sum(f.name, key)
+	ix, err := s.sharedIndex(ctx)
+	if err != nil {
+		return err
+	}
+	dk := ix.sum(f.name, key)
 	mk := memKey{f.name, key}
-	return s.write(ctx, func(tx *bolt.Tx) error {
-		if b := tx.Bucket(f.bucket); b != nil {
-			return b.Delete(dk)
-		}
-		return nil
-	}, func() {
-		s.memMu.Lock()
-		s.gen.Add(1)
-		s.mem.Remove(mk)
-		s.memMu.Unlock()
-	})
+	if s.fb != nil {
+		_, err := s.fb.deleteAfter(ctx, f.bkt, dk, func() {
+			s.memMu.Lock()
+			s.gen.Add(1)
+			s.mem.Remove(mk)
+			s.memMu.Unlock()
+		})
+		return err
+	}
+	s.flushMu.RLock()
+	defer s.flushMu.RUnlock()
+	s.dropPending(mk)
+	_, err = s.be.Delete(ctx, s.cfg.Tenant, f.bkt, dk)
+	return err
 }
 
 // Get returns the answer of function for key if it may still be served:
@@ -400,27 +417,25 @@ func (s *Store) Get(ctx context.Context, function, key string) (Entry, error) {
 	if s.closed.Load() {
 		return Entry{}, ErrClosed
 	}
-	if s.be != nil {
-		return s.getShared(ctx, f, key)
-	}
 	now := s.now()
-	if me, ok := s.mem.Get(memKey{function, key}); ok {
+	mk := memKey{function, key}
+	if s.fb != nil {
+		if me, ok := s.mem.Get(mk); ok {
+			return makeEntry(f, key, me, now)
+		}
+	} else if me := s.pendingShared(mk); me != nil {
 		return makeEntry(f, key, me, now)
 	}
 	if err := ctx.Err(); err != nil {
 		return Entry{}, err
 	}
 	g := s.gen.Load()
-	dk := s.index.sum(f.name, key)
-	var raw []byte
-	err := s.view(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(f.bucket); b != nil {
-			if v := b.Get(dk); v != nil {
-				raw = bytes.Clone(v)
-			}
-		}
-		return nil
-	})
+	ix, err := s.sharedIndex(ctx)
+	if err != nil {
+		return Entry{}, err
+	}
+	dk := ix.sum(f.name, key)
+	raw, err := s.rb.Get(ctx, s.cfg.Tenant, f.bkt, dk)
 	if err != nil {
 		return Entry{}, err
 	}
@@ -431,11 +446,13 @@ func (s *Store) Get(ctx context.Context, function, key string) (Entry, error) {
 	if err != nil {
 		return Entry{}, err
 	}
-	s.memMu.Lock()
-	if s.gen.Load() == g {
-		s.memAdd(memKey{function, key}, me)
+	if s.fb != nil {
+		s.memMu.Lock()
+		if s.gen.Load() == g {
+			s.memAdd(mk, me)
+		}
+		s.memMu.Unlock()
 	}
-	s.memMu.Unlock()
 	return makeEntry(f, key, me, now)
 }
 
@@ -733,98 +750,127 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) (err error) {
 // Config.PurgeInterval; call it to purge now. Answers of functions that are
 // no longer configured are kept (and counted by Stats).
 func (s *Store) Purge(ctx context.Context) (int, error) {
-	if s.be != nil {
-		if s.closed.Load() {
-			return 0, ErrClosed
-		}
-		return s.purgeShared(ctx)
+	if s.closed.Load() {
+		return 0, ErrClosed
 	}
+	// The stored clear-text times only nominate: each candidate is
+	// authenticated and decided on its sealed times; one that fails (its
+	// times altered on disk, say) is kept as evidence and counted, and a
+	// record replaced since it was read is not deleted (DeleteRecord).
 	now := s.now().UnixNano()
 	total := 0
 	for _, f := range s.funcs {
 		retention := int64(f.policy.Retention)
+		var after []byte
 		for {
 			if err := ctx.Err(); err != nil {
 				return total, err
 			}
-			var doomed [][]byte
-			err := s.view(func(tx *bolt.Tx) error {
-				b := tx.Bucket(f.bucket)
-				if b == nil {
-					return nil
-				}
-				return b.ForEach(func(k, v []byte) error {
-					h, _, _, _, err := parseHeader(v)
-					if err != nil {
-						// Kept as evidence, and counted like a read would.
-						_ = s.tampered(f.name, fmt.Errorf("%w: %w", ErrTampered, err))
-						return nil
-					}
-					// The clear-text header only nominates; the record is
-					// authenticated before it is deleted (below).
-					if now-h.t1 >= retention || (h.t2 != 0 && now >= h.t2) {
-						doomed = append(doomed, bytes.Clone(k))
-						if len(doomed) == 1000 {
-							return errStop
-						}
-					}
-					return nil
-				})
-			})
-			if err != nil && !errors.Is(err, errStop) {
+			recs, err := s.rb.Expired(ctx, s.cfg.Tenant, f.bkt, now-retention, now, after, sharedScanMax)
+			if err != nil {
 				return total, err
 			}
-			if len(doomed) == 0 {
-				break
-			}
-			deleted := 0
-			if err := s.update(func(tx *bolt.Tx) error {
-				deleted = 0
-				b := tx.Bucket(f.bucket)
-				for _, k := range doomed {
-					// Check again (a Put may have replaced it since the scan), on
-					// the authenticated header: times altered on disk must neither
-					// delete a record nor go uncounted.
-					v := b.Get(k)
-					if v == nil {
-						continue
-					}
-					h, _, err := s.keys.open(v, f.bucket, k, kindAnswer)
-					if err != nil {
-						_ = s.tampered(f.name, err) // kept as evidence
-						continue
-					}
-					if !(now-h.t1 >= retention || (h.t2 != 0 && now >= h.t2)) {
-						continue
-					}
-					if err := b.Delete(k); err != nil {
-						return err
-					}
-					deleted++
+			var doomed []Record
+			for _, r := range recs {
+				h, _, err := s.keys.open(r.Value, f.bucket, r.Key, kindAnswer)
+				if err != nil {
+					_ = s.tampered(f.name, err) // kept as evidence
+					continue
 				}
-				return nil
-			}); err != nil {
+				if now-h.t1 >= retention || (h.t2 != 0 && now >= h.t2) {
+					doomed = append(doomed, r)
+				}
+			}
+			n, err := s.deleteRecords(ctx, f.bkt, doomed)
+			total += n
+			if err != nil {
 				return total, err
 			}
-			total += deleted
-			if len(doomed) < 1000 {
+			if len(recs) < sharedScanMax {
 				break
 			}
+			after = recs[len(recs)-1].Key
 		}
 	}
 	if total > 0 {
-		// Memory entries are keyed by logical key, unknown here: drop them all
-		// rather than serve what the disk no longer holds.
-		s.memMu.Lock()
-		s.gen.Add(1)
-		s.mem.Purge()
-		s.memMu.Unlock()
+		if s.fb != nil {
+			// Memory entries are keyed by logical key, unknown here: drop
+			// them all rather than serve what the disk no longer holds.
+			s.memMu.Lock()
+			s.gen.Add(1)
+			s.mem.Purge()
+			s.memMu.Unlock()
+		}
 		s.log.Info("cache: purged expired answers", zap.Int("count", total))
 	}
 	return total, nil
 }
 
-var errStop = errors.New("stop")
+// deleteRecords deletes each record still holding its value, in one
+// transaction when the storage can (the file), and returns how many it deleted.
+func (s *Store) deleteRecords(ctx context.Context, bucket string, recs []Record) (int, error) {
+	if len(recs) == 0 {
+		return 0, nil
+	}
+	if rb, ok := s.rb.(recordBatcher); ok {
+		return rb.deleteRecordBatch(ctx, bucket, recs)
+	}
+	n := 0
+	for _, r := range recs {
+		ok, err := s.rb.DeleteRecord(ctx, s.cfg.Tenant, bucket, r.Key, r.Value)
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// putNewer stores each record unless the one it replaces was stored later
+// (Import), in one transaction when the storage can; wrote[i] reports record
+// i (false for every record not reached when err is not nil).
+func (s *Store) putNewer(ctx context.Context, recs []BucketRecord) ([]bool, error) {
+	if rb, ok := s.rb.(recordBatcher); ok {
+		wrote, err := rb.putNewerBatch(ctx, recs)
+		if err != nil {
+			return make([]bool, len(recs)), err
+		}
+		return wrote, nil
+	}
+	wrote := make([]bool, len(recs))
+	for i, r := range recs {
+		ok, err := s.rb.PutNewer(ctx, s.cfg.Tenant, r.Bucket, r.Record)
+		if err != nil {
+			return wrote, err
+		}
+		wrote[i] = ok
+	}
+	return wrote, nil
+}
+
+// swapRecords replaces each record still holding olds[i] by recs[i], in one
+// transaction when the storage can, and returns how many it replaced.
+func (s *Store) swapRecords(ctx context.Context, bucket string, olds [][]byte, recs []Record) (int, error) {
+	if len(recs) == 0 {
+		return 0, nil
+	}
+	if rb, ok := s.rb.(recordBatcher); ok {
+		return rb.swapBatch(ctx, bucket, olds, recs)
+	}
+	n := 0
+	for i, r := range recs {
+		ok, err := s.rb.Swap(ctx, s.cfg.Tenant, bucket, olds[i], r)
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
+}
 
 func (s *Store) purgeLoop(every time.Duration) {
 	defer s.wg.Done()
@@ -847,63 +893,98 @@ func (s *Store) purgeLoop(every time.Duration) {
 // they can be dropped from Config.Keys. It returns how many records it
 // rewrote. Records that fail authentication are left as they are.
 func (s *Store) Rekey(ctx context.Context) (int, error) {
-	if s.be != nil {
-		if s.closed.Load() {
-			return 0, ErrClosed
-		}
-		return s.rekeyShared(ctx)
+	if s.closed.Load() {
+		return 0, ErrClosed
 	}
-	var buckets [][]byte
-	if err := s.view(func(tx *bolt.Tx) error {
-		return tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
-			if bytes.HasPrefix(name, []byte(answerPrefix)) || bytes.Equal(name, bucketOutbox) || bytes.Equal(name, bucketDead) {
-				buckets = append(buckets, bytes.Clone(name))
-			}
-			return nil
-		})
-	}); err != nil {
+	if _, err := s.sharedIndex(ctx); err != nil {
 		return 0, err
 	}
+	buckets, err := s.answerBuckets(ctx)
+	if err != nil {
+		return 0, err
+	}
+	buckets = append(buckets, sharedDead)
 	total, failed := 0, 0
 	for _, bn := range buckets {
-		var after []byte // resume point
-		for {
-			if err := ctx.Err(); err != nil {
-				return total, err
-			}
-			n, last, bad, err := s.rekeyChunk(bn, after)
-			total += n
-			failed += bad
-			if err != nil {
-				return total, err
-			}
-			if last == nil {
-				break
-			}
-			after = last
+		kind := byte(kindAnswer)
+		if bn == sharedDead {
+			kind = kindDead
 		}
+		err := s.scanPages(ctx, bn, func(recs []Record) error {
+			var olds [][]byte
+			var news []Record
+			for _, r := range recs {
+				if h, _, _, _, err := parseHeader(r.Value); err == nil && h.keyID == s.keys.current {
+					continue
+				}
+				h, pt, err := s.keys.open(r.Value, []byte(bn), r.Key, kind)
+				if err != nil {
+					failed++
+					continue
+				}
+				olds = append(olds, r.Value)
+				news = append(news, Record{Key: r.Key, Value: s.keys.seal(kind, h.t1, h.t2, []byte(bn), r.Key, pt), T1: r.T1, T2: r.T2})
+			}
+			n, err := s.swapRecords(ctx, bn, olds, news)
+			total += n
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+	}
+	n, bad, err := s.rekeyQueue(ctx)
+	total += n
+	failed += bad
+	if err != nil {
+		return total, err
 	}
 	if failed > 0 {
 		s.log.Warn("cache: rekey left records that fail authentication", zap.Int("count", failed))
 	}
-	err := s.write(ctx, func(tx *bolt.Tx) error {
-		m := tx.Bucket(bucketMeta)
-		var drop [][]byte
-		c := m.Cursor()
-		prefix := []byte(keyCheckPrefix)
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			if string(k[len(prefix):]) != s.keys.current {
-				drop = append(drop, bytes.Clone(k))
-			}
-		}
-		for _, k := range drop {
-			if err := m.Delete(k); err != nil {
-				return err
+	// The other keys' key check records go last: until then a restart with
+	// the old keys still finds its index key.
+	var drop [][]byte
+	if err := s.scanPages(ctx, sharedMeta, func(recs []Record) error {
+		for _, r := range recs {
+			k := string(r.Key)
+			if strings.HasPrefix(k, keyCheckPrefix) && k[len(keyCheckPrefix):] != s.keys.current {
+				drop = append(drop, r.Key)
 			}
 		}
 		return nil
-	}, nil)
-	return total, err
+	}); err != nil {
+		return total, err
+	}
+	for _, k := range drop {
+		if _, err := s.rb.Delete(ctx, s.cfg.Tenant, sharedMeta, k); err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// rekeyQueue rewrites the queued messages not sealed under the current key.
+func (s *Store) rekeyQueue(ctx context.Context) (total, failed int, err error) {
+	if s.be != nil {
+		return s.rekeySharedQueue(ctx)
+	}
+	var after []byte // resume point
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, failed, err
+		}
+		n, last, bad, err := s.rekeyChunk(bucketOutbox, after)
+		total += n
+		failed += bad
+		if err != nil {
+			return total, failed, err
+		}
+		if last == nil {
+			return total, failed, nil
+		}
+		after = last
+	}
 }
 
 // rekeyChunk rewrites up to 500 records of bucket bn after key `after`; last
