@@ -202,8 +202,11 @@ func (c *Client) exchange(ctx context.Context, url, action string, msg []byte) (
 	if err != nil {
 		return nil, nil, err
 	}
+	read := false // to its end: nothing left to drain
 	defer func() {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
+		if !read {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
+		}
 		resp.Body.Close()
 	}()
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
@@ -216,7 +219,8 @@ func (c *Client) exchange(ctx context.Context, url, action string, msg []byte) (
 		}
 		return nil, nil, fmt.Errorf("soap: answer of %s: %w", url, &LimitError{Limit: "bytes", Max: c.lim.MaxBytes})
 	}
-	raw, err := readLimited(resp.Body, resp.ContentLength, c.lim.MaxBytes)
+	var raw []byte
+	raw, read, err = readLimited(resp.Body, resp.ContentLength, c.lim.MaxBytes)
 	if err != nil {
 		return nil, nil, fmt.Errorf("soap: reading the answer of %s: %w", url, err)
 	}
@@ -251,9 +255,9 @@ func (c *Client) answer(url string, resp *http.Response, raw []byte) (*Answer, e
 	return &Answer{StatusCode: resp.StatusCode, Raw: raw, Doc: doc, Body: body}, nil
 }
 
-// readLimited reads r to its end, up to max+1 bytes (more is left unread: the caller sees
-// len > max). With a known length the buffer is allocated once.
-func readLimited(r io.Reader, length, max int64) ([]byte, error) {
+// readLimited reads r to its end (eof), up to max+1 bytes (more is left unread: the caller
+// sees len > max). With a known length the buffer is allocated once.
+func readLimited(r io.Reader, length, max int64) (_ []byte, eof bool, _ error) {
 	size := int64(512)
 	if length >= 0 && length <= max {
 		size = length + 1 // room to read the EOF without growing
@@ -269,11 +273,14 @@ func readLimited(r io.Reader, length, max int64) ([]byte, error) {
 		}
 		n, err := r.Read(room)
 		buf = buf[:len(buf)+n]
-		if int64(len(buf)) > max || err == io.EOF {
-			return buf, nil
+		if err == io.EOF {
+			return buf, true, nil
+		}
+		if int64(len(buf)) > max {
+			return buf, false, nil
 		}
 		if err != nil {
-			return buf, err
+			return buf, false, err
 		}
 	}
 }

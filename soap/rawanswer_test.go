@@ -6,8 +6,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -197,4 +199,29 @@ func TestPostRaw_LimitsApply(t *testing.T) {
 	_, err = c.PostRaw(context.Background(), srv.URL, "urn:a", []byte("<x/>"))
 	require.ErrorAs(t, err, &le)
 	require.Equal(t, "bytes", le.Limit)
+}
+
+// PostRaw leaves the connection reusable after every kind of answer: read by the lexer, a
+// fault, a redirect or an error page (drained), an answer over the limit.
+func TestPostRaw_ReusesTheConnection(t *testing.T) {
+	ok := `<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/"><S:Body><a/></S:Body></S:Envelope>`
+	for _, h := range []http.HandlerFunc{
+		answer(new(atomic.Int64), 200, "text/xml", ok),
+		answer(new(atomic.Int64), 500, "text/xml", platformFault),
+		answer(new(atomic.Int64), 302, "text/html", strings.Repeat("x", 8000), "Location", "/elsewhere"),
+		answer(new(atomic.Int64), 200, "text/xml", ok+strings.Repeat(" ", 8000)),
+		answer(new(atomic.Int64), 502, "text/html", strings.Repeat("x", 8000)),
+	} {
+		srv := httptest.NewServer(h)
+		c := soap.NewClient(srv.Client(), soap.ClientConfig{Limits: soap.Limits{MaxBytes: 1024}})
+		var reused []bool
+		for range 3 {
+			ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+				GotConn: func(i httptrace.GotConnInfo) { reused = append(reused, i.Reused) },
+			})
+			_, _ = c.PostRaw(ctx, srv.URL, "a", []byte(minimal))
+		}
+		require.Equal(t, []bool{false, true, true}, reused)
+		srv.Close()
+	}
 }
