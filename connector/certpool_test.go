@@ -113,6 +113,26 @@ func TestCertPoolFromPEMFiles_RealEHealthCertificates(t *testing.T) {
 	}
 }
 
+// A real chain: the acceptance service list's issuing CA, loaded from its PEM file, verifies
+// the list's real signer (both cut from the KeyInfo of the acceptance list of 2022), and the
+// production CA file does not.
+func TestCertPoolFromPEMFiles_RealAcceptanceChain(t *testing.T) {
+	pool, err := connector.CertPoolFromPEMFiles(filepath.Join("testdata", "cafiles", "acceptance-servicelist-issuing-ca.pem"))
+	require.NoError(t, err)
+	data, err := os.ReadFile(filepath.Join("testdata", "cafiles", "acceptance-servicelist-signer-2022.pem"))
+	require.NoError(t, err)
+	block, _ := pem.Decode(data)
+	signer, err := x509.ParseCertificate(block.Bytes)
+	require.NoError(t, err)
+	when := time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC)
+	require.NoError(t, verifies(pool, signer, when))
+
+	other, err := connector.CertPoolFromPEMFiles(filepath.Join("testdata", "cafiles", "ehealth-servicelist-signer-prod.pem"))
+	require.NoError(t, err)
+	var unknown x509.UnknownAuthorityError
+	require.ErrorAs(t, verifies(other, signer, when), &unknown)
+}
+
 func TestCertPoolFromPEMFiles_ExpiredCAIsLoadedButDoesNotVerifyToday(t *testing.T) {
 	now := time.Now()
 	old := newTestCA(t, "old CA", now.Add(-48*time.Hour), now.Add(-24*time.Hour))
