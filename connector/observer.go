@@ -86,11 +86,11 @@ const (
 // CallEnd is how a call ended.
 type CallEnd struct {
 	Outcome  Outcome
-	Mode     Mode   // the service's mode when the call ended
-	Endpoint string // URL of the endpoint that answered ("" = none)
-	Degraded bool   // an answer served from the store because the platform could not answer
-	Duration time.Duration
-	Err      error // nil on success; its text never names a patient
+	Mode     Mode          // the service's mode when the call ended
+	Endpoint string        // URL of the endpoint that answered ("" = none)
+	Degraded bool          // an answer served from the store because the platform could not answer
+	Duration time.Duration // by the client's clock (WithClock)
+	Err      error         // nil on success; its text never names a patient
 	// StoreRead is the result of the store read of a call that was that read alone (a service
 	// in forced fallback answered from the store without a network step): such a read is
 	// reported here, not as a StepStoreRead step, and lasted about Duration. StoreReadNone

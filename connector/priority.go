@@ -251,12 +251,15 @@ func run[A, Q any](c *Client, ctx context.Context, p priority[A, Q]) (outcome[A]
 	if c.obs == nil {
 		return runCall(c, ctx, p)
 	}
-	start := time.Now()
+	start := p.now // read when the request was checked: one clock read less per call
+	if start.IsZero() {
+		start = c.clock.Now()
+	}
 	info := CallInfo{Operation: p.function, Service: p.service}
 	ctx = c.obs.CallStarted(ctx, info)
 	out, err := runCall(c, ctx, p)
 	c.obs.CallEnded(ctx, info, CallEnd{Outcome: outcomeOf(out.Source, err), Mode: c.modes.current(p.service),
-		Endpoint: out.Endpoint, Degraded: out.Degraded, Duration: time.Since(start), Err: err, StoreRead: out.storeRead})
+		Endpoint: out.Endpoint, Degraded: out.Degraded, Duration: c.clock.Now().Sub(start), Err: err, StoreRead: out.storeRead})
 	return out, err
 }
 

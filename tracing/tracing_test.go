@@ -175,3 +175,36 @@ func TestTracing_UnsampledCallsExportNothing(t *testing.T) {
 	require.Equal(t, connector.SourceCache, res.Source)
 	require.Empty(t, exp.GetSpans())
 }
+
+// TestTracing_StoreReadAfterFailedAttemptsIsAChild: a call whose endpoints all fail is
+// answered from the store after its attempts: there the store read is a step of the call
+// (a child span with its result), unlike a call in fallback mode, which is the read alone.
+func TestTracing_StoreReadAfterFailedAttemptsIsAChild(t *testing.T) {
+	p, id := clienttest.Platform(t)
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	defer tp.Shutdown(context.Background())
+	c := clienttest.Client(t, p, id, connector.WithObserver(tracing.New(tp)))
+	ctx := context.Background()
+	pt := clienttest.Patients(p, 1)[0]
+	_, err := c.Insurability(ctx, connector.InsurabilityRequest{SSIN: pt.SSIN})
+	require.NoError(t, err)
+	for _, s := range p.Sites() {
+		s.Inject(platformtest.ServiceInsurability, platformtest.Fault{Kind: platformtest.FaultRefuse})
+	}
+	exp.Reset()
+	res, err := c.Insurability(ctx, connector.InsurabilityRequest{SSIN: pt.SSIN})
+	require.NoError(t, err)
+	require.Equal(t, connector.SourceCache, res.Source)
+	require.True(t, res.Degraded)
+
+	got := trees(t, exp.GetSpans())
+	require.Len(t, got, 1)
+	names := got[0].names()
+	require.Contains(t, names, "ehgate.attempt")
+	require.Equal(t, "ehgate.store_read", names[len(names)-1])
+	require.Equal(t, "hit", attr(got[0].children[len(names)-1], "ehgate.store.result"))
+	require.Equal(t, "store", attr(got[0].root, "ehgate.outcome"))
+	require.Equal(t, "true", attr(got[0].root, "ehgate.degraded"))
+	require.Empty(t, attr(got[0].root, "ehgate.store.result"), "the read is the child's")
+}
