@@ -88,8 +88,15 @@ func NewTransport(roots *x509.CertPool, connectTimeout time.Duration) *http.Tran
 		MaxIdleConnsPerHost:   128,
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
+		// A signed request is ~10 KiB (the SAML assertion alone ~7): with net/http's 4 KiB
+		// default it leaves in two writes (two TLS records) through a copy buffer allocated per
+		// request (~7 KiB); 32 KiB per connection takes headers and body in one write.
+		WriteBufferSize: requestBuffer,
 	}
 }
+
+// requestBuffer is NewTransport's write buffer: a signed request with headers fits in it.
+const requestBuffer = 32 << 10
 
 // Client is the vendor's entry point: priority functions (Insurability,
 // GenericInsurability, ETK), writes (Submit), any other service (Call), the state of every
