@@ -13,7 +13,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ehgate/ehgate/connector"
 	"github.com/ehgate/ehgate/internal/clienttest"
@@ -199,3 +201,28 @@ func (e jsonExporter) ExportSpans(_ context.Context, spans []sdktrace.ReadOnlySp
 }
 
 func (jsonExporter) Shutdown(context.Context) error { return nil }
+
+// BenchmarkSpanFloor is what one span costs the SDK alone, configured as in
+// BenchmarkInsurabilityFallback (every span sampled, batch span processor, the encoding
+// exporter) with the attributes of a fallback call's span set at its end: the floor under
+// the metrics+tracing variant, which makes one such span per call.
+func BenchmarkSpanFloor(b *testing.B) {
+	var exported atomic.Int64
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()),
+		sdktrace.WithBatcher(jsonExporter{&exported}))
+	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	tr := tp.Tracer(tracing.ScopeName)
+	attrs := []attribute.KeyValue{tracing.KeyOperation.String("insurability"), tracing.KeyService.String(connector.ServiceInsurability),
+		tracing.KeyOutcome.String("store"), tracing.KeyMode.String("fallback"), tracing.KeyDegraded.Bool(true),
+		tracing.KeyStoreResult.String("hit")}
+	kind := trace.WithSpanKind(trace.SpanKindClient)
+	ctx := context.Background()
+	b.ReportAllocs()
+	cpu := cpuTime()
+	for b.Loop() {
+		_, span := tr.Start(ctx, "ehgate.insurability", kind)
+		span.SetAttributes(attrs...)
+		span.End()
+	}
+	b.ReportMetric(float64((cpuTime()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
