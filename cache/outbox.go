@@ -70,6 +70,8 @@ type Outbox struct {
 	pending   atomic.Int64
 	dead      atomic.Int64
 	oldest    atomic.Int64 // with a Backend: the last known enqueued-at of the oldest message
+	countedAt atomic.Int64 // with a Backend: when pending was last read from it (since monoStart, +1; 0 = never)
+	counting  atomic.Bool  // with a Backend: a call is reading pending from it
 	replaying atomic.Bool
 }
 
@@ -171,12 +173,16 @@ func (o *Outbox) appendTx(tx *bolt.Tx, ik, pt []byte, enq int64) (added bool, er
 }
 
 // Pending returns how many messages wait to be delivered.
-// With a Config.Backend it asks the backend (any instance's messages count),
-// and returns the last known figure if the backend does not answer.
+// With a Config.Backend every instance's messages count, and the figure is
+// cheap: the Store counts its own enqueues and deliveries as they happen and
+// asks the backend again (one COUNT) when its figure is a second old, so
+// other instances' enqueues and deliveries show within about a second (and
+// one that raced with that count may be missed until the next one). If the
+// backend does not answer, it returns the last known figure. Stats and
+// OldestAge always ask the backend, and refresh this figure.
 func (o *Outbox) Pending() int {
 	if o.s.be != nil {
-		n, _ := o.queueStats()
-		return n
+		return o.pendingShared()
 	}
 	return int(o.pending.Load())
 }

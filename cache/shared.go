@@ -246,6 +246,7 @@ func (s *Store) statsSharedQueue(ctx context.Context, st *Stats) error {
 		return err
 	}
 	st.Outbox.Pending = n
+	s.outbox.noteQueue(n, oldest)
 	if oldest != 0 {
 		st.Outbox.OldestAge = max(0, time.Duration(s.now().UnixNano()-oldest))
 	}

@@ -21,20 +21,26 @@ import (
 // its sender died is sent again by the next owner: the receiver deduplicates
 // on the idempotency key, as after a crash with the file.
 
-// appendShared seals m and queues it; added is false when its idempotency key
-// is already queued.
-func (o *Outbox) appendShared(ctx context.Context, ix *indexer, m Message, enq int64) (bool, error) {
+// sealQueued seals m as a queued record (no attempts) enqueued at enq.
+func (o *Outbox) sealQueued(ix *indexer, m Message, enq int64) Queued {
 	m.Attempts = 0
 	ik := ix.sum("outbox", m.IdempotencyKey)
 	rec := o.s.keys.seal(kindOutbox, enq, 0, bucketOutbox, ik, encodeMessage(&m, "", false))
-	seqs, err := o.s.be.Append(ctx, o.s.cfg.Tenant, []Queued{{
-		Partition: ix.sum("partition", m.Partition), IdempotencyKey: ik, Value: rec, EnqueuedAt: enq,
-	}})
+	return Queued{Partition: ix.sum("partition", m.Partition), IdempotencyKey: ik, Value: rec, EnqueuedAt: enq}
+}
+
+// appendShared seals m and queues it; added is false when its idempotency key
+// is already queued.
+func (o *Outbox) appendShared(ctx context.Context, ix *indexer, m Message, enq int64) (bool, error) {
+	seqs, err := o.s.be.Append(ctx, o.s.cfg.Tenant, []Queued{o.sealQueued(ix, m, enq)})
 	if err != nil {
 		return false, err
 	}
 	if len(seqs) != 1 {
 		return false, fmt.Errorf("%w: append returned %d sequence numbers for 1 message", ErrUnavailable, len(seqs))
+	}
+	if seqs[0] != 0 {
+		o.pending.Add(1)
 	}
 	return seqs[0] != 0, nil
 }
@@ -67,6 +73,17 @@ func (o *Outbox) openQueued(q Queued) (Message, error) {
 	return m, nil
 }
 
+// sharedCountMaxAge bounds how old the queue size that Pending returns on a
+// backend may be as to other instances' enqueues and deliveries: a call
+// finding the figure older asks the backend again (one COUNT). The Store's
+// own enqueues and deliveries are counted as they happen, so a Replay's
+// progress or an Enqueue's effect costs no query.
+const sharedCountMaxAge = time.Second
+
+// monoStart anchors countedAt on the monotonic clock (staleness is about real
+// time, whatever clock the Store was given).
+var monoStart = time.Now()
+
 // queueStats asks the backend for the queue's size; on failure it returns the
 // last figures it had (logged), since Pending and OldestAge cannot fail.
 func (o *Outbox) queueStats() (int, int64) {
@@ -75,11 +92,30 @@ func (o *Outbox) queueStats() (int, int64) {
 	n, oldest, _, err := o.s.be.QueueStats(ctx, o.s.cfg.Tenant)
 	if err != nil {
 		o.s.log.Warn("cache: outbox size unknown, store backend unavailable", zap.Error(err))
-		return int(o.pending.Load()), o.oldest.Load()
+		return max(0, int(o.pending.Load())), o.oldest.Load()
 	}
+	o.noteQueue(n, oldest)
+	return n, oldest
+}
+
+// noteQueue records queue figures just read from the backend.
+func (o *Outbox) noteQueue(n int, oldest int64) {
 	o.pending.Store(int64(n))
 	o.oldest.Store(oldest)
-	return n, oldest
+	o.countedAt.Store(int64(time.Since(monoStart)) + 1) // never 0: 0 means never counted
+}
+
+// pendingShared returns the cached queue size, asking the backend when it is
+// older than sharedCountMaxAge (one caller asks; the others meanwhile get the
+// cached figure).
+func (o *Outbox) pendingShared() int {
+	at := o.countedAt.Load()
+	if (at == 0 || time.Since(monoStart)-time.Duration(at) >= sharedCountMaxAge) && o.counting.CompareAndSwap(false, true) {
+		defer o.counting.Store(false)
+		n, _ := o.queueStats()
+		return n
+	}
+	return max(0, int(o.pending.Load()))
 }
 
 func (o *Outbox) deadCountShared() int {
@@ -105,8 +141,23 @@ func (o *Outbox) deadLettersShared(ctx context.Context) ([]DeadLetter, error) {
 	return out, err
 }
 
-// requeueShared queues dead letter seq again, then removes it: a crash in
-// between leaves it both queued and dead, never neither.
+// RequeueBackend is an optional capability of a Backend: Requeue moves a dead
+// letter back to the queue in one transaction, so that a failure or a crash
+// leaves it either dead or queued, never both. With a Backend without it,
+// Outbox.Requeue appends then deletes (a crash in between leaves the message
+// both queued and dead, never neither).
+type RequeueBackend interface {
+	Backend
+	// Requeue removes the record deadKey of bucket "dead" and, in the same
+	// transaction, appends q as Append does (not added, seq 0, when its
+	// IdempotencyKey is already queued). removed is false, and nothing is
+	// appended, when there was no such dead letter.
+	Requeue(ctx context.Context, tenant string, deadKey []byte, q Queued) (seq uint64, removed bool, err error)
+}
+
+// requeueShared queues dead letter seq again and removes it, in one
+// transaction when the backend is a RequeueBackend, else queued first then
+// removed: a crash in between leaves it both queued and dead, never neither.
 func (o *Outbox) requeueShared(ctx context.Context, seq uint64) error {
 	s := o.s
 	ix, err := s.sharedIndex(ctx)
@@ -124,6 +175,18 @@ func (o *Outbox) requeueShared(ctx context.Context, seq uint64) error {
 	d, err := o.openDead(k, raw)
 	if err != nil {
 		return err
+	}
+	if rb, ok := s.be.(RequeueBackend); ok {
+		seq, removed, err := rb.Requeue(ctx, s.cfg.Tenant, k, o.sealQueued(ix, d.Message, s.now().UnixNano()))
+		switch {
+		case err != nil:
+			return err
+		case !removed:
+			return ErrNotFound // requeued or discarded meanwhile, by another call or instance
+		case seq != 0:
+			o.pending.Add(1)
+		}
+		return nil
 	}
 	if _, err := o.appendShared(ctx, ix, d.Message, s.now().UnixNano()); err != nil {
 		return err
@@ -288,8 +351,12 @@ func (o *Outbox) deliverShared(ctx context.Context, send SendFunc, q Queued, m M
 		err = send(sctx, m)
 		cancel()
 		if err == nil {
-			if _, err := s.be.Dequeue(ctx, t, q.Seq, nil); err != nil {
+			removed, err := s.be.Dequeue(ctx, t, q.Seq, nil)
+			if err != nil {
 				return true, err
+			}
+			if removed {
+				o.pending.Add(-1)
 			}
 			res.Delivered++
 			return true, nil
@@ -306,8 +373,12 @@ func (o *Outbox) deliverShared(ctx context.Context, send SendFunc, q Queued, m M
 			k := seqKey(q.Seq)
 			now := s.now().UnixNano()
 			dead := Record{Key: k, Value: s.keys.seal(kindDead, now, m.EnqueuedAt.UnixNano(), bucketDead, k, encodeMessage(&m, reason, true)), T1: now}
-			if _, err := s.be.Dequeue(ctx, t, q.Seq, &dead); err != nil {
+			removed, err := s.be.Dequeue(ctx, t, q.Seq, &dead)
+			if err != nil {
 				return true, err
+			}
+			if removed {
+				o.pending.Add(-1)
 			}
 			s.log.Info("cache: outbox message rejected permanently, moved to dead letters",
 				zap.String("service", m.Service), zap.Uint64("seq", m.Seq))

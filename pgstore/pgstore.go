@@ -145,7 +145,10 @@ type DB struct {
 	closed  atomic.Bool
 }
 
-var _ cache.Backend = (*DB)(nil)
+var (
+	_ cache.Backend        = (*DB)(nil)
+	_ cache.RequeueBackend = (*DB)(nil)
+)
 
 // Open checks cfg, sets up the connection pool and migrates the schema. A
 // database that cannot be reached does not fail Open (availability first):

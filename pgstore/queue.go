@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/ehgate/ehgate/cache"
@@ -283,6 +284,41 @@ func (db *DB) Dequeue(ctx context.Context, tenant string, seq uint64, dead *cach
 		return false, db.fail(qctx, "dequeue", err)
 	}
 	return true, nil
+}
+
+// Requeue implements cache.RequeueBackend: the dead letter is deleted and the
+// message queued in one transaction.
+func (db *DB) Requeue(ctx context.Context, tenant string, deadKey []byte, q cache.Queued) (uint64, bool, error) {
+	if err := db.ready(ctx); err != nil {
+		return 0, false, err
+	}
+	qctx, cancel := db.query(ctx)
+	defer cancel()
+	tx, err := db.pool.Begin(qctx)
+	if err != nil {
+		return 0, false, db.fail(qctx, "requeue", err)
+	}
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	tag, err := tx.Exec(qctx, `DELETE FROM ehgate_record WHERE tenant = $1 AND bucket = 'dead' AND key = $2`, tenant, deadKey)
+	if err != nil {
+		return 0, false, db.fail(qctx, "requeue", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return 0, false, nil
+	}
+	var seq int64
+	err = tx.QueryRow(qctx, `INSERT INTO ehgate_queue (tenant, part, idem, value, enqueued_at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (tenant, idem) DO NOTHING RETURNING seq`, tenant, q.Partition, q.IdempotencyKey, q.Value, q.EnqueuedAt).Scan(&seq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		seq, err = 0, nil // already queued: the dead letter is just removed
+	}
+	if err != nil {
+		return 0, false, db.fail(qctx, "requeue", err)
+	}
+	if err := tx.Commit(qctx); err != nil {
+		return 0, false, db.fail(qctx, "requeue", err)
+	}
+	return uint64(seq), true, nil
 }
 
 // SwapQueued implements cache.Backend.
