@@ -182,7 +182,7 @@ func (o *Outbox) appendTx(tx *bolt.Tx, ik, pt []byte, enq int64) (added bool, er
 // OldestAge always ask the backend, and refresh this figure.
 func (o *Outbox) Pending() int {
 	if o.s.be != nil {
-		return o.pendingShared()
+		return o.sharedPending()
 	}
 	return int(o.pending.Load())
 }

@@ -105,10 +105,10 @@ func (o *Outbox) noteQueue(n int, oldest int64) {
 	o.countedAt.Store(int64(time.Since(monoStart)) + 1) // never 0: 0 means never counted
 }
 
-// pendingShared returns the cached queue size, asking the backend when it is
+// sharedPending returns the cached queue size, asking the backend when it is
 // older than sharedCountMaxAge (one caller asks; the others meanwhile get the
 // cached figure).
-func (o *Outbox) pendingShared() int {
+func (o *Outbox) sharedPending() int {
 	at := o.countedAt.Load()
 	if (at == 0 || time.Since(monoStart)-time.Duration(at) >= sharedCountMaxAge) && o.counting.CompareAndSwap(false, true) {
 		defer o.counting.Store(false)
