@@ -253,7 +253,8 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 			functionServiceList:         {Fresh: time.Hour, ServeStale: 5 * 365 * 24 * time.Hour},
 			functionState:               {Fresh: time.Hour, ServeStale: 5 * 365 * 24 * time.Hour, Retention: 5 * 365 * 24 * time.Hour},
 		},
-		Outbox: cache.OutboxConfig{MaxElapsed: 30 * time.Second, InitialBackoff: 200 * time.Millisecond, MaxBackoff: 5 * time.Second, Lease: cfg.StoreLease},
+		Outbox:        cache.OutboxConfig{MaxElapsed: 30 * time.Second, InitialBackoff: 200 * time.Millisecond, MaxBackoff: 5 * time.Second, Lease: cfg.StoreLease},
+		DeferredFlush: deferredFlush(cfg.StoreBackend),
 	})
 	var lists bcp.ListStore = bcp.NewFileListStore(filepath.Join(cfg.CacheDir, "servicelist.xml"))
 	if cfg.StoreBackend != nil {
@@ -512,6 +513,18 @@ func ServiceListVerifier(roots *x509.CertPool, signer ServiceListSigner) func(ra
 	}
 }
 
+// deferredFlush is how long the store gathers live answers (stored deferred, see put) before
+// one commit: a second with the local file, so that a busy counter pays one fsync a second
+// (a crash loses at most the answers of that second: cache entries, fetched again live);
+// the store's default (10 ms) with a shared backend, where the fleet's other instances read
+// the answers from the database.
+func deferredFlush(b cache.Backend) time.Duration {
+	if b != nil {
+		return 0
+	}
+	return time.Second
+}
+
 // renewalLock returns the backend's sts.RenewalLock, if it has one.
 func renewalLock(b cache.Backend) sts.RenewalLock {
 	if l, ok := b.(sts.RenewalLock); ok {
@@ -609,22 +622,61 @@ func (c *Client) currentToken() *sts.Token {
 // ErrClosed is returned by calls made after Close.
 var ErrClosed = errors.New("connector: client closed")
 
-// exchange sends one SOAP message to one endpoint through the one SOAP client (soap.Client:
-// no redirect, bounded read, drained body) and returns the Body's first child. Redirects and
-// non-SOAP HTTP errors are *bcp.StatusError, faults *soap.Fault.
-func (c *Client) exchange(ctx context.Context, ep bcp.Endpoint, action string, msg []byte) (*etree.Element, error) {
-	ans, err := c.soap.Post(ctx, ep.URL, action, msg)
-	if err != nil {
-		return nil, err
-	}
-	return ans.Body, nil
+// request is what do sends: body, a tree put in an envelope, or payload, the body element
+// already in exclusive canonical form (canonicalWriter), signed without a tree.
+type request struct {
+	body    *etree.Element
+	payload []byte
 }
 
-// do runs one operation of service through the engine: body is put in an envelope (signed
+// reply is an endpoint's answer: the Body's first element (a tree request) or the answer's
+// bytes as received (a payload request, read by a streamReader).
+type reply struct {
+	el  *etree.Element
+	raw []byte
+}
+
+// exchange sends one SOAP message to one endpoint through the one SOAP client (soap.Client:
+// no redirect, bounded read, drained body) and returns the answer: its bytes when raw (read
+// without a tree, soap.Client.PostRaw), else the Body's first element. Redirects and non-SOAP
+// HTTP errors are *bcp.StatusError, faults *soap.Fault.
+func (c *Client) exchange(ctx context.Context, ep bcp.Endpoint, action string, msg []byte, raw bool) (reply, error) {
+	if raw {
+		ans, err := c.soap.PostRaw(ctx, ep.URL, action, msg)
+		if err != nil {
+			return reply{}, err
+		}
+		return reply{raw: ans.Raw}, nil
+	}
+	ans, err := c.soap.Post(ctx, ep.URL, action, msg)
+	if err != nil {
+		return reply{}, err
+	}
+	return reply{el: ans.Body}, nil
+}
+
+// build returns the message of one attempt of req: signed with signer, or (nil) not. A
+// payload is signed as it is (soap.Signer.AppendSigned: no tree, one pass); a tree is copied,
+// since each attempt's envelope adopts its body.
+func (req request) build(signer *soap.Signer) ([]byte, error) {
+	if req.payload != nil {
+		if signer == nil {
+			return nil, errors.New("connector: a canonical payload is only sent signed")
+		}
+		return signer.AppendSigned(nil, req.payload)
+	}
+	env := soap.NewEnvelope(req.body.Copy())
+	if signer != nil {
+		return signer.Sign(env)
+	}
+	return soap.Marshal(env)
+}
+
+// do runs one operation of service through the engine: req is put in an envelope (signed
 // with the token when signed), sent with action, and handle reads the answer. A fault saying
 // the token is not accepted (SOA-01001) renews the token and tries once more.
-func (c *Client) do(ctx context.Context, service, action string, body *etree.Element, signed bool,
-	handle func(ep bcp.Endpoint, el *etree.Element) error) error {
+func (c *Client) do(ctx context.Context, service, action string, req request, signed bool,
+	handle func(ep bcp.Endpoint, rep reply) error) error {
 	if c.ctx.Err() != nil {
 		return ErrClosed
 	}
@@ -653,23 +705,16 @@ func (c *Client) do(ctx context.Context, service, action string, body *etree.Ele
 		err := c.engine.Do(ctx, service, func(ctx context.Context, ep bcp.Endpoint) error {
 			step := StepInfo{Kind: StepSign, Service: service, Endpoint: ep.URL}
 			sctx, start := c.stepStart(ctx, step)
-			env := soap.NewEnvelope(body.Copy())
-			var msg []byte
-			var err error
-			if signer != nil {
-				msg, err = signer.Sign(env)
-			} else {
-				msg, err = soap.Marshal(env)
-			}
+			msg, err := req.build(signer)
 			c.stepEnd(sctx, step, start, err)
 			if err != nil {
 				return fmt.Errorf("connector: building the %s request: %w", service, err)
 			}
 			step.Kind = StepAttempt
 			actx, start := c.stepStart(ctx, step)
-			el, err := c.exchange(actx, ep, action, msg)
+			rep, err := c.exchange(actx, ep, action, msg, req.payload != nil)
 			if err == nil {
-				err = handle(ep, el)
+				err = handle(ep, rep)
 			}
 			c.stepEnd(actx, step, start, err)
 			if err != nil && actx.Err() == nil {
@@ -754,21 +799,30 @@ func refusal(service string, err error) error {
 	return &BusinessError{Service: service, Code: code, Message: fault.String, Codes: slices.Clone(codes), Err: err}
 }
 
-// liveCall runs one operation through do and parses the answer with parse. A business error
-// from parse is an answer (the endpoint is fine): it is returned with the parsed value; any
-// other parse error is the endpoint's failure, stamped with its URL. An attempt whose context
-// ended (a hedging loser) does not overwrite the winner's answer.
+// liveCall runs one operation whose request is a tree through do and parses the answer's
+// Body element with parse (see liveExchange).
 func liveCall[A any](c *Client, ctx context.Context, service, action string, body *etree.Element, signed bool,
 	parse func(*etree.Element) (A, error)) (A, string, error) {
-	var (
+	return liveExchange(c, ctx, service, action, request{body: body}, signed, func(r reply) (A, error) { return parse(r.el) })
+}
+
+// liveExchange runs one operation through do and parses the answer with parse. A business
+// error from parse is an answer (the endpoint is fine): it is returned with the parsed value;
+// any other parse error is the endpoint's failure, stamped with its URL. An attempt whose
+// context ended (a hedging loser) does not overwrite the winner's answer.
+func liveExchange[A any](c *Client, ctx context.Context, service, action string, req request, signed bool,
+	parse func(reply) (A, error)) (A, string, error) {
+	// What the winning attempt read, shared with the attempts (one allocation, not one per
+	// variable).
+	w := &struct {
 		mu       sync.Mutex
 		ans      A
 		endpoint string
 		business error
 		done     bool
-	)
-	err := c.do(ctx, service, action, body, signed, func(ep bcp.Endpoint, el *etree.Element) error {
-		a, err := parse(el)
+	}{}
+	err := c.do(ctx, service, action, req, signed, func(ep bcp.Endpoint, rep reply) error {
+		a, err := parse(rep)
 		if err != nil && !errors.Is(err, ErrBusiness) {
 			var re *ResponseError
 			if errors.As(err, &re) {
@@ -776,20 +830,20 @@ func liveCall[A any](c *Client, ctx context.Context, service, action string, bod
 			}
 			return err
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		if !done {
-			ans, endpoint, business, done = a, ep.URL, err, true
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if !w.done {
+			w.ans, w.endpoint, w.business, w.done = a, ep.URL, err, true
 		}
 		return nil
 	})
-	mu.Lock()
-	defer mu.Unlock()
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if err != nil {
 		var zero A
 		return zero, "", err
 	}
-	return ans, endpoint, business
+	return w.ans, w.endpoint, w.business
 }
 
 // Call sends body (the element to put in the SOAP Body) to service with the SOAPAction
@@ -819,9 +873,9 @@ func (c *Client) call(ctx context.Context, service, action string, body *etree.E
 	}
 	var out *etree.Element
 	var mu sync.Mutex
-	err = c.do(ctx, service, action, body, true, func(_ bcp.Endpoint, el *etree.Element) error {
+	err = c.do(ctx, service, action, request{body: body}, true, func(_ bcp.Endpoint, rep reply) error {
 		mu.Lock()
-		out = el
+		out = rep.el
 		mu.Unlock()
 		return nil
 	})

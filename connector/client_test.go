@@ -637,7 +637,7 @@ func TestClient_CallAndGenericFallback(t *testing.T) {
 	env := newTestEnv(t)
 	ctx := context.Background()
 	pt := patients(env.p, 1)[0]
-	body := buildInsurabilityRequest(InsurabilityRequest{SSIN: pt.SSIN, Date: env.clock.Now(), RequestType: RequestInformation}, env.c.origin, "4242")
+	body := insurabilityBody(t, InsurabilityRequest{SSIN: pt.SSIN, Date: env.clock.Now(), RequestType: RequestInformation}, env.c.origin, "4242")
 	el, err := env.c.Call(ctx, ServiceInsurability, ActionInsurability, body)
 	require.NoError(t, err)
 	require.Equal(t, "GetInsurabilityForPharmacistResponse", el.Tag)
@@ -690,7 +690,7 @@ func TestClient_ChangedAnswerIsReportedByDrillAndRegularisation(t *testing.T) {
 	require.NoError(t, err)
 	stale := res.Answer
 	stale.PaymentApproval = "PA-OLD"
-	put(env.c, ctx, functionInsurability, req.cacheKey(), stored[InsurabilityAnswer, InsurabilityRequest]{Request: req, Answer: stale, AsOf: res.AsOf}, time.Time{})
+	put(env.c, ctx, functionInsurability, req.cacheKey(), stored[InsurabilityAnswer, InsurabilityRequest]{Request: req, Answer: stale, AsOf: res.AsOf}, time.Time{}, nil)
 
 	drillCtx, endDrill := context.WithCancel(ctx)
 	done := make(chan DrillReport, 1)

@@ -84,6 +84,9 @@ func (c *Client) storeCounts(now time.Time) (cache.Stats, OutboxStatus, time.Tim
 	stats, statsAt := c.statsCount.get(now, func() (cache.Stats, bool) {
 		ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 		defer cancel()
+		// Live answers are stored deferred (put): commit those waiting so that they are
+		// counted; this runs at most once per StoreCountsMaxAge.
+		_ = c.store.Flush(ctx)
 		st, err := c.store.Stats(ctx)
 		return st, err == nil
 	})

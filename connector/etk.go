@@ -411,7 +411,7 @@ func (c *Client) liveETK(ctx context.Context, id Identifier, key string) (ETKRes
 				notAfter = e.Certificate.NotAfter
 			}
 		}
-		put(c, ctx, functionETK, key, stored[[]etkRecord, Identifier]{Request: id, Answer: records, Endpoint: endpoint, AsOf: now}, notAfter)
+		put(c, ctx, functionETK, key, stored[[]etkRecord, Identifier]{Request: id, Answer: records, Endpoint: endpoint, AsOf: now}, notAfter, nil)
 	}
 	return res, nil
 }

@@ -3,8 +3,10 @@ package connector
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -51,14 +53,24 @@ func FuzzParseInsurabilityResponse(f *testing.F) {
 	addCorpus(f, "insurability-")
 	f.Add([]byte(`<GetInsurabilityForPharmacistResponse xmlns="urn:be:fgov:ehealth:insurability:protocol:v2"><Status xmlns=""><Code>200</Code><Message>93051822361</Message></Status><CommonOutput/></GetInsurabilityForPharmacistResponse>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		el, ok := fuzzBody(data)
-		if !ok {
-			return
-		}
-		a, err := parseInsurabilityResponse(el, "12345678901234")
+		// The reader gets the bytes as they come (no parser before it) and checks them itself;
+		// whatever it accepts, encoding/xml (under soap's limits) must accept too.
+		a, err := parseInsurabilityResponse(data, "12345678901234")
 		noPatientNumber(t, err)
 		if err == nil && !a.ReturnCode.OK() {
 			t.Fatalf("a business answer read as a success: %+v", a.ReturnCode)
+		}
+		if _, ok := fuzzBody(data); !ok && (err == nil || errors.Is(err, ErrBusiness)) {
+			t.Fatalf("read an answer that is not well-formed: %q", data)
+		}
+		if bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("<?xml")) || bytes.HasPrefix(data, []byte("\xef\xbb\xbf")) {
+			return // a document's prolog cannot stand in a Body
+		}
+		env := append(append([]byte(`<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>`), data...), "</s:Body></s:Envelope>"...)
+		b, err2 := parseInsurabilityEnvelope(env, "12345678901234")
+		noPatientNumber(t, err2)
+		if (err == nil) != (err2 == nil) || (err == nil && !reflect.DeepEqual(a, b)) {
+			t.Fatalf("the envelope's answer reads otherwise: %v / %v", err, err2)
 		}
 	})
 }

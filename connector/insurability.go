@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	"github.com/beevik/etree"
 )
 
 // Insurability v2 (pharmacists), docs/wire/insurability.md; the wire format is in
@@ -274,15 +272,18 @@ func (c *Client) Insurability(ctx context.Context, req InsurabilityRequest) (Ins
 		request:  req,
 		live:     (*Client).liveInsurability,
 		now:      now,
+		encode:   appendStoredInsurability,
 	})
 	out.Answer.Coverages = slices.Clone(out.Answer.Coverages) // the stored answer stays the store's
 	out.Answer.MultipleIO = slices.Clone(out.Answer.MultipleIO)
 	return InsurabilityResult{Answer: out.Answer, Source: out.Source, AsOf: out.AsOf, Degraded: out.Degraded, Endpoint: out.Endpoint}, err
 }
 
-// liveInsurability asks the platform.
+// liveInsurability asks the platform: the request is written as canonical bytes and the
+// answer read from its bytes, with no tree on either side.
 func (c *Client) liveInsurability(ctx context.Context, req InsurabilityRequest) (InsurabilityAnswer, string, error) {
 	ref := c.refs.next()
-	return liveCall(c, ctx, ServiceInsurability, ActionInsurability, buildInsurabilityRequest(req, c.origin, ref), true,
-		func(el *etree.Element) (InsurabilityAnswer, error) { return parseInsurabilityResponse(el, ref) })
+	payload := appendInsurabilityRequest(make([]byte, 0, 2048), req, c.origin, ref)
+	return liveExchange(c, ctx, ServiceInsurability, ActionInsurability, request{payload: payload}, true,
+		func(r reply) (InsurabilityAnswer, error) { return parseInsurabilityEnvelope(r.raw, ref) })
 }

@@ -1,6 +1,7 @@
 package connector
 
 import (
+	"bytes"
 	"strings"
 
 	"github.com/beevik/etree"
@@ -35,31 +36,6 @@ func insurabilityRequestCode(t string) string {
 	return t
 }
 
-// addInsurabilityCommonInput writes Insurability v2's CommonInput: Request/IsTest, then Origin
-// with Package (Name before License, as AbstractIdType orders them) and the CareProvider.
-func addInsurabilityCommonInput(root *etree.Element, o requestOrigin) {
-	const c = "core:"
-	ci := add(root, "ins:CommonInput", "")
-	origin := addRequestOrigin(ci, c, o)
-	if o.NIHII == "" {
-		return // CareProvider is optional in the schema; Config.Validate requires the NIHII
-	}
-	cp := add(origin, c+"CareProvider", "")
-	holder := o.HolderNIHII
-	quality := QualityPharmacyHolder
-	if holder == "" {
-		// Without the holder's own NIHII the pharmacy's is the care provider's.
-		holder, quality = o.NIHII, QualityPharmacy
-	}
-	addNihii(cp, c, quality, holder)
-	if o.SSIN != "" {
-		add(add(cp, c+"PhysicalPerson", ""), c+"Ssin", o.SSIN)
-	}
-	if o.HolderNIHII != "" {
-		addNihii(add(cp, c+"Organization", ""), c, QualityPharmacy, o.NIHII)
-	}
-}
-
 // addNihii writes a NihiiType (Quality, Value) named Nihii under parent.
 func addNihii(parent *etree.Element, p, quality, value string) {
 	n := add(parent, p+"Nihii", "")
@@ -74,43 +50,132 @@ func boolText(b bool) string {
 	return "false"
 }
 
-// buildInsurabilityRequest builds the GetInsurabilityForPharmacistRequest body element; req
-// must be normalized, reference is a number of at most 14 digits (RecordReferenceType).
-func buildInsurabilityRequest(req InsurabilityRequest, o requestOrigin, reference string) *etree.Element {
-	root := etree.NewElement("ins:GetInsurabilityForPharmacistRequest")
-	root.CreateAttr("xmlns:ins", NSInsurabilityProtocol)
-	root.CreateAttr("xmlns:core", NSInsurabilityCore)
-	const c = "core:"
-	addInsurabilityCommonInput(root, o)
-	rci := add(root, "ins:RecordCommonInput", "")
-	add(rci, c+"Reference", reference)
+// Namespace declarations of an Insurability v2 request in canonical form: the protocol
+// prefix on the root (which uses it), the core prefix on each core element whose parent is
+// a protocol element (exc-c14n declares a prefix where it is used and not yet declared).
+var (
+	declInsurabilityProtocol = declare("ins", NSInsurabilityProtocol)
+	declInsurabilityCore     = declare("core", NSInsurabilityCore)
+)
+
+// appendInsurabilityRequest appends the GetInsurabilityForPharmacistRequest body element to
+// b in exclusive canonical form (canonicalWriter); req must be normalized, reference is a
+// number of at most 14 digits (RecordReferenceType). The elements and their order are those
+// of the schema (see the file comment).
+func appendInsurabilityRequest(b []byte, req InsurabilityRequest, o requestOrigin, reference string) []byte {
+	const root = "ins:GetInsurabilityForPharmacistRequest"
+	w := canonicalWriter{b: b}
+	w.start(root, declInsurabilityProtocol)
+	w.start("ins:CommonInput", "")
+	writeRequestOrigin(&w, o)
+	w.end("ins:CommonInput")
+	w.start("ins:RecordCommonInput", "")
+	w.leaf("core:Reference", declInsurabilityCore, reference)
 	if req.UserReference != "" {
-		add(rci, c+"UserReference", req.UserReference)
+		w.leaf("core:UserReference", declInsurabilityCore, req.UserReference)
 	}
-	ir := add(root, "ins:InsurabilityRequest", "")
-	add(ir, c+"Date", req.Date.Format(dateLayout))
-	add(ir, c+"RequestType", insurabilityRequestCode(req.RequestType))
-	cr := add(ir, c+"CareReceiver", "")
+	w.end("ins:RecordCommonInput")
+	w.start("ins:InsurabilityRequest", "")
+	w.start("core:Date", declInsurabilityCore)
+	w.b = req.Date.AppendFormat(w.b, dateLayout)
+	w.end("core:Date")
+	w.leaf("core:RequestType", declInsurabilityCore, insurabilityRequestCode(req.RequestType))
+	w.start("core:CareReceiver", declInsurabilityCore)
 	if req.SSIN != "" {
-		add(cr, c+"Ssin", req.SSIN)
+		w.leaf("core:Ssin", "", req.SSIN)
 	} else {
-		add(cr, c+"RegNrWithMut", req.RegNrWithMut)
-		add(cr, c+"Mutuality", req.Mutuality)
+		w.leaf("core:RegNrWithMut", "", req.RegNrWithMut)
+		w.leaf("core:Mutuality", "", req.Mutuality)
 	}
-	return root
+	w.end("core:CareReceiver")
+	w.end("ins:InsurabilityRequest")
+	w.end(root)
+	return w.b
 }
 
-// parseInsurabilityResponse reads a GetInsurabilityForPharmacistResponse as the schema
-// defines it. reference is the request's Reference: when the answer echoes one in
-// RecordCommonOutput it must be it. A Status other than 200 or a ReturnCode Major other than
-// "00" is returned with a *BusinessError; anything the schema does not allow is a
-// *ResponseError naming the element.
-func parseInsurabilityResponse(el *etree.Element, reference string) (InsurabilityAnswer, error) {
+// writeRequestOrigin writes Insurability v2's CommonInput content: Request/IsTest, then
+// Origin with Package (Name before License, as AbstractIdType orders them) and the
+// CareProvider (GenericInsurability's tree builder, addRequestOrigin, writes the same
+// Request and Package).
+func writeRequestOrigin(w *canonicalWriter, o requestOrigin) {
+	w.start("core:Request", declInsurabilityCore)
+	w.leaf("core:IsTest", "", boolText(o.IsTest))
+	w.end("core:Request")
+	w.start("core:Origin", declInsurabilityCore)
+	w.start("core:Package", "")
+	if o.Package.Name != "" {
+		w.leaf("core:Name", "", o.Package.Name)
+	}
+	w.start("core:License", "")
+	w.leaf("core:Username", "", o.Package.Username)
+	w.leaf("core:Password", "", o.Package.Password)
+	w.end("core:License")
+	w.end("core:Package")
+	if o.NIHII != "" { // CareProvider is optional in the schema; Config.Validate requires the NIHII
+		holder, quality := o.HolderNIHII, QualityPharmacyHolder
+		if holder == "" {
+			// Without the holder's own NIHII the pharmacy's is the care provider's.
+			holder, quality = o.NIHII, QualityPharmacy
+		}
+		w.start("core:CareProvider", "")
+		writeNihii(w, quality, holder)
+		if o.SSIN != "" {
+			w.start("core:PhysicalPerson", "")
+			w.leaf("core:Ssin", "", o.SSIN)
+			w.end("core:PhysicalPerson")
+		}
+		if o.HolderNIHII != "" {
+			w.start("core:Organization", "")
+			writeNihii(w, QualityPharmacy, o.NIHII)
+			w.end("core:Organization")
+		}
+		w.end("core:CareProvider")
+	}
+	w.end("core:Origin")
+}
+
+// writeNihii writes a NihiiType (Quality, Value) named Nihii.
+func writeNihii(w *canonicalWriter, quality, value string) {
+	w.start("core:Nihii", "")
+	w.leaf("core:Quality", "", quality)
+	w.leaf("core:Value", "", value)
+	w.end("core:Nihii")
+}
+
+// parseInsurabilityResponse reads a GetInsurabilityForPharmacistResponse document (the
+// answer element as root) as the schema defines it; see readInsurabilityResponse.
+func parseInsurabilityResponse(doc []byte, reference string) (InsurabilityAnswer, error) {
+	r := getStreamReader(ServiceInsurability, doc)
+	defer r.put()
+	a, err := readInsurabilityAnswer(r, reference)
+	if !r.failed() {
+		if r.rest(); r.failed() {
+			return InsurabilityAnswer{}, r.err // after the answer, the document is not well-formed
+		}
+	}
+	return a, err
+}
+
+// parseInsurabilityEnvelope reads the GetInsurabilityForPharmacistResponse in the Body of a
+// SOAP envelope (an answer's bytes as received; soap.Client has checked the envelope and
+// that it is no fault).
+func parseInsurabilityEnvelope(raw []byte, reference string) (InsurabilityAnswer, error) {
+	r := getStreamReader(ServiceInsurability, raw)
+	defer r.put()
+	r.envelopeBody()
+	return readInsurabilityAnswer(r, reference)
+}
+
+// readInsurabilityAnswer reads a GetInsurabilityForPharmacistResponse as the schema defines
+// it. reference is the request's Reference: when the answer echoes one in RecordCommonOutput
+// it must be it. A Status other than 200 or a ReturnCode Major other than "00" is returned
+// with a *BusinessError; anything the schema does not allow is a *ResponseError naming the
+// element; bytes that are not well-formed XML an error wrapping soap.ErrMalformed.
+func readInsurabilityAnswer(r *streamReader, reference string) (InsurabilityAnswer, error) {
 	const p, c = NSInsurabilityProtocol, NSInsurabilityCore
-	r := &answerReader{service: ServiceInsurability}
 	var a InsurabilityAnswer
-	s := r.root(el, p, "GetInsurabilityForPharmacistResponse")
-	code, msg := readStatus(s, nsNone)
+	s := r.root(p, "GetInsurabilityForPharmacistResponse")
+	code, msg := readStreamStatus(&s, nsNone)
 	if r.failed() {
 		return InsurabilityAnswer{}, r.err
 	}
@@ -120,47 +185,53 @@ func parseInsurabilityResponse(el *etree.Element, reference string) (Insurabilit
 			return InsurabilityAnswer{}, r.err
 		}
 		if code == "200" {
-			r.fail("GetInsurabilityForPharmacistResponse/CommonOutput", "missing in a successful answer")
+			r.fail(1, "CommonOutput", "missing in a successful answer")
 			return InsurabilityAnswer{}, r.err
 		}
 		return InsurabilityAnswer{}, &BusinessError{Service: ServiceInsurability, Code: truncateText(code, 16), Message: truncateText(msg, 256)}
 	}
-	readInsurabilityCommonOutput(r, s.req(p, "CommonOutput"), s.path+"/CommonOutput")
-	if rco := s.req(p, "RecordCommonOutput"); rco != nil {
-		rs := r.seq(rco, s.path+"/RecordCommonOutput")
-		if ref, ok := rs.optText(c, "Reference"); ok {
-			rs.digits(ref, "Reference", 1, 14)
-			rs.check(reference == "" || strings.TrimLeft(ref, "0") == strings.TrimLeft(reference, "0"), "Reference", "does not echo the request's Reference")
-		}
-		if v, ok := rs.optText(c, "IoReference"); ok {
-			rs.digits(v, "IoReference", 1, 14)
-		}
-		if v, ok := rs.optText(c, "UserReference"); ok {
-			rs.length(v, "UserReference", 0, 25)
-		}
-		rs.end()
-	}
-	if ri := s.req(p, "ReturnInfo"); ri != nil {
-		rs := r.seq(ri, s.path+"/ReturnInfo")
-		if rc := rs.req(c, "ReturnCode"); rc != nil {
-			cs := r.seq(rc, rs.path+"/ReturnCode")
-			a.ReturnCode.Major = cs.length(cs.text(c, "Major"), "Major", 2, 2)
-			a.ReturnCode.Minor = cs.length(cs.text(c, "Minor"), "Minor", 2, 2)
-			a.ReturnCode.Detail = cs.length(cs.text(c, "Detail"), "Detail", 5, 5)
-			cs.end()
-		}
-		if v, ok := rs.optText(c, "MultipleIO"); ok {
-			for _, io := range strings.Fields(v) {
-				a.MultipleIO = append(a.MultipleIO, rs.oneOf(io, "MultipleIO", "1", "2", "3", "4", "5", "6", "9"))
+	if co, ok := s.req(p, "CommonOutput"); ok {
+		for _, name := range [...]string{"Reference", "IoReference"} {
+			if v, ok := co.opt(c, name); ok {
+				co.length(string(v.leafBytes()), name, 14, 14)
 			}
 		}
-		rs.end()
+		co.end()
 	}
-	if resp := s.req(p, "InsurabilityResponse"); resp != nil {
-		readInsurabilityResponse(r, resp, s.path+"/InsurabilityResponse", &a)
+	if rco, ok := s.req(p, "RecordCommonOutput"); ok {
+		if v, ok := rco.opt(c, "Reference"); ok {
+			ref := v.leafBytes()
+			rco.digits(ref, "Reference", 1, 14)
+			rco.check(reference == "" || string(bytes.TrimLeft(ref, "0")) == strings.TrimLeft(reference, "0"), "Reference", "does not echo the request's Reference")
+		}
+		if v, ok := rco.opt(c, "IoReference"); ok {
+			rco.digits(v.leafBytes(), "IoReference", 1, 14)
+		}
+		if v, ok := rco.opt(c, "UserReference"); ok {
+			rco.length(string(v.leafBytes()), "UserReference", 0, 25)
+		}
+		rco.end()
 	}
-	if x := s.opt(p, "ExtendedInformation"); x != nil {
-		r.seq(x, s.path+"/ExtendedInformation").skipAny() // SAML attributes the client does not use
+	if ri, ok := s.req(p, "ReturnInfo"); ok {
+		if rc, ok := ri.req(c, "ReturnCode"); ok {
+			a.ReturnCode.Major = rc.length(rc.text(c, "Major"), "Major", 2, 2)
+			a.ReturnCode.Minor = rc.length(rc.text(c, "Minor"), "Minor", 2, 2)
+			a.ReturnCode.Detail = rc.length(rc.text(c, "Detail"), "Detail", 5, 5)
+			rc.end()
+		}
+		if v, ok := ri.opt(c, "MultipleIO"); ok {
+			for io := range bytes.FieldsSeq(v.leafBytes()) {
+				a.MultipleIO = append(a.MultipleIO, ri.enum(io, "MultipleIO", "1", "2", "3", "4", "5", "6", "9"))
+			}
+		}
+		ri.end()
+	}
+	if resp, ok := s.req(p, "InsurabilityResponse"); ok {
+		readInsurabilityResponse(&resp, &a)
+	}
+	if x, ok := s.opt(p, "ExtendedInformation"); ok {
+		x.skipAny() // SAML attributes the client does not use
+		x.end()
 	}
 	s.end()
 	if r.failed() {
@@ -175,81 +246,61 @@ func parseInsurabilityResponse(el *etree.Element, reference string) (Insurabilit
 	return a, nil
 }
 
-// readInsurabilityCommonOutput checks CommonOutput (Reference, IoReference: 14 characters).
-func readInsurabilityCommonOutput(r *answerReader, el *etree.Element, path string) {
-	if el == nil {
-		return
-	}
-	s := r.seq(el, path)
-	for _, name := range []string{"Reference", "IoReference"} {
-		if v, ok := s.optText(NSInsurabilityCore, name); ok {
-			s.length(v, name, 14, 14)
-		}
-	}
-	s.end()
-}
-
 // readInsurabilityResponse reads InsurabilityResponse: Requested, CareReceiver, Coverage,
 // Verification.
-func readInsurabilityResponse(r *answerReader, el *etree.Element, path string, a *InsurabilityAnswer) {
+func readInsurabilityResponse(s *streamSeq, a *InsurabilityAnswer) {
 	const c = NSInsurabilityCore
-	s := r.seq(el, path)
 	a.Requested, _ = s.optDate(c, "Requested")
-	if cr := s.req(c, "CareReceiver"); cr != nil {
-		cs := r.seq(cr, path+"/CareReceiver")
-		if v, ok := cs.optText(c, "Ssin"); ok {
-			a.CareReceiver.SSIN = cs.length(v, "Ssin", 11, 11)
+	if cr, ok := s.req(c, "CareReceiver"); ok {
+		if v, ok := cr.optText(c, "Ssin"); ok {
+			a.CareReceiver.SSIN = cr.length(v, "Ssin", 11, 11)
 		}
-		if v, ok := cs.optText(c, "RegNrWithMut"); ok {
-			a.CareReceiver.RegNrWithMut = cs.length(v, "RegNrWithMut", 0, 13)
+		if v, ok := cr.optText(c, "RegNrWithMut"); ok {
+			a.CareReceiver.RegNrWithMut = cr.length(v, "RegNrWithMut", 0, 13)
 		}
-		if v, ok := cs.optText(c, "Mutuality"); ok {
-			a.CareReceiver.Mutuality = cs.length(v, "Mutuality", 3, 3)
+		if v, ok := cr.optText(c, "Mutuality"); ok {
+			a.CareReceiver.Mutuality = cr.length(v, "Mutuality", 3, 3)
 		}
-		if v, ok := cs.optText(c, "FirstName"); ok {
-			a.CareReceiver.FirstName = cs.length(v, "FirstName", 0, 24)
+		if v, ok := cr.optText(c, "FirstName"); ok {
+			a.CareReceiver.FirstName = cr.length(v, "FirstName", 0, 24)
 		}
-		if v, ok := cs.optText(c, "LastName"); ok {
-			a.CareReceiver.LastName = cs.length(v, "LastName", 0, 48)
+		if v, ok := cr.optText(c, "LastName"); ok {
+			a.CareReceiver.LastName = cr.length(v, "LastName", 0, 48)
 		}
-		a.CareReceiver.Birthday, _ = cs.optDate(c, "Birthday")
-		a.CareReceiver.Deceased, _ = cs.optDate(c, "Deceased")
-		if v, ok := cs.optText(c, "Sex"); ok {
-			a.CareReceiver.Sex = cs.oneOf(v, "Sex", "male", "female")
+		a.CareReceiver.Birthday, _ = cr.optDate(c, "Birthday")
+		a.CareReceiver.Deceased, _ = cr.optDate(c, "Deceased")
+		if v, ok := cr.opt(c, "Sex"); ok {
+			a.CareReceiver.Sex = cr.enum(v.leafBytes(), "Sex", "male", "female")
 		}
-		cs.end()
+		cr.end()
 	}
-	if cov := s.opt(c, "Coverage"); cov != nil {
-		cs := r.seq(cov, path+"/Coverage")
+	if cov, ok := s.opt(c, "Coverage"); ok {
 		var cv Coverage
-		cv.Communicated = cs.reqDate(c, "Communicated")
-		if per := cs.req(c, "Period"); per != nil {
-			ps := r.seq(per, cs.path+"/Period")
-			cv.Begin = ps.reqDate(c, "BeginDate")
-			cv.End = ps.reqDate(c, "EndDate")
-			ps.end()
+		cv.Communicated = cov.reqDate(c, "Communicated")
+		if per, ok := cov.req(c, "Period"); ok {
+			cv.Begin = per.reqDate(c, "BeginDate")
+			cv.End = per.reqDate(c, "EndDate")
+			per.end()
 		}
-		if ent := cs.req(c, "Entitlement"); ent != nil {
-			es := r.seq(ent, cs.path+"/Entitlement")
-			cv.Entitlement.Code1 = es.length(es.text(c, "Code1"), "Code1", 3, 3)
-			cv.Entitlement.Code2 = es.length(es.text(c, "Code2"), "Code2", 3, 3)
-			cv.Entitlement.ThirdPartyPayerRegime = ThirdPartyPayerRegime(es.oneOf(es.text(c, "ThirdPartyPayerRegime"),
-				"ThirdPartyPayerRegime", string(RegimeNone), string(RegimeStandard), string(RegimeElevated)))
-			es.end()
+		if ent, ok := cov.req(c, "Entitlement"); ok {
+			cv.Entitlement.Code1 = ent.length(ent.text(c, "Code1"), "Code1", 3, 3)
+			cv.Entitlement.Code2 = ent.length(ent.text(c, "Code2"), "Code2", 3, 3)
+			cv.Entitlement.ThirdPartyPayerRegime = ThirdPartyPayerRegime(ent.oneOf(c, "ThirdPartyPayerRegime",
+				string(RegimeNone), string(RegimeStandard), string(RegimeElevated)))
+			ent.end()
 		}
-		cs.end()
+		cov.end()
 		a.Coverages = []Coverage{cv}
 	}
-	if ver := s.opt(c, "Verification"); ver != nil {
-		vs := r.seq(ver, path+"/Verification")
-		if v, ok := vs.optText(c, "PaymentApproval"); ok {
-			a.PaymentApproval = vs.length(v, "PaymentApproval", 32, 32)
+	if ver, ok := s.opt(c, "Verification"); ok {
+		if v, ok := ver.optText(c, "PaymentApproval"); ok {
+			a.PaymentApproval = ver.length(v, "PaymentApproval", 32, 32)
 		}
-		if v, ok := vs.optText(c, "PaymentApprovalSeed"); ok {
-			a.PaymentApprovalSeed = vs.length(v, "PaymentApprovalSeed", 10, 10)
+		if v, ok := ver.optText(c, "PaymentApprovalSeed"); ok {
+			a.PaymentApprovalSeed = ver.length(v, "PaymentApprovalSeed", 10, 10)
 		}
-		a.InvoicingOfficeCheckDigit = vs.length(vs.text(c, "InvoicingOfficeCheckDigit"), "InvoicingOfficeCheckDigit", 2, 2)
-		vs.end()
+		a.InvoicingOfficeCheckDigit = ver.length(ver.text(c, "InvoicingOfficeCheckDigit"), "InvoicingOfficeCheckDigit", 2, 2)
+		ver.end()
 	}
 	s.end()
 }

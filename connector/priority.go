@@ -147,6 +147,8 @@ type priority[A, Q any] struct {
 	// now is when the call began by the client's clock (zero: read the clock when needed);
 	// a forced fallback's store read uses it rather than read the clock again.
 	now time.Time
+	// encode writes the stored answer's JSON (as encoding/json does, faster); nil = json.Marshal.
+	encode func([]byte, stored[A, Q]) ([]byte, error)
 }
 
 // lookup returns the stored answer of p if it may still be served (age within the policy,
@@ -194,23 +196,38 @@ func lookupStored[A, Q any](c *Client, ctx context.Context, function, key string
 	return s, e, nil
 }
 
-// put stores a live answer (in the background when the caller's context is done).
-func put[A, Q any](c *Client, ctx context.Context, function, key string, s stored[A, Q], notAfter time.Time) {
+// put stores a live answer (in the background when the caller's context is done), written by
+// encode (nil = json.Marshal).
+func put[A, Q any](c *Client, ctx context.Context, function, key string, s stored[A, Q], notAfter time.Time,
+	encode func([]byte, stored[A, Q]) ([]byte, error)) {
 	if c.store == nil {
 		return // no local store: said once at New and in Status
 	}
-	raw, err := json.Marshal(s)
+	var raw []byte
+	var err error
+	if encode != nil {
+		raw, err = encode(make([]byte, 0, 1024), s)
+	} else {
+		raw, err = json.Marshal(s)
+	}
 	if err != nil {
 		c.log.Error("connector: answer not stored", zap.String("function", function), zap.Error(err))
 		return
 	}
-	opts := []cache.PutOption{cache.StoredAt(s.AsOf)}
+	// A stored answer is a cache entry: losing the last ones in a crash costs a live call,
+	// so the caller does not wait for the fsync (the store commits them together).
+	opts := []cache.PutOption{cache.StoredAt(s.AsOf), cache.Deferred()}
 	if !notAfter.IsZero() {
 		opts = append(opts, cache.NotAfter(notAfter))
 	}
 	step := StepInfo{Kind: StepStoreWrite, Service: serviceOf(function)}
 	sctx, start := c.stepStart(ctx, step)
-	err = c.store.Put(context.WithoutCancel(sctx), function, key, raw, opts...)
+	// The caller's cancellation must not cut the write; its values matter only to observers.
+	pctx := context.Background()
+	if c.obs != nil {
+		pctx = context.WithoutCancel(sctx)
+	}
+	err = c.store.Put(pctx, function, key, raw, opts...)
 	c.stepEnd(sctx, step, start, err)
 	if err != nil {
 		c.log.Error("connector: answer not stored", zap.String("function", function), zap.Error(err))
@@ -307,7 +324,7 @@ func runCall[A, Q any](c *Client, ctx context.Context, p priority[A, Q]) (outcom
 	if err == nil {
 		c.noteLive(p.service)
 		if !p.policy.NoStore {
-			put(c, ctx, p.function, p.key, stored[A, Q]{Request: p.request, Answer: ans, Endpoint: ep, AsOf: now}, time.Time{})
+			put(c, ctx, p.function, p.key, stored[A, Q]{Request: p.request, Answer: ans, Endpoint: ep, AsOf: now}, time.Time{}, p.encode)
 		}
 		return outcome[A]{Answer: ans, Source: SourceLive, AsOf: now, Endpoint: ep}, nil
 	}
@@ -408,7 +425,7 @@ func recheck[A, Q any](c *Client, p priority[A, Q], served outcome[A]) func(ctx 
 		if len(d.Fields) == 0 {
 			d.Served, d.Live = nil, nil
 		} else {
-			put(c, ctx, p.function, p.key, stored[A, Q]{Request: p.request, Answer: ans, AsOf: c.clock.Now()}, time.Time{})
+			put(c, ctx, p.function, p.key, stored[A, Q]{Request: p.request, Answer: ans, AsOf: c.clock.Now()}, time.Time{}, p.encode)
 		}
 		return d, nil
 	}

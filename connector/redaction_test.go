@@ -28,7 +28,7 @@ func TestClient_FaultEchoingPersonalDataReachesNeitherLogNorError(t *testing.T) 
 					s.Clear(platformtest.ServiceInsurability)
 				}
 			}()
-			body := buildInsurabilityRequest(InsurabilityRequest{SSIN: pt.SSIN, Date: env.clock.Now(), RequestType: RequestInformation}, env.c.origin, "call-"+code)
+			body := insurabilityBody(t, InsurabilityRequest{SSIN: pt.SSIN, Date: env.clock.Now(), RequestType: RequestInformation}, env.c.origin, "call-"+code)
 			_, err := env.c.Call(context.Background(), ServiceInsurability, ActionInsurability, body)
 			require.Error(t, err)
 			var fault *soap.Fault

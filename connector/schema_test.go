@@ -13,6 +13,8 @@ import (
 
 	"github.com/beevik/etree"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ehgate/ehgate/soap"
 )
 
 // The platform's schemas (platformtest/testdata/xsd, README there names their sources) are the
@@ -84,11 +86,6 @@ func testOrigin() requestOrigin {
 func TestWireRequests_ValidateAgainstSchemas(t *testing.T) {
 	xmllint(t)
 	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
-	ins := func(r InsurabilityRequest) InsurabilityRequest {
-		n, err := r.normalize(now)
-		require.NoError(t, err)
-		return n
-	}
 	gen := func(r GenericInsurabilityRequest) GenericInsurabilityRequest {
 		n, err := r.normalize(now)
 		require.NoError(t, err)
@@ -99,21 +96,26 @@ func TestWireRequests_ValidateAgainstSchemas(t *testing.T) {
 		require.NoError(t, err)
 		return n
 	}
-	noHolder := testOrigin()
-	noHolder.HolderNIHII = ""
 	bare := requestOrigin{Package: PackageLicense{Username: "u", Password: "p"}, NIHII: "12345678901"}
 	gp := testOrigin()
 	gp.Preset, gp.HolderNIHII = PresetGP, ""
 	refs := newReferenceSource()
+	for _, tc := range insurabilityWireCases(t, now) {
+		t.Run(tc.name, func(t *testing.T) {
+			b := appendInsurabilityRequest(nil, tc.req, tc.origin, tc.ref)
+			requireValid(t, xsdInsurability, b)
+			require.Equal(t, string(b), string(excC14N(t, b)), "the payload is its own exclusive canonical form")
+			doc := etree.NewDocument()
+			require.NoError(t, doc.ReadFromBytes(b))
+			c14n, err := soap.Canonical(doc.Root())
+			require.NoError(t, err)
+			require.Equal(t, string(b), string(c14n), "as the signer and the verifier canonicalise it")
+		})
+	}
 	for _, tc := range []struct {
 		name, schema string
 		el           *etree.Element
 	}{
-		{"insurability ssin, holder and pharmacy", xsdInsurability, buildInsurabilityRequest(ins(InsurabilityRequest{SSIN: "93.05.18-223.61", UserReference: "COUNTER-7"}), testOrigin(), refs.next())},
-		{"insurability regnr, invoicing", xsdInsurability, buildInsurabilityRequest(ins(InsurabilityRequest{RegNrWithMut: "0123456789012", Mutuality: "300", RequestType: RequestInvoicing}), testOrigin(), refs.next())},
-		{"insurability without holder nihii", xsdInsurability, buildInsurabilityRequest(ins(InsurabilityRequest{SSIN: "93051822361", RequestType: "X"}), noHolder, refs.next())},
-		{"insurability bare origin", xsdInsurability, buildInsurabilityRequest(ins(InsurabilityRequest{SSIN: "93051822361"}), bare, "1")},
-		{"insurability largest reference", xsdInsurability, buildInsurabilityRequest(ins(InsurabilityRequest{SSIN: "93051822361"}), bare, "99999999999999")},
 		{"genins ssin, pharmacy preset", xsdGenIns11, buildGenericInsurabilityRequest(gen(GenericInsurabilityRequest{SSIN: "93051822361"}), testOrigin(), refs.next())},
 		{"genins regnr, gp, period", xsdGenIns11, buildGenericInsurabilityRequest(gen(GenericInsurabilityRequest{RegNrWithMut: "0123456789012", Mutuality: "500",
 			RequestType: RequestInvoicing, PeriodEnd: now.AddDate(0, 1, 0), ContactType: ContactHospitalizedForDay}), gp, refs.next())},
@@ -136,6 +138,70 @@ func TestWireRequests_ValidateAgainstSchemas(t *testing.T) {
 // xml:lang without importing the xml namespace), so requests are validated against 1.1; this
 // test proves that 1.0 and 1.1 differ in nothing else than values the builder never sends
 // (mutualities 750 and 999, insurer code 000) and that import.
+// insurabilityWireCase is one Insurability v2 request as the client writes it.
+type insurabilityWireCase struct {
+	name   string
+	req    InsurabilityRequest // normalized
+	origin requestOrigin
+	ref    string
+}
+
+// insurabilityWireCases are requests covering every branch of appendInsurabilityRequest:
+// SSIN or registration number, each request type, with and without the holder's NIHII, a
+// bare origin, the largest reference, and text that canonical XML must escape.
+func insurabilityWireCases(t testing.TB, now time.Time) []insurabilityWireCase {
+	ins := func(r InsurabilityRequest) InsurabilityRequest {
+		n, err := r.normalize(now)
+		require.NoError(t, err)
+		return n
+	}
+	noHolder := testOrigin()
+	noHolder.HolderNIHII = ""
+	bare := requestOrigin{Package: PackageLicense{Username: "u", Password: "p"}, NIHII: "12345678901"}
+	escaped := testOrigin()
+	escaped.Package = PackageLicense{Name: "Tom & Jerry <pharma> \"1\" 'x'\r\n\tÉ€𝄞", Username: "a&b", Password: "p<>\x01\xff"}
+	refs := newReferenceSource()
+	return []insurabilityWireCase{
+		{"insurability ssin, holder and pharmacy", ins(InsurabilityRequest{SSIN: "93.05.18-223.61", UserReference: "COUNTER-7"}), testOrigin(), refs.next()},
+		{"insurability regnr, invoicing", ins(InsurabilityRequest{RegNrWithMut: "0123456789012", Mutuality: "300", RequestType: RequestInvoicing}), testOrigin(), refs.next()},
+		{"insurability without holder nihii", ins(InsurabilityRequest{SSIN: "93051822361", RequestType: "X"}), noHolder, refs.next()},
+		{"insurability bare origin", ins(InsurabilityRequest{SSIN: "93051822361"}), bare, "1"},
+		{"insurability largest reference", ins(InsurabilityRequest{SSIN: "93051822361"}), bare, "99999999999999"},
+		{"insurability text to escape", ins(InsurabilityRequest{SSIN: "93051822361", UserReference: "<&>\r"}), escaped, refs.next()},
+	}
+}
+
+// inEnvelope puts an answer document (its XML declaration and comments dropped) in the
+// Body of a SOAP envelope with a Header, as an endpoint sends it.
+func inEnvelope(t testing.TB, doc []byte) []byte {
+	t.Helper()
+	root := doc[bytes.Index(doc, []byte("\n<"))+1:]
+	for bytes.HasPrefix(root, []byte("<!--")) || bytes.HasPrefix(root, []byte("<?")) {
+		root = bytes.TrimLeft(root[bytes.IndexByte(root, '>')+1:], "\r\n ")
+	}
+	return append(append([]byte(`<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Header><x:H xmlns:x="urn:x">`+
+		`<x:I/>text</x:H></soapenv:Header>`+"\n  <soapenv:Body>"), root...), "</soapenv:Body></soapenv:Envelope>"...)
+}
+
+// insurabilityBody is the request body the client sends, as a tree (for Client.Call).
+func insurabilityBody(t testing.TB, req InsurabilityRequest, o requestOrigin, reference string) *etree.Element {
+	t.Helper()
+	doc := etree.NewDocument()
+	require.NoError(t, doc.ReadFromBytes(appendInsurabilityRequest(nil, req, o, reference)))
+	return doc.Root()
+}
+
+// excC14N returns xmllint's exclusive canonical form (without comments) of the document b.
+func excC14N(t testing.TB, b []byte) []byte {
+	t.Helper()
+	bin := xmllint(t)
+	f := filepath.Join(t.TempDir(), "payload.xml")
+	require.NoError(t, os.WriteFile(f, b, 0o600))
+	out, err := exec.Command(bin, "--nonet", "--exc-c14n", f).Output()
+	require.NoError(t, err)
+	return out
+}
+
 func TestGenericInsurabilitySchemas_10DiffersFrom11OnlyInValues(t *testing.T) {
 	norm := func(path string) []string {
 		b, err := os.ReadFile(filepath.Join(xsdDir, path))
@@ -181,12 +247,18 @@ func TestGenericInsurabilitySchemas_10DiffersFrom11OnlyInValues(t *testing.T) {
 // finds it valid: the corpus is written to the schemas.
 func readAnswer(t *testing.T, name, schema string) *etree.Element {
 	t.Helper()
+	doc := etree.NewDocument()
+	require.NoError(t, doc.ReadFromBytes(readAnswerBytes(t, name, schema)))
+	return doc.Root()
+}
+
+// readAnswerBytes reads a corpus file after checking that xmllint finds it valid.
+func readAnswerBytes(t *testing.T, name, schema string) []byte {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "answers", name))
 	require.NoError(t, err)
 	requireValid(t, schema, b)
-	doc := etree.NewDocument()
-	require.NoError(t, doc.ReadFromBytes(b))
-	return doc.Root()
+	return b
 }
 
 func day(s string) time.Time {
@@ -200,7 +272,12 @@ func day(s string) time.Time {
 func TestInsurabilityAnswers_Corpus(t *testing.T) {
 	xmllint(t)
 	parse := func(name, ref string) (InsurabilityAnswer, error) {
-		return parseInsurabilityResponse(readAnswer(t, name, xsdInsurability), ref)
+		a, err := parseInsurabilityResponse(readAnswerBytes(t, name, xsdInsurability), ref)
+		// The same answer in a SOAP envelope, as the live path reads it, reads the same.
+		b, err2 := parseInsurabilityEnvelope(inEnvelope(t, readAnswerBytes(t, name, xsdInsurability)), ref)
+		require.Equal(t, a, b)
+		require.Equal(t, err, err2)
+		return a, err
 	}
 	a, err := parse("insurability-success.xml", "12345678901234")
 	require.NoError(t, err)
@@ -331,11 +408,23 @@ func TestETKAndEHealthBoxAnswers_Corpus(t *testing.T) {
 // *ResponseError naming the element at fault.
 func TestAnswers_SchemaViolationsAreResponseErrors(t *testing.T) {
 	xmllint(t)
-	type parser func(*etree.Element) error
-	ins := func(el *etree.Element) error { _, err := parseInsurabilityResponse(el, ""); return err }
-	gen := func(el *etree.Element) error { _, err := parseGenericInsurabilityResponse(el, ""); return err }
-	etk := func(el *etree.Element) error { _, err := parseETKResponse(el); return err }
-	box := func(el *etree.Element) error { _, err := parseSendMessageResponse(el, "ABCDEFGHIJ123"); return err }
+	type parser func([]byte) error
+	tree := func(parse func(*etree.Element) error) parser {
+		return func(b []byte) error {
+			doc := etree.NewDocument()
+			require.NoError(t, doc.ReadFromBytes(b))
+			return parse(doc.Root())
+		}
+	}
+	ins := func(b []byte) error {
+		_, err := parseInsurabilityResponse(b, "")
+		_, err2 := parseInsurabilityEnvelope(inEnvelope(t, b), "")
+		require.Equal(t, err, err2, "read in an envelope")
+		return err
+	}
+	gen := tree(func(el *etree.Element) error { _, err := parseGenericInsurabilityResponse(el, ""); return err })
+	etk := tree(func(el *etree.Element) error { _, err := parseETKResponse(el); return err })
+	box := tree(func(el *etree.Element) error { _, err := parseSendMessageResponse(el, "ABCDEFGHIJ123"); return err })
 	for _, tc := range []struct {
 		name, file, schema string
 		parse              parser
@@ -371,9 +460,7 @@ func TestAnswers_SchemaViolationsAreResponseErrors(t *testing.T) {
 				b = bytes.ReplaceAll(b, []byte(tc.from), []byte(tc.to)) // a renamed element's start and end tags
 			}
 			require.Error(t, validate(t, tc.schema, b), "the mutant must be invalid for xmllint too")
-			doc := etree.NewDocument()
-			require.NoError(t, doc.ReadFromBytes(b))
-			err = tc.parse(doc.Root())
+			err = tc.parse(b)
 			var re *ResponseError
 			require.ErrorAs(t, err, &re)
 			require.ErrorIs(t, err, ErrResponse)

@@ -22,6 +22,10 @@ func (c *Client) Export(ctx context.Context, w io.Writer) (cache.ExportResult, e
 	if c.store == nil {
 		return cache.ExportResult{}, c.storeErr
 	}
+	// Live answers are stored deferred (put): the export holds every answer given so far.
+	if err := c.store.Flush(ctx); err != nil {
+		return cache.ExportResult{}, err
+	}
 	return c.store.Export(ctx, w)
 }
 
