@@ -243,6 +243,9 @@ func writeModule(t *testing.T, dir string, programs []program) {
 // what their chapters say. Chapter 9's needs PostgreSQL: it runs when
 // EHGATE_TEST_POSTGRES_URL is set (./test.sh starts a server) and is skipped otherwise.
 func TestChapters_ProgramsRunAndPrintWhatTheChapterSays(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the chapters' programs are built and run without -short (about a minute)")
+	}
 	var programs []program
 	for _, ch := range readChapters(t) {
 		programs = append(programs, ch.programs...)
