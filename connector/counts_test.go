@@ -2,9 +2,13 @@ package connector
 
 import (
 	"context"
+	"crypto/rand"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"github.com/ehgate/ehgate/cache/cachetest"
 )
 
 // TestStatus_StoreCountsReusedWithinTheirBound: Status counts the store's records at most once
@@ -51,4 +55,38 @@ func TestStatus_StoreCountsReusedWithinTheirBound(t *testing.T) {
 	st := env.c.Status()
 	require.Equal(t, 1, st.Outbox.Pending)
 	require.Equal(t, purged.CountedAt, st.CountedAt, "the store's counts are not counted again for the outbox")
+}
+
+// With a shared StoreBackend the outbox's figures cost queries: an instance counts them at
+// most once per StoreCountsMaxAge, so another instance's queued write shows within that
+// bound; its own shows at once.
+func TestFleet_StatusCountsAnotherInstancesWriteWithinTheBound(t *testing.T) {
+	p, id := testPlatform(t)
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	tenant := cachetest.Tenant("counts")
+	ctx := context.Background()
+	db := fleetDB(t)
+	a, err := New(fleetConfig(t, p, id, db, tenant, key), WithClock(newTestClock()), WithLogger(zap.NewNop()))
+	require.NoError(t, err)
+	defer a.Close()
+	bClock := newTestClock()
+	b, err := New(fleetConfig(t, p, id, db, tenant, key), WithClock(bClock), WithLogger(zap.NewNop()))
+	require.NoError(t, err)
+	defer b.Close()
+	for _, c := range []*Client{a, b} { // neither replays the write: it stays queued
+		require.NoError(t, c.ActivateFallback(ServiceEHealthBox, "counts test"))
+	}
+	st0 := b.Status()
+	require.Zero(t, st0.Outbox.Pending, "%+v", st0.Outbox)
+
+	r, err := a.SendMessage(ctx, testMessage("", patients(p, 1)[0].SSIN, []byte("queued")))
+	require.NoError(t, err)
+	require.True(t, r.Queued)
+	require.Equal(t, 1, a.Status().Outbox.Pending, "the instance's own write shows at once")
+	require.Zero(t, b.Status().Outbox.Pending, "another instance's write: not counted again yet")
+	bClock.Advance(StoreCountsMaxAge)
+	st := b.Status()
+	require.Equal(t, 1, st.Outbox.Pending, "counted again once the bound has passed")
+	require.Equal(t, st.At, st.CountedAt)
 }

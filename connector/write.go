@@ -335,7 +335,9 @@ func (c *Client) replay() {
 	}()
 	var delivered, rejected atomic.Int64
 	progress := func(done bool) {
-		c.outboxCount.markStale()
+		if delivered.Load()+rejected.Load() > 0 {
+			c.outboxCount.markStale() // the outbox changed: Status counts it again
+		}
 		p := ReplayProgress{Delivered: int(delivered.Load()), Rejected: int(rejected.Load()), Pending: c.outbox.Pending(), Done: done}
 		c.replayMu.Lock()
 		c.lastReplay = p
