@@ -11,8 +11,9 @@ import (
 
 // StoreCountsMaxAge bounds how old the store's counts in Status may be: Status.Cache (every
 // record is read to count them, or the shared database asked) and, with a shared
-// StoreBackend, Status.Outbox's Pending, DeadLetters and OldestAge (the database asked; a
-// local store's are counters, always exact). Status, read at every metrics
+// StoreBackend, Status.Outbox's DeadLetters and OldestAge (the database asked; a local
+// store's are counters, always exact; Pending is the outbox's own figure, which the cache
+// package keeps about a second fresh). Status, read at every metrics
 // scrape and console refresh, counts at most once per StoreCountsMaxAge by the client's
 // clock, whatever the scrape rate. Changes this client makes show at the next Status all the
 // same: a write queued, replayed, requeued or discarded (the outbox's figures), an Import or
@@ -72,10 +73,10 @@ func fresh(at, now time.Time) bool {
 	return age >= 0 && age < StoreCountsMaxAge
 }
 
-// outboxCounts are the outbox's figures that may cost a database query.
+// outboxCounts are the outbox's figures that cost a database query with a shared backend.
 type outboxCounts struct {
-	pending, dead int
-	oldest        time.Duration // age of the oldest pending write when counted
+	dead   int
+	oldest time.Duration // age of the oldest pending write when counted
 }
 
 // storeCounts returns the store's counts and the outbox's figures, counted at most once
@@ -91,15 +92,17 @@ func (c *Client) storeCounts(now time.Time) (cache.Stats, OutboxStatus, time.Tim
 		return st, err == nil
 	})
 	count := func() (outboxCounts, bool) {
-		return outboxCounts{pending: c.outbox.Pending(), dead: c.outbox.DeadLetterCount(), oldest: c.outbox.OldestAge()}, true
+		return outboxCounts{dead: c.outbox.DeadLetterCount(), oldest: c.outbox.OldestAge()}, true
 	}
+	out := OutboxStatus{Pending: c.outbox.Pending()}
 	if c.cfg.StoreBackend == nil { // counters and one key read: exact every time
 		ob, _ := count()
-		return stats, OutboxStatus{Pending: ob.pending, DeadLetters: ob.dead, OldestAge: ob.oldest}, statsAt
+		out.DeadLetters, out.OldestAge = ob.dead, ob.oldest
+		return stats, out, statsAt
 	}
 	ob, obAt := c.outboxCount.get(now, count)
-	out := OutboxStatus{Pending: ob.pending, DeadLetters: ob.dead, OldestAge: ob.oldest}
-	if ob.pending > 0 && !obAt.IsZero() {
+	out.DeadLetters, out.OldestAge = ob.dead, ob.oldest
+	if ob.oldest > 0 && !obAt.IsZero() {
 		out.OldestAge += now.Sub(obAt) // the oldest write aged since it was counted
 	}
 	at := statsAt

@@ -28,8 +28,9 @@ type Status struct {
 	Retries bcp.BudgetSnapshot
 	// DroppedEvents counts events a subscriber missed because its buffer was full.
 	DroppedEvents uint64
-	// CountedAt is when Cache and the outbox's Pending, DeadLetters and OldestAge were
-	// counted: at most StoreCountsMaxAge before At (zero when there is no store).
+	// CountedAt is when Cache (and, with a shared StoreBackend, the outbox's DeadLetters and
+	// OldestAge) were counted: at most StoreCountsMaxAge before At (zero when there is no
+	// store).
 	CountedAt time.Time
 }
 
