@@ -26,6 +26,13 @@
 // fallback, recovering) come from the breakers, the service list, the status feed and the
 // operator; Subscribe publishes every change.
 //
+// A live answer is stored without the caller waiting for the disk: the store commits live
+// answers together, at most a second later (a crash loses at most that second's answers,
+// which the next call fetches again live), while a write queued in the outbox is on disk
+// before the call returns. An Insurability v2 call builds no XML tree: the request is
+// written in its canonical form and signed as written, and the answer is read strictly from
+// its bytes.
+//
 // The service list comes from the network (verified against ServiceListRoots), else from the
 // last good list stored in CacheDir, else from Config.ServiceListBuiltin, a list the vendor
 // compiles into the program (for example with go:embed), so that a first start during an
