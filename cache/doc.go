@@ -50,6 +50,13 @@
 //
 // # Shared storage (a fleet)
 //
+// The Store's logic (sealing, HMAC keys, policies, purge, rekey, export and
+// import, the outbox's order, retries and dead letters) is written once,
+// against the records of a RecordBackend and an outbox queue; the bbolt file
+// is one such storage (with what only a file used by one process can offer:
+// the memory LRU, group commit, hooks in commit order, the damaged-file
+// checks and ErrLocked) and a Config.Backend the other.
+//
 // With Config.Backend set (package pgstore keeps the records in PostgreSQL),
 // several instances of a program share one tenant's answers and outbox. The
 // records are sealed by the Store exactly as in the file (AES-256-GCM under

@@ -2,14 +2,11 @@ package cache
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // ExportFormat is the "format" of an export's header line.
@@ -94,24 +91,8 @@ func (s *Store) Export(ctx context.Context, w io.Writer) (ExportResult, error) {
 	if err := s.exportRecords(ctx, emit, &res, false); err != nil {
 		return res, err
 	}
-	if s.be != nil {
-		if err := s.exportSharedQueue(ctx, emit, &res); err != nil {
-			return res, err
-		}
-	} else {
-		err := s.exportBucket(ctx, bucketOutbox, func(k, v []byte) error {
-			m, err := s.outbox.openMessage(k, v)
-			if err != nil {
-				res.Skipped++
-				return nil
-			}
-			res.Outbox++
-			return emit(exportLine{Type: "outbox", Seq: m.Seq, IdempotencyKey: m.IdempotencyKey, Partition: &m.Partition, Service: m.Service,
-				Payload: m.Payload, EnqueuedAt: timePtr(m.EnqueuedAt.UnixNano())})
-		})
-		if err != nil {
-			return res, err
-		}
+	if err := s.exportQueue(ctx, emit, &res); err != nil {
+		return res, err
 	}
 	if err := s.exportRecords(ctx, emit, &res, true); err != nil {
 		return res, err
@@ -167,60 +148,6 @@ func (s *Store) exportRecords(ctx context.Context, emit func(exportLine) error, 
 	})
 }
 
-// exportBatch is how many records Export reads in one read transaction.
-const exportBatch = 256
-
-// exportBucket calls emit for every record of bucket bn in key order. It
-// reads exportBatch records at a time in a short read transaction (copying
-// them out) and calls emit only after that transaction has ended, so a slow
-// destination never holds a transaction open: bbolt's remap on file growth
-// waits for open read transactions, which would stall every write.
-func (s *Store) exportBucket(ctx context.Context, bn []byte, emit func(k, v []byte) error) error {
-	var after []byte // last key emitted; nil = start of the bucket
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		var ks, vs [][]byte
-		err := s.view(func(tx *bolt.Tx) error {
-			b := tx.Bucket(bn)
-			if b == nil {
-				return nil
-			}
-			c := b.Cursor()
-			k, v := c.First()
-			if after != nil {
-				k, v = c.Seek(after)
-				if k != nil && bytes.Equal(k, after) {
-					k, v = c.Next()
-				}
-			}
-			for ; k != nil && len(ks) < exportBatch; k, v = c.Next() {
-				if v == nil {
-					continue // a nested bucket; the store has none
-				}
-				ks, vs = append(ks, bytes.Clone(k)), append(vs, bytes.Clone(v))
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for i := range ks {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if err := emit(ks[i], vs[i]); err != nil {
-				return err
-			}
-		}
-		if len(ks) < exportBatch {
-			return nil
-		}
-		after = ks[len(ks)-1]
-	}
-}
-
 func timePtr(ns int64) *time.Time {
 	if ns == 0 {
 		return nil
@@ -243,13 +170,12 @@ func (s *Store) Import(ctx context.Context, r io.Reader) (ExportResult, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), s.cfg.MaxValueBytes/3*4+4*MaxKeyBytes+maxReasonBytes+64<<10)
 	// Lines are applied in batches of up to 256: the answers in one call to
-	// the storage (one transaction with the file), the file's outbox lines
-	// in one transaction.
+	// the storage (one transaction with the file), the outbox lines in one
+	// append. A dead letter line first applies the batch before it.
 	var (
 		answers []BucketRecord
 		mks     []memKey
-		batch   []func(tx *bolt.Tx) error
-		counts  []func()
+		drafts  []draft
 	)
 	flush := func() error {
 		if len(answers) > 0 {
@@ -276,23 +202,21 @@ func (s *Store) Import(ctx context.Context, r io.Reader) (ExportResult, error) {
 			}
 			answers, mks = answers[:0], mks[:0]
 		}
-		if len(batch) == 0 {
-			return nil
-		}
-		ops, after := batch, counts
-		batch, counts = nil, nil
-		return s.write(ctx, func(tx *bolt.Tx) error {
-			for _, op := range ops {
-				if err := op(tx); err != nil {
-					return err
+		if len(drafts) > 0 {
+			seqs, err := s.outbox.append(ctx, drafts)
+			if err != nil {
+				return err
+			}
+			for _, seq := range seqs {
+				if seq != 0 {
+					res.Outbox++
+				} else {
+					res.Skipped++
 				}
 			}
-			return nil
-		}, func() {
-			for _, a := range after {
-				a()
-			}
-		})
+			drafts = drafts[:0]
+		}
+		return nil
 	}
 	lineNo, ended := 0, false
 	for sc.Scan() {
@@ -336,16 +260,23 @@ func (s *Store) Import(ctx context.Context, r io.Reader) (ExportResult, error) {
 			rec := s.keys.seal(kindAnswer, storedAt, notAfter, []byte(bucket), dk, encodeAnswer(l.Key, l.Value))
 			answers = append(answers, BucketRecord{Bucket: bucket, Record: Record{Key: dk, Value: rec, T1: storedAt, T2: notAfter}})
 			mks = append(mks, memKey{l.Function, l.Key})
-		case s.be != nil:
-			if err := s.importShared(ctx, l, m, &res); err != nil {
+		case l.Type == "outbox":
+			ix, err := s.sharedIndex(ctx)
+			if err != nil {
 				return res, fmt.Errorf("import line %d: %w", lineNo, err)
 			}
+			drafts = append(drafts, s.outbox.draft(ix, m, l.EnqueuedAt.UnixNano()))
+		default: // dead_letter
+			if err := flush(); err != nil {
+				return res, err
+			}
+			if err := s.importDead(ctx, l, m); err != nil {
+				return res, fmt.Errorf("import line %d: %w", lineNo, err)
+			}
+			res.DeadLetters++
 			continue
-		default:
-			op, count := s.importOp(l, m, &res)
-			batch, counts = append(batch, op), append(counts, count)
 		}
-		if len(answers)+len(batch) == 256 {
+		if len(answers)+len(drafts) == 256 {
 			if err := flush(); err != nil {
 				return res, err
 			}
@@ -405,51 +336,21 @@ func (s *Store) checkImportLine(l exportLine) (Message, error) {
 	return Message{}, fmt.Errorf("%w: unknown line type %.32q", ErrInvalid, l.Type)
 }
 
-// importOp returns the file's write of a validated outbox or dead_letter line.
-func (s *Store) importOp(l exportLine, m Message, res *ExportResult) (func(tx *bolt.Tx) error, func()) {
-	dead := l.Type == "dead_letter"
-	enq := l.EnqueuedAt.UnixNano()
-	ik := s.index.sum("outbox", m.IdempotencyKey)
-	added := false
-	if dead {
-		m.Attempts = l.Attempts
-		pt := encodeMessage(&m, l.Reason, true)
-		deadAt := l.DeadAt.UnixNano()
-		return func(tx *bolt.Tx) error {
-				added = false
-				ob, err := tx.CreateBucketIfNotExists(bucketOutbox)
-				if err != nil {
-					return err
-				}
-				seq, err := ob.NextSequence()
-				if err != nil {
-					return err
-				}
-				d, err := tx.CreateBucketIfNotExists(bucketDead)
-				if err != nil {
-					return err
-				}
-				k := seqKey(seq)
-				added = true
-				return d.Put(k, s.keys.seal(kindDead, deadAt, enq, bucketDead, k, pt))
-			}, func() {
-				if added {
-					res.DeadLetters++
-					s.outbox.dead.Add(1)
-				}
-			}
+// importDead stores a validated dead_letter line under a new sequence number.
+func (s *Store) importDead(ctx context.Context, l exportLine, m Message) error {
+	seq, err := s.q.nextSeq(ctx)
+	if err != nil {
+		return err
 	}
-	pt := encodeMessage(&m, "", false)
-	return func(tx *bolt.Tx) error {
-			var err error
-			added, err = s.outbox.appendTx(tx, ik, pt, enq)
-			return err
-		}, func() {
-			if added {
-				res.Outbox++
-				s.outbox.pending.Add(1)
-			} else {
-				res.Skipped++
-			}
-		}
+	k := seqKey(seq)
+	m.Attempts = l.Attempts
+	deadAt := l.DeadAt.UnixNano()
+	rec := s.keys.seal(kindDead, deadAt, l.EnqueuedAt.UnixNano(), bucketDead, k, encodeMessage(&m, l.Reason, true))
+	if err := s.rb.Put(ctx, s.cfg.Tenant, sharedDead, Record{Key: k, Value: rec, T1: deadAt}); err != nil {
+		return err
+	}
+	if s.fb != nil {
+		s.outbox.dead.Add(1)
+	}
+	return nil
 }

@@ -16,12 +16,17 @@ import (
 // batches in one transaction, the damaged-file recovery at Open) is reached
 // through its own methods. The tenant argument is ignored: one file holds one
 // tenant.
-type fileBackend struct{ s *Store }
+type fileBackend struct {
+	s  *Store
+	fq *fileQueue
+}
 
 var (
 	_ RecordBackend = (*fileBackend)(nil)
 	_ BatchBackend  = (*fileBackend)(nil)
 	_ recordBatcher = (*fileBackend)(nil)
+	_ queue         = (*fileBackend)(nil)
+	_ requeuer      = (*fileBackend)(nil)
 )
 
 // recordBatcher is what a Backend may offer to apply many record writes in

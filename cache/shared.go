@@ -32,6 +32,10 @@ const (
 func (s *Store) openShared() error {
 	s.be = s.cfg.Backend
 	s.rb = s.be
+	s.q = backendQueue{be: s.be, tenant: s.cfg.Tenant}
+	if rb, ok := s.be.(RequeueBackend); ok {
+		s.q = requeueBackendQueue{backendQueue: backendQueue{be: s.be, tenant: s.cfg.Tenant}, rb: rb}
+	}
 	s.path = "backend:" + s.cfg.Tenant
 	var id [8]byte
 	_, _ = rand.Read(id[:])
@@ -186,7 +190,7 @@ func (s *Store) scanShared(ctx context.Context, bucket string, fn func(Record) e
 func (s *Store) scanQueue(ctx context.Context, fn func(Queued) error) error {
 	var after uint64
 	for {
-		qs, err := s.be.Queue(ctx, s.cfg.Tenant, nil, after, sharedScanMax)
+		qs, err := s.q.entries(ctx, nil, after, sharedScanMax)
 		if err != nil {
 			return err
 		}
@@ -217,31 +221,9 @@ func (s *Store) answerBuckets(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// rekeySharedQueue rewrites the queued messages of a Backend not sealed
-// under the current key.
-func (s *Store) rekeySharedQueue(ctx context.Context) (total, failed int, err error) {
-	t := s.cfg.Tenant
-	err = s.scanQueue(ctx, func(q Queued) error {
-		if h, _, _, _, err := parseHeader(q.Value); err == nil && h.keyID == s.keys.current {
-			return nil
-		}
-		h, pt, err := s.keys.open(q.Value, bucketOutbox, q.IdempotencyKey, kindOutbox)
-		if err != nil {
-			failed++
-			return nil
-		}
-		ok, err := s.be.SwapQueued(ctx, t, q.Seq, q.Value, s.keys.seal(kindOutbox, h.t1, h.t2, bucketOutbox, q.IdempotencyKey, pt))
-		if ok {
-			total++
-		}
-		return err
-	})
-	return total, failed, err
-}
-
-// statsSharedQueue reads the size of a Backend's queue.
-func (s *Store) statsSharedQueue(ctx context.Context, st *Stats) error {
-	n, oldest, qbytes, err := s.be.QueueStats(ctx, s.cfg.Tenant)
+// statsQueue reads the size of the queue.
+func (s *Store) statsQueue(ctx context.Context, st *Stats) error {
+	n, oldest, qbytes, err := s.q.stats(ctx)
 	if err != nil {
 		return err
 	}
@@ -254,8 +236,8 @@ func (s *Store) statsSharedQueue(ctx context.Context, st *Stats) error {
 	return nil
 }
 
-// exportSharedQueue writes a Backend's queued messages in sequence order.
-func (s *Store) exportSharedQueue(ctx context.Context, emit func(exportLine) error, res *ExportResult) error {
+// exportQueue writes the queued messages in sequence order.
+func (s *Store) exportQueue(ctx context.Context, emit func(exportLine) error, res *ExportResult) error {
 	if _, err := s.sharedIndex(ctx); err != nil {
 		return err
 	}
@@ -269,39 +251,4 @@ func (s *Store) exportSharedQueue(ctx context.Context, emit func(exportLine) err
 		return emit(exportLine{Type: "outbox", Seq: m.Seq, IdempotencyKey: m.IdempotencyKey, Partition: &m.Partition, Service: m.Service,
 			Payload: m.Payload, EnqueuedAt: timePtr(m.EnqueuedAt.UnixNano())})
 	})
-}
-
-// importShared stores one validated outbox or dead_letter line in a Backend.
-func (s *Store) importShared(ctx context.Context, l exportLine, m Message, res *ExportResult) error {
-	ix, err := s.sharedIndex(ctx)
-	if err != nil {
-		return err
-	}
-	t := s.cfg.Tenant
-	switch l.Type {
-	case "outbox":
-		added, err := s.outbox.appendShared(ctx, ix, m, l.EnqueuedAt.UnixNano())
-		if err != nil {
-			return err
-		}
-		if added {
-			res.Outbox++
-		} else {
-			res.Skipped++
-		}
-	case "dead_letter":
-		seq, err := s.be.NextSeq(ctx)
-		if err != nil {
-			return err
-		}
-		k := seqKey(seq)
-		m.Attempts = l.Attempts
-		deadAt := l.DeadAt.UnixNano()
-		rec := s.keys.seal(kindDead, deadAt, l.EnqueuedAt.UnixNano(), bucketDead, k, encodeMessage(&m, l.Reason, true))
-		if err := s.be.Put(ctx, t, sharedDead, Record{Key: k, Value: rec, T1: deadAt}); err != nil {
-			return err
-		}
-		res.DeadLetters++
-	}
-	return nil
 }

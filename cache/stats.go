@@ -63,31 +63,22 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	for name := range s.funcs {
 		st.Functions[name] = FunctionStats{Registered: true}
 	}
-	// Answers and dead letters: the same records whatever keeps them.
+	// The same records and queue whatever keeps them; FileBytes is the
+	// file's size, or the bytes of the tenant's sealed records in a Backend.
 	err := s.statsRecords(ctx, &st)
+	if err == nil {
+		err = s.statsQueue(ctx, &st)
+	}
 	if s.fb == nil {
-		// FileBytes: the bytes of the tenant's sealed records in the backend.
-		if err == nil {
-			err = s.statsSharedQueue(ctx, &st)
-		}
 		st.FileBytes += st.Outbox.Bytes
 		return st, err
 	}
 	if verr := s.view(func(tx *bolt.Tx) error {
 		st.FileBytes = tx.Size()
-		if b := tx.Bucket(bucketOutbox); b != nil {
-			return b.ForEach(func(_, v []byte) error {
-				st.Outbox.Bytes += int64(len(v))
-				return nil
-			})
-		}
 		return nil
 	}); err == nil {
 		err = verr
 	}
-	st.Outbox.Pending = s.outbox.Pending()
-	st.Outbox.DeadLetters = s.outbox.DeadLetterCount()
-	st.Outbox.OldestAge = s.outbox.OldestAge()
 	return st, err
 }
 

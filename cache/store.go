@@ -80,6 +80,7 @@ type Store struct {
 	rb       RecordBackend
 	fb       *fileBackend
 	be       Backend
+	q        queue // the outbox's queue: fb, or be's
 	owner    string
 	shared   atomic.Pointer[indexer]
 	sharedMu sync.Mutex
@@ -202,12 +203,12 @@ func Open(cfg Config, opts ...Option) (*Store, error) {
 		}
 	}
 	s.db, s.index = db, ix
-	s.fb = &fileBackend{s}
-	s.rb = s.fb
+	s.fb = &fileBackend{s: s, fq: newFileQueue()}
+	s.rb, s.q = s.fb, s.fb
 	s.shared.Store(ix)
 	s.mem, _ = lru.NewWithEvict(cfg.MemoryEntries, func(_ memKey, me *memEntry) { s.memBytes.Add(-int64(len(me.value))) })
 	s.outbox = newOutbox(s)
-	if err := s.outbox.load(); err != nil {
+	if err := s.fb.loadQueue(); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
@@ -966,80 +967,23 @@ func (s *Store) Rekey(ctx context.Context) (int, error) {
 
 // rekeyQueue rewrites the queued messages not sealed under the current key.
 func (s *Store) rekeyQueue(ctx context.Context) (total, failed int, err error) {
-	if s.be != nil {
-		return s.rekeySharedQueue(ctx)
-	}
-	var after []byte // resume point
-	for {
-		if err := ctx.Err(); err != nil {
-			return total, failed, err
-		}
-		n, last, bad, err := s.rekeyChunk(bucketOutbox, after)
-		total += n
-		failed += bad
-		if err != nil {
-			return total, failed, err
-		}
-		if last == nil {
-			return total, failed, nil
-		}
-		after = last
-	}
-}
-
-// rekeyChunk rewrites up to 500 records of bucket bn after key `after`; last
-// is the last key examined, or nil when the bucket is done.
-func (s *Store) rekeyChunk(bn, after []byte) (n int, last []byte, failed int, err error) {
-	kind := byte(kindAnswer)
-	switch {
-	case bytes.Equal(bn, bucketOutbox):
-		kind = kindOutbox
-	case bytes.Equal(bn, bucketDead):
-		kind = kindDead
-	}
-	err = s.write(context.Background(), func(tx *bolt.Tx) error {
-		n, last, failed = 0, nil, 0
-		b := tx.Bucket(bn)
-		if b == nil {
+	err = s.scanQueue(ctx, func(q Queued) error {
+		if h, _, _, _, err := parseHeader(q.Value); err == nil && h.keyID == s.keys.current {
 			return nil
 		}
-		type kv struct{ k, v []byte }
-		var rewrite []kv
-		c := b.Cursor()
-		k, v := c.First()
-		if after != nil {
-			k, v = c.Seek(after)
-			if k != nil && bytes.Equal(k, after) {
-				k, v = c.Next()
-			}
+		aad := s.q.aad(q)
+		h, pt, err := s.keys.open(q.Value, bucketOutbox, aad, kindOutbox)
+		if err != nil {
+			failed++
+			return nil
 		}
-		seen := 0
-		for ; k != nil && seen < 500; k, v = c.Next() {
-			seen++
-			last = bytes.Clone(k)
-			h, _, _, _, perr := parseHeader(v)
-			if perr == nil && h.keyID == s.keys.current {
-				continue
-			}
-			h, pt, oerr := s.keys.open(v, bn, k, kind)
-			if oerr != nil {
-				failed++
-				continue
-			}
-			rewrite = append(rewrite, kv{bytes.Clone(k), s.keys.seal(kind, h.t1, h.t2, bn, k, pt)})
+		ok, err := s.q.swap(ctx, q.Seq, q.Value, s.keys.seal(kindOutbox, h.t1, h.t2, bucketOutbox, aad, pt))
+		if ok {
+			total++
 		}
-		if k == nil {
-			last = nil
-		}
-		for _, r := range rewrite {
-			if err := b.Put(r.k, r.v); err != nil {
-				return err
-			}
-		}
-		n = len(rewrite)
-		return nil
-	}, nil)
-	return n, last, failed, err
+		return err
+	})
+	return total, failed, err
 }
 
 // checkAccess warns about (or refuses, per cfg.OnWideAccess) a store
