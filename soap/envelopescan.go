@@ -30,22 +30,18 @@ const (
 // conservative subset of XML: valid UTF-8 without control characters, every tag balanced
 // with the same name, attributes quoted and separated by white space, none repeated, no
 // '<' in a value, references only to the five predefined entities or to characters,
-// namespace declarations that Parse accepts, within lim (counted by scanNodes), names
+// namespace declarations that Parse accepts, within lim (counted as scanNodes counts), names
 // without odd characters, nesting within maxScanDepth, at most maxScanAttrs attributes
 // per element, exactly one Body and at most one Header. ok is false for anything else —
 // including documents that are well-formed but unusual — and the caller then parses the
 // answer with Parse, which judges it. So ok means Parse would accept the same bytes as an
 // envelope with that Body; it never decides a refusal.
 func scanEnvelope(data []byte, lim Limits) (sc envelopeScan, ok bool) {
-	if _, err := scanNodes(data, lim); err != nil || !utf8.Valid(data) {
+	if !utf8.Valid(data) {
 		return sc, false
 	}
-	s := scanner{data: data}
-	i, ok := s.prolog(0)
-	if !ok {
-		return sc, false
-	}
-	root, ok := s.startTag(i)
+	s := scanner{data: data, lim: lim.withDefaults()}
+	root, ok := s.prolog()
 	if !ok || root.selfClosing {
 		return sc, false
 	}
@@ -53,7 +49,7 @@ func scanEnvelope(data []byte, lim Limits) (sc envelopeScan, ok bool) {
 		return sc, false
 	}
 	s.push(root.name)
-	i = root.end
+	i := root.end
 	headers, bodies := 0, 0
 	for {
 		t, ok := s.next(i)
@@ -167,18 +163,22 @@ type tag struct {
 	blank       bool // text: white space only
 }
 
-// scanner holds the names of the open elements and the attributes of the last start tag
-// read (name and value offsets of each).
+// scanner holds the names of the open elements, the attributes of the last start tag read
+// (name and value offsets of each), and the counts that Limits bound.
 type scanner struct {
 	data   []byte
+	lim    Limits
 	stack  [maxScanDepth][2]int
 	depth  int
 	attrs  [maxScanAttrs][4]int
 	nAttrs int
+
+	nodes, elements, comments int
+	decls                     int // namespace declarations
 }
 
 func (s *scanner) push(name [2]int) bool {
-	if s.depth == maxScanDepth {
+	if s.depth == maxScanDepth || s.depth >= s.lim.MaxDepth {
 		return false
 	}
 	s.stack[s.depth] = name
@@ -214,7 +214,7 @@ func (s *scanner) skip(t tag) (int, bool) {
 		i = c.end
 		switch c.kind {
 		case tokStart:
-			if !c.selfClosing && !s.push(c.name) {
+			if c.selfClosing && s.depth >= s.lim.MaxDepth || !c.selfClosing && !s.push(c.name) {
 				return 0, false
 			}
 		case tokEnd:
@@ -228,29 +228,50 @@ func (s *scanner) skip(t tag) (int, bool) {
 
 // prolog skips what may precede the root (an XML declaration naming UTF-8 or no
 // encoding, white space, comments, processing instructions; no byte order mark, which the
-// parser refuses) and returns the root's offset.
-func (s *scanner) prolog(i int) (int, bool) {
+// parser refuses) and returns the root's start tag.
+func (s *scanner) prolog() (tag, bool) {
+	i := 0
 	for {
 		t, ok := s.next(i)
 		if !ok {
-			return 0, false
+			return tag{}, false
 		}
 		switch {
 		case t.kind == tokStart:
-			return i, true
+			return t, true
 		case t.kind == tokText && t.blank:
 		case t.kind == tokOther && s.data[t.start+1] == '?': // a processing instruction
 		case t.kind == tokOther && bytes.HasPrefix(s.data[t.start:], []byte("<!--")):
 		default:
-			return 0, false
+			return tag{}, false
 		}
 		i = t.end
 	}
 }
 
-// next returns the item starting at i; ok is false at the end of data and for anything
-// outside the accepted subset.
-func (s *scanner) next(i int) (tag, bool) {
+// next returns the item starting at i and counts it against the limits; ok is false at the
+// end of data, beyond a limit, and for anything outside the accepted subset.
+func (s *scanner) next(i int) (t tag, ok bool) {
+	t, ok = s.item(i)
+	if !ok {
+		return t, false
+	}
+	s.nodes++
+	switch t.kind {
+	case tokStart:
+		s.elements++
+	case tokEnd:
+		s.nodes-- // the start tag counted the element
+	case tokOther:
+		if s.data[t.start+1] != '!' || s.data[t.start+2] == '-' { // a comment or a processing instruction
+			s.comments++
+		}
+	}
+	return t, s.nodes <= s.lim.MaxNodes && s.elements <= s.lim.MaxElements && s.comments <= s.lim.MaxComments
+}
+
+// item reads the item starting at i.
+func (s *scanner) item(i int) (tag, bool) {
 	d := s.data
 	if i >= len(d) {
 		return tag{}, false
@@ -264,23 +285,29 @@ func (s *scanner) next(i int) (tag, bool) {
 		return tag{kind: tokText, start: i, end: i + j, blank: isBlank(text)}, textOK(text)
 	}
 	rest := d[i:]
-	var end int
-	switch {
-	case bytes.HasPrefix(rest, []byte("<!--")):
-		end = bytes.Index(rest[4:], []byte("-->"))
-		if end < 0 || bytes.Contains(rest[4:4+end], []byte("--")) {
-			return tag{}, false
-		}
-		end += 4 + 3
-	case bytes.HasPrefix(rest, []byte("<![CDATA[")):
-		end = bytes.Index(rest[9:], []byte("]]>"))
-		if end < 0 || !charsOK(rest[9:9+end]) {
-			return tag{}, false
-		}
-		end += 9 + 3
-	case bytes.HasPrefix(rest, []byte("<!")):
+	if len(rest) < 2 {
 		return tag{}, false
-	case bytes.HasPrefix(rest, []byte("<?")):
+	}
+	var end int
+	switch rest[1] {
+	case '!':
+		switch {
+		case bytes.HasPrefix(rest, []byte("<!--")):
+			end = bytes.Index(rest[4:], []byte("-->"))
+			if end < 0 || bytes.Contains(rest[4:4+end], []byte("--")) {
+				return tag{}, false
+			}
+			end += 4 + 3
+		case bytes.HasPrefix(rest, []byte("<![CDATA[")):
+			end = bytes.Index(rest[9:], []byte("]]>"))
+			if end < 0 || !charsOK(rest[9:9+end]) {
+				return tag{}, false
+			}
+			end += 9 + 3
+		default: // DOCTYPE and other declarations
+			return tag{}, false
+		}
+	case '?':
 		end = bytes.Index(rest[2:], []byte("?>"))
 		if end < 0 || !charsOK(rest[2:2+end]) {
 			return tag{}, false
@@ -294,7 +321,7 @@ func (s *scanner) next(i int) (tag, bool) {
 			return tag{}, false
 		}
 		end += 2 + 2
-	case bytes.HasPrefix(rest, []byte("</")):
+	case '/':
 		n := nameLen(rest[2:])
 		if n == 0 {
 			return tag{}, false
@@ -376,6 +403,9 @@ func (s *scanner) startTag(i int) (tag, bool) {
 		a[2], a[3] = j+1, j+1+k
 		j += k + 2
 		name := d[a[0]:a[1]]
+		if bytes.HasPrefix(name, []byte("xmlns")) && !s.declOK(name, val) {
+			return tag{}, false
+		}
 		for _, o := range s.attrs[:s.nAttrs] {
 			if bytes.Equal(d[o[0]:o[1]], name) {
 				return tag{}, false // repeated
@@ -384,6 +414,24 @@ func (s *scanner) startTag(i int) (tag, bool) {
 		s.attrs[s.nAttrs] = a
 		s.nAttrs++
 	}
+}
+
+// declOK reports whether the attribute name="val" (named xmlns…) is a namespace declaration
+// Parse accepts, counting it: over maxNamespaces in the whole document (a bound at least as
+// strict as Parse's, in scope) is refused too.
+func (s *scanner) declOK(name, val []byte) bool {
+	switch {
+	case len(name) == len("xmlns"):
+	case name[len("xmlns")] != ':':
+		return true // an ordinary attribute whose name starts with xmlns
+	default:
+		prefix := name[len("xmlns:"):]
+		if len(val) == 0 || string(prefix) == "xmlns" || (string(prefix) == "xml") != (string(val) == xmlNamespace) {
+			return false
+		}
+	}
+	s.decls++
+	return s.decls <= maxNamespaces
 }
 
 // declsOf adds the namespace declarations of the last start tag read to sc's scope (a prefix
@@ -509,7 +557,7 @@ func nameLen(b []byte) int {
 				return 0
 			}
 		case c == ':':
-			if n == 0 || colons > 0 {
+			if n == 0 || colons > 0 || n+1 >= len(b) || !nameStart(b[n+1]) {
 				return 0
 			}
 			colons++
@@ -527,6 +575,10 @@ func nameLen(b []byte) int {
 	return n
 }
 
+func nameStart(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c >= 0x80
+}
+
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 func isBlank(b []byte) bool {
@@ -541,12 +593,15 @@ func isBlank(b []byte) bool {
 // charsOK reports whether b (valid UTF-8) holds no ASCII control character but tab, newline
 // and carriage return, and neither U+FFFE nor U+FFFF: the characters XML allows.
 func charsOK(b []byte) bool {
-	for _, c := range b {
-		if c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
+	for i, c := range b {
+		switch {
+		case c < 0x20 && c != '\t' && c != '\n' && c != '\r':
+			return false
+		case c == 0xEF && i+2 < len(b) && b[i+1] == 0xBF && (b[i+2] == 0xBE || b[i+2] == 0xBF): // U+FFFE, U+FFFF
 			return false
 		}
 	}
-	return !bytes.Contains(b, []byte("\uFFFE")) && !bytes.Contains(b, []byte("\uFFFF"))
+	return true
 }
 
 // textOK reports whether text (or an attribute value) has acceptable characters and refers

@@ -15,6 +15,7 @@ var scanSeeds = []string{
 	`<Envelope xmlns="http://schemas.xmlsoap.org/soap/envelope/"><Body><f:Fault xmlns:f="urn:not-soap"/></Body></Envelope>`,
 	`<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/"><S:Header xmlns:S="urn:x"/><S:Body><a/></S:Body></S:Envelope>`,
 	`<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/"><S:Body><a><a/></a></S:Body></S:Envelope>`,
+	`<?a?><!--b--><S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/"><S:Body><a><b><c><d/></c></b></a> x </S:Body></S:Envelope><?c?>`,
 }
 
 // FuzzScanEnvelope: whatever scanEnvelope accepts, the parser accepts as an envelope, with
@@ -24,8 +25,14 @@ func FuzzScanEnvelope(f *testing.F) {
 	for _, s := range scanSeeds {
 		f.Add([]byte(s))
 	}
-	lim := DefaultLimits
+	tight := Limits{MaxDepth: 4, MaxElements: 8, MaxNodes: 16, MaxComments: 2}.withDefaults()
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// Under tight limits too: what the lexer accepts is within them for the parser.
+		if _, ok := scanEnvelope(data, tight); ok {
+			_, err := parseBytes(data, tight)
+			require.NoError(t, err, "%q", data)
+		}
+		lim := DefaultLimits
 		sc, ok := scanEnvelope(data, lim)
 		if !ok {
 			return
