@@ -145,35 +145,18 @@ func openChecked(path string, cfg Config, kr *keyring, now func() time.Time) (*b
 			_, _ = rand.Read(ix)
 			return putKeyCheck(m, kr, kr.current, ix, now())
 		}
-		if f := m.Get([]byte(formatKey)); !bytes.Equal(f, []byte(formatValue)) {
-			return corrupt(path, "unknown format %.32q", f)
+		var recs []Record
+		if err := m.ForEach(func(k, v []byte) error {
+			recs = append(recs, Record{Key: bytes.Clone(k), Value: bytes.Clone(v)})
+			return nil
+		}); err != nil {
+			return err
 		}
-		var present []string
-		c := m.Cursor()
-		prefix := []byte(keyCheckPrefix)
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			id := string(k[len(prefix):])
-			present = append(present, id)
-			if kr.wraps[id] == nil {
-				continue
-			}
-			_, pt, err := kr.open(v, bucketMeta, k, kindKeyCheck)
-			if err != nil || len(pt) != 32 {
-				return &FileError{Path: path, Err: fmt.Errorf("%w: key %q does not match the key with that ID in the file", ErrUnknownKey, id)}
-			}
-			if ix != nil && !bytes.Equal(ix, pt) {
-				return corrupt(path, "key check records disagree")
-			}
-			ix = pt
+		var needCheck bool
+		if ix, needCheck, err = indexFromMeta(path, "file", kr, recs); err != nil {
+			return err
 		}
-		if ix == nil {
-			sort.Strings(present)
-			if len(present) == 0 {
-				return corrupt(path, "no key check record")
-			}
-			return &FileError{Path: path, Err: fmt.Errorf("%w: file written under key IDs %s, none configured", ErrUnknownKey, strings.Join(present, ", "))}
-		}
-		if m.Get([]byte(keyCheckPrefix+kr.current)) == nil {
+		if needCheck {
 			return putKeyCheck(m, kr, kr.current, ix, now())
 		}
 		return nil
@@ -186,6 +169,53 @@ func openChecked(path string, cfg Config, kr *keyring, now func() time.Time) (*b
 		return db, nil, err
 	}
 	return db, index, nil
+}
+
+// indexFromMeta checks a store's meta records (the format record and the
+// "key check" records: the index key sealed under each vendor key) against
+// the configured keys and returns the index key, and whether the current key
+// lacks its key check record. where names the storage in errors ("file",
+// "backend"). Both storages open through it.
+func indexFromMeta(path, where string, kr *keyring, recs []Record) (ix []byte, needCheck bool, err error) {
+	var format []byte
+	for _, r := range recs {
+		if string(r.Key) == formatKey {
+			format = r.Value
+		}
+	}
+	if !bytes.Equal(format, []byte(formatValue)) {
+		return nil, false, corrupt(path, "unknown format %.32q", format)
+	}
+	var present []string
+	hasCurrent := false
+	for _, r := range recs {
+		k := string(r.Key)
+		if !strings.HasPrefix(k, keyCheckPrefix) {
+			continue
+		}
+		id := k[len(keyCheckPrefix):]
+		present = append(present, id)
+		hasCurrent = hasCurrent || id == kr.current
+		if kr.wraps[id] == nil {
+			continue
+		}
+		_, pt, err := kr.open(r.Value, bucketMeta, r.Key, kindKeyCheck)
+		if err != nil || len(pt) != 32 {
+			return nil, false, &FileError{Path: path, Err: fmt.Errorf("%w: key %q does not match the key with that ID in the %s", ErrUnknownKey, id, where)}
+		}
+		if ix != nil && !bytes.Equal(ix, pt) {
+			return nil, false, corrupt(path, "key check records disagree")
+		}
+		ix = pt
+	}
+	if ix == nil {
+		sort.Strings(present)
+		if len(present) == 0 {
+			return nil, false, corrupt(path, "no key check record")
+		}
+		return nil, false, &FileError{Path: path, Err: fmt.Errorf("%w: %s written under key IDs %s, none configured", ErrUnknownKey, where, strings.Join(present, ", "))}
+	}
+	return ix, !hasCurrent, nil
 }
 
 func putKeyCheck(m *bolt.Bucket, kr *keyring, id string, ix []byte, now time.Time) error {

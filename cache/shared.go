@@ -1,12 +1,10 @@
 package cache
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -96,45 +94,12 @@ func (s *Store) loadSharedMeta(ctx context.Context) (*indexer, error) {
 			return nil, err
 		}
 	}
-	var ix []byte
-	var present []string
-	formatOK := false
-	for _, r := range recs {
-		k := string(r.Key)
-		if k == formatKey {
-			formatOK = bytes.Equal(r.Value, []byte(formatValue))
-			continue
-		}
-		if !strings.HasPrefix(k, keyCheckPrefix) {
-			continue
-		}
-		id := k[len(keyCheckPrefix):]
-		present = append(present, id)
-		if s.keys.wraps[id] == nil {
-			continue
-		}
-		_, pt, err := s.keys.open(r.Value, bucketMeta, r.Key, kindKeyCheck)
-		if err != nil || len(pt) != 32 {
-			return nil, &FileError{Path: s.path, Err: fmt.Errorf("%w: key %q does not match the key with that ID in the backend", ErrUnknownKey, id)}
-		}
-		if ix != nil && !bytes.Equal(ix, pt) {
-			return nil, &FileError{Path: s.path, Err: fmt.Errorf("%w: key check records disagree", ErrCorrupt)}
-		}
-		ix = pt
+	ix, needCheck, err := indexFromMeta(s.path, "backend", s.keys, recs)
+	if err != nil {
+		return nil, err
 	}
-	if !formatOK {
-		return nil, &FileError{Path: s.path, Err: fmt.Errorf("%w: no %s format record", ErrCorrupt, formatValue)}
-	}
-	if ix == nil {
-		sort.Strings(present)
-		return nil, &FileError{Path: s.path, Err: fmt.Errorf("%w: tenant written under key IDs %s, none configured", ErrUnknownKey, strings.Join(present, ", "))}
-	}
-	kc := []byte(keyCheckPrefix + s.keys.current)
-	has := false
-	for _, r := range recs {
-		has = has || bytes.Equal(r.Key, kc)
-	}
-	if !has {
+	if needCheck {
+		kc := []byte(keyCheckPrefix + s.keys.current)
 		now := s.now().UnixNano()
 		if err := s.be.Put(ctx, t, sharedMeta, Record{Key: kc, Value: s.keys.sealWith(s.keys.current, kindKeyCheck, now, 0, bucketMeta, kc, ix), T1: now}); err != nil {
 			return nil, err
