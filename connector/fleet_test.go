@@ -71,8 +71,12 @@ func TestFleet_InstancesShareAnswersTokenAndServiceList(t *testing.T) {
 
 	require.NoError(t, b.ActivateFallback(ServiceInsurability, "fleet test"))
 	n := counts(p, platformtest.ServiceInsurability)
-	res, err := b.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
-	require.NoError(t, err)
+	// a stores live answers deferred: in the database within milliseconds of its call.
+	var res InsurabilityResult
+	require.Eventually(t, func() bool {
+		res, err = b.Insurability(ctx, InsurabilityRequest{SSIN: pt.SSIN})
+		return err == nil
+	}, 10*time.Second, 10*time.Millisecond, "a's answer served by b")
 	require.Equal(t, SourceCache, res.Source)
 	require.Equal(t, live.AsOf.Unix(), res.AsOf.Unix())
 	require.Equal(t, live.Answer.PaymentApproval, res.Answer.PaymentApproval)
