@@ -623,10 +623,12 @@ func (c *Client) currentToken() *sts.Token {
 var ErrClosed = errors.New("connector: client closed")
 
 // request is what do sends: body, a tree put in an envelope, or payload, the body element
-// already in exclusive canonical form (canonicalWriter), signed without a tree.
+// already in exclusive canonical form (canonicalWriter), signed without a tree. rawAnswer
+// asks for the answer's bytes (read by a streamReader) rather than its tree.
 type request struct {
-	body    *etree.Element
-	payload []byte
+	body      *etree.Element
+	payload   []byte
+	rawAnswer bool
 }
 
 // reply is an endpoint's answer: the Body's first element (a tree request) or the answer's
@@ -712,7 +714,7 @@ func (c *Client) do(ctx context.Context, service, action string, req request, si
 			}
 			step.Kind = StepAttempt
 			actx, start := c.stepStart(ctx, step)
-			rep, err := c.exchange(actx, ep, action, msg, req.payload != nil)
+			rep, err := c.exchange(actx, ep, action, msg, req.rawAnswer)
 			if err == nil {
 				err = handle(ep, rep)
 			}

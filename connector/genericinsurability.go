@@ -4,8 +4,6 @@ import (
 	"context"
 	"slices"
 	"time"
-
-	"github.com/beevik/etree"
 )
 
 // GenericInsurability v1 (care providers other than pharmacists), docs/wire/insurability.md;
@@ -167,11 +165,11 @@ func (c *Client) GenericInsurability(ctx context.Context, req GenericInsurabilit
 	return GenericInsurabilityResult{Answer: out.Answer, Source: out.Source, AsOf: out.AsOf, Degraded: out.Degraded, Endpoint: out.Endpoint}, err
 }
 
+// liveGenericInsurability asks the platform: the request is written as canonical bytes and
+// signed as written; the answer is read from soap's tree.
 func (c *Client) liveGenericInsurability(ctx context.Context, req GenericInsurabilityRequest) (GenericInsurabilityAnswer, string, error) {
 	ref := c.refs.next()
-	body := buildGenericInsurabilityRequest(req, c.origin, ref)
-	return liveCall(c, ctx, ServiceGenericInsurability, ActionGenericInsurability, body, true,
-		func(el *etree.Element) (GenericInsurabilityAnswer, error) {
-			return parseGenericInsurabilityResponse(el, ref)
-		})
+	payload := appendGenericInsurabilityRequest(make([]byte, 0, 2048), req, c.origin, ref)
+	return liveExchange(c, ctx, ServiceGenericInsurability, ActionGenericInsurability, request{payload: payload}, true,
+		func(r reply) (GenericInsurabilityAnswer, error) { return parseGenericInsurabilityResponse(r.el, ref) })
 }

@@ -21,50 +21,68 @@ const (
 	qualityGenInsPharmacy = "pharmacy"
 )
 
-// buildGenericInsurabilityRequest builds the GetInsurabilityRequest body element; req must be
-// normalized, reference is a number of at most 14 digits. Like the official connector it sends
-// the reference both as CommonInput/InputReference and RecordCommonInput/InputReference.
-func buildGenericInsurabilityRequest(req GenericInsurabilityRequest, o requestOrigin, reference string) *etree.Element {
-	root := etree.NewElement("gi:GetInsurabilityRequest")
-	root.CreateAttr("xmlns:gi", NSGenericInsurabilityProtocol)
-	root.CreateAttr("xmlns:core", NSGenericInsurabilityCore)
-	const c = "core:"
-	ci := add(root, "gi:CommonInput", "")
-	origin := addRequestOrigin(ci, c, o)
+// Namespace declarations of a GenericInsurability request in canonical form (see
+// declInsurabilityProtocol).
+var (
+	declGenInsProtocol = declare("gi", NSGenericInsurabilityProtocol)
+	declGenInsCore     = declare("core", NSGenericInsurabilityCore)
+)
+
+// appendGenericInsurabilityRequest appends the GetInsurabilityRequest body element to b in
+// exclusive canonical form (canonicalWriter); req must be normalized, reference is a number
+// of at most 14 digits. Like the official connector it sends the reference both as
+// CommonInput/InputReference and RecordCommonInput/InputReference.
+func appendGenericInsurabilityRequest(b []byte, req GenericInsurabilityRequest, o requestOrigin, reference string) []byte {
+	const root = "gi:GetInsurabilityRequest"
+	w := canonicalWriter{b: b}
+	w.start(root, declGenInsProtocol)
+	w.start("gi:CommonInput", "")
+	writeOriginStart(&w, declGenInsCore, o)
 	if o.NIHII != "" {
 		quality := QualityDoctor
 		if o.Preset == PresetPharmacy {
 			quality = qualityGenInsPharmacy
 		}
-		cp := add(origin, c+"CareProvider", "")
-		addNihii(cp, c, quality, o.NIHII)
+		w.start("core:CareProvider", "")
+		writeNihii(&w, quality, o.NIHII)
 		if o.SSIN != "" {
-			pp := add(cp, c+"PhysicalPerson", "")
-			addNihii(pp, c, quality, o.NIHII)
-			add(pp, c+"Ssin", o.SSIN)
+			w.start("core:PhysicalPerson", "")
+			writeNihii(&w, quality, o.NIHII)
+			w.leaf("core:Ssin", "", o.SSIN)
+			w.end("core:PhysicalPerson")
 		}
+		w.end("core:CareProvider")
 	}
-	add(ci, c+"InputReference", reference)
-	add(add(root, "gi:RecordCommonInput", ""), c+"InputReference", reference)
-	r := add(root, "gi:Request", "")
-	id := add(r, c+"CareReceiverId", "")
+	w.end("core:Origin")
+	w.leaf("core:InputReference", declGenInsCore, reference)
+	w.end("gi:CommonInput")
+	w.start("gi:RecordCommonInput", "")
+	w.leaf("core:InputReference", declGenInsCore, reference)
+	w.end("gi:RecordCommonInput")
+	w.start("gi:Request", "")
+	w.start("core:CareReceiverId", declGenInsCore)
 	if req.SSIN != "" {
-		add(id, c+"Inss", req.SSIN)
+		w.leaf("core:Inss", "", req.SSIN)
 	} else {
-		add(id, c+"RegNrWithMut", req.RegNrWithMut)
-		add(id, c+"Mutuality", req.Mutuality)
+		w.leaf("core:RegNrWithMut", "", req.RegNrWithMut)
+		w.leaf("core:Mutuality", "", req.Mutuality)
 	}
-	addGenInsRequestDetail(r, c, req)
-	return root
-}
-
-func addGenInsRequestDetail(parent *etree.Element, c string, req GenericInsurabilityRequest) {
-	d := add(parent, c+"InsurabilityRequestDetail", "")
-	add(d, c+"InsurabilityRequestType", req.RequestType)
-	per := add(d, c+"Period", "")
-	add(per, c+"PeriodStart", req.PeriodStart.Format(dateLayout))
-	add(per, c+"PeriodEnd", req.PeriodEnd.Format(dateLayout))
-	add(d, c+"InsurabilityContactType", req.ContactType)
+	w.end("core:CareReceiverId")
+	w.start("core:InsurabilityRequestDetail", declGenInsCore)
+	w.leaf("core:InsurabilityRequestType", "", req.RequestType)
+	w.start("core:Period", "")
+	w.start("core:PeriodStart", "")
+	w.b = req.PeriodStart.AppendFormat(w.b, dateLayout)
+	w.end("core:PeriodStart")
+	w.start("core:PeriodEnd", "")
+	w.b = req.PeriodEnd.AppendFormat(w.b, dateLayout)
+	w.end("core:PeriodEnd")
+	w.end("core:Period")
+	w.leaf("core:InsurabilityContactType", "", req.ContactType)
+	w.end("core:InsurabilityRequestDetail")
+	w.end("gi:Request")
+	w.end(root)
+	return w.b
 }
 
 // genInsMutualities are the insurer codes both schemas allow; 1.1 adds 750 and 999.

@@ -284,6 +284,6 @@ func (c *Client) Insurability(ctx context.Context, req InsurabilityRequest) (Ins
 func (c *Client) liveInsurability(ctx context.Context, req InsurabilityRequest) (InsurabilityAnswer, string, error) {
 	ref := c.refs.next()
 	payload := appendInsurabilityRequest(make([]byte, 0, 2048), req, c.origin, ref)
-	return liveExchange(c, ctx, ServiceInsurability, ActionInsurability, request{payload: payload}, true,
+	return liveExchange(c, ctx, ServiceInsurability, ActionInsurability, request{payload: payload, rawAnswer: true}, true,
 		func(r reply) (InsurabilityAnswer, error) { return parseInsurabilityEnvelope(r.raw, ref) })
 }

@@ -3,8 +3,6 @@ package connector
 import (
 	"bytes"
 	"strings"
-
-	"github.com/beevik/etree"
 )
 
 // The wire format of Insurability v2 (pharmacists), as its schema insurabilityservices_protocol-2_0.xsd
@@ -34,13 +32,6 @@ func insurabilityRequestCode(t string) string {
 		return c
 	}
 	return t
-}
-
-// addNihii writes a NihiiType (Quality, Value) named Nihii under parent.
-func addNihii(parent *etree.Element, p, quality, value string) {
-	n := add(parent, p+"Nihii", "")
-	add(n, p+"Quality", quality)
-	add(n, p+"Value", value)
 }
 
 func boolText(b bool) string {
@@ -93,15 +84,15 @@ func appendInsurabilityRequest(b []byte, req InsurabilityRequest, o requestOrigi
 	return w.b
 }
 
-// writeRequestOrigin writes Insurability v2's CommonInput content: Request/IsTest, then
-// Origin with Package (Name before License, as AbstractIdType orders them) and the
-// CareProvider (GenericInsurability's tree builder, addRequestOrigin, writes the same
-// Request and Package).
-func writeRequestOrigin(w *canonicalWriter, o requestOrigin) {
-	w.start("core:Request", declInsurabilityCore)
+// writeOriginStart writes the Request/IsTest and the start of Origin with its Package (Name
+// before License, as AbstractIdType orders them) of a CommonInput, shared by Insurability v2
+// and GenericInsurability; decl declares the core prefix (each service has its own core
+// namespace). The caller writes its CareProvider and ends core:Origin.
+func writeOriginStart(w *canonicalWriter, decl namespaceDecl, o requestOrigin) {
+	w.start("core:Request", decl)
 	w.leaf("core:IsTest", "", boolText(o.IsTest))
 	w.end("core:Request")
-	w.start("core:Origin", declInsurabilityCore)
+	w.start("core:Origin", decl)
 	w.start("core:Package", "")
 	if o.Package.Name != "" {
 		w.leaf("core:Name", "", o.Package.Name)
@@ -111,6 +102,12 @@ func writeRequestOrigin(w *canonicalWriter, o requestOrigin) {
 	w.leaf("core:Password", "", o.Package.Password)
 	w.end("core:License")
 	w.end("core:Package")
+}
+
+// writeRequestOrigin writes Insurability v2's CommonInput content: Request/IsTest, then
+// Origin with Package and the CareProvider.
+func writeRequestOrigin(w *canonicalWriter, o requestOrigin) {
+	writeOriginStart(w, declInsurabilityCore, o)
 	if o.NIHII != "" { // CareProvider is optional in the schema; Config.Validate requires the NIHII
 		holder, quality := o.HolderNIHII, QualityPharmacyHolder
 		if holder == "" {
@@ -303,20 +300,4 @@ func readInsurabilityResponse(s *streamSeq, a *InsurabilityAnswer) {
 		ver.end()
 	}
 	s.end()
-}
-
-// addRequestOrigin writes the Request/IsTest and Origin/Package part of a CommonInput, shared by
-// Insurability v2 and GenericInsurability (Package Name before License, as AbstractIdType
-// orders them), and returns Origin for the CareProvider.
-func addRequestOrigin(ci *etree.Element, c string, o requestOrigin) *etree.Element {
-	add(add(ci, c+"Request", ""), c+"IsTest", boolText(o.IsTest))
-	origin := add(ci, c+"Origin", "")
-	pkg := add(origin, c+"Package", "")
-	if o.Package.Name != "" {
-		add(pkg, c+"Name", o.Package.Name)
-	}
-	lic := add(pkg, c+"License", "")
-	add(lic, c+"Username", o.Package.Username)
-	add(lic, c+"Password", o.Package.Password)
-	return origin
 }

@@ -100,26 +100,42 @@ func TestWireRequests_ValidateAgainstSchemas(t *testing.T) {
 	gp := testOrigin()
 	gp.Preset, gp.HolderNIHII = PresetGP, ""
 	refs := newReferenceSource()
+	// Payloads written in canonical form: schema-valid, and their own exclusive canonical form
+	// for xmllint and for soap (what the signature digests is what is sent).
+	canonical := func(t *testing.T, schema string, b []byte) {
+		requireValid(t, schema, b)
+		require.Equal(t, string(b), string(excC14N(t, b)), "the payload is its own exclusive canonical form")
+		doc := etree.NewDocument()
+		require.NoError(t, doc.ReadFromBytes(b))
+		c14n, err := soap.Canonical(doc.Root())
+		require.NoError(t, err)
+		require.Equal(t, string(b), string(c14n), "as the signer and the verifier canonicalise it")
+	}
 	for _, tc := range insurabilityWireCases(t, now) {
+		t.Run(tc.name, func(t *testing.T) { canonical(t, xsdInsurability, appendInsurabilityRequest(nil, tc.req, tc.origin, tc.ref)) })
+	}
+	escaped := testOrigin()
+	escaped.Package = PackageLicense{Name: "Tom & Jerry <pharma> 'x'\r\n\tÉ€𝄞", Username: "a&b", Password: "p<>\x01\xff"}
+	for _, tc := range []struct {
+		name   string
+		req    GenericInsurabilityRequest
+		origin requestOrigin
+		ref    string
+	}{
+		{"genins ssin, pharmacy preset", gen(GenericInsurabilityRequest{SSIN: "93051822361"}), testOrigin(), refs.next()},
+		{"genins regnr, gp, period", gen(GenericInsurabilityRequest{RegNrWithMut: "0123456789012", Mutuality: "500",
+			RequestType: RequestInvoicing, PeriodEnd: now.AddDate(0, 1, 0), ContactType: ContactHospitalizedForDay}), gp, refs.next()},
+		{"genins bare origin", gen(GenericInsurabilityRequest{SSIN: "93051822361", ContactType: ContactOther}), bare, "7"},
+		{"genins text to escape", gen(GenericInsurabilityRequest{SSIN: "93051822361"}), escaped, refs.next()},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := appendInsurabilityRequest(nil, tc.req, tc.origin, tc.ref)
-			requireValid(t, xsdInsurability, b)
-			require.Equal(t, string(b), string(excC14N(t, b)), "the payload is its own exclusive canonical form")
-			doc := etree.NewDocument()
-			require.NoError(t, doc.ReadFromBytes(b))
-			c14n, err := soap.Canonical(doc.Root())
-			require.NoError(t, err)
-			require.Equal(t, string(b), string(c14n), "as the signer and the verifier canonicalise it")
+			canonical(t, xsdGenIns11, appendGenericInsurabilityRequest(nil, tc.req, tc.origin, tc.ref))
 		})
 	}
 	for _, tc := range []struct {
 		name, schema string
 		el           *etree.Element
 	}{
-		{"genins ssin, pharmacy preset", xsdGenIns11, buildGenericInsurabilityRequest(gen(GenericInsurabilityRequest{SSIN: "93051822361"}), testOrigin(), refs.next())},
-		{"genins regnr, gp, period", xsdGenIns11, buildGenericInsurabilityRequest(gen(GenericInsurabilityRequest{RegNrWithMut: "0123456789012", Mutuality: "500",
-			RequestType: RequestInvoicing, PeriodEnd: now.AddDate(0, 1, 0), ContactType: ContactHospitalizedForDay}), gp, refs.next())},
-		{"genins bare origin", xsdGenIns11, buildGenericInsurabilityRequest(gen(GenericInsurabilityRequest{SSIN: "93051822361", ContactType: ContactOther}), bare, "7")},
 		{"etk", xsdETK, buildETKRequest(Identifier{Type: "NIHII-PHARMACY", Value: "12345678901"})},
 		{"etk with application", xsdETK, buildETKRequest(Identifier{Type: "CBE", Value: "0809394427", ApplicationID: "MYCARENET"})},
 		{"ehealthbox minimal", xsdEHealthBox, buildSendMessageRequest(box(EHealthBoxMessage{Recipients: []EHealthBoxAddress{{ID: "12345678901", Type: "NIHII", Quality: "DOCTOR"}},
