@@ -218,3 +218,29 @@ func BenchmarkAppendSignedVsRSA(b *testing.B) {
 	}
 	b.ReportMetric(float64(full)/float64(bare), "sign/rsa")
 }
+
+// The live path's shape: a SAML holder-of-key assertion as the token. xmlsec1 verifies the
+// message's signature with the holder's certificate (the KeyIdentifier names the assertion,
+// which xmlsec1 cannot resolve, so the key is given) and the assertion's own, untouched,
+// with the STS's.
+func TestAppendSigned_AssertionMessageVerifiesWithXMLSec(t *testing.T) {
+	bin := xmlsec1(t)
+	p, sts := testPKIs(t)
+	s, err := soap.NewSigner(soap.SignerConfig{Key: p.key, Assertion: issueAssertion(t, sts, p.cert), Now: clock})
+	require.NoError(t, err)
+	msg, err := s.AppendSigned(nil, canonicalPayload(t, insurabilityRequest()))
+	require.NoError(t, err)
+	tampered := bytes.Replace(msg, []byte("00000000097"), []byte("00000000196"), 1)
+	dir := writeFiles(t, map[string][]byte{"msg.xml": msg, "tampered.xml": tampered, "cert.pem": p.certPEM, "sts.pem": sts.certPEM})
+
+	own := append([]string{"--verify", "--pubkey-cert-pem", "cert.pem", "--node-xpath",
+		"/*[local-name()='Envelope']/*[local-name()='Header']/*[local-name()='Security']/*[local-name()='Signature']"}, idAttrs...)
+	out, err := runXMLSec(t, bin, dir, append(own, "msg.xml")...)
+	require.NoError(t, err, "xmlsec1:\n%s", out)
+	require.Contains(t, string(out), "SignedInfo References (ok/all): 2/2")
+	out, err = runXMLSec(t, bin, dir, append(own, "tampered.xml")...)
+	require.Error(t, err, "a changed payload:\n%s", out)
+
+	out, err = runXMLSec(t, bin, dir, "--verify", "--pubkey-cert-pem", "sts.pem", "--id-attr:AssertionID", soap.NSSAML+":Assertion", "msg.xml")
+	require.NoError(t, err, "the assertion's signature:\n%s", out)
+}
