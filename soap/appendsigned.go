@@ -32,11 +32,14 @@ type signScratch struct {
 	canon   []byte
 	digests [3][sha256.Size]byte // of the references
 	sum     [sha256.Size]byte    // of SignedInfo
-	rnd     [64]byte
+	// rnd holds random bytes from crypto/rand, read 1 KiB at a time (one system call for 16
+	// messages); rnd[used:] are still unused.
+	rnd  [1024]byte
+	used int
 }
 
 var scratchPool = sync.Pool{New: func() any {
-	return &signScratch{h: sha256.New(), canon: make([]byte, 0, 2048)}
+	return &signScratch{h: sha256.New(), canon: make([]byte, 0, 2048), used: 1024}
 }}
 
 // The fixed parts of what AppendSigned writes; the canonical forms (…C14N) differ from the
@@ -79,13 +82,18 @@ func (s *Signer) AppendSigned(dst, payload []byte) ([]byte, error) {
 	}
 	sc := scratchPool.Get().(*signScratch)
 	defer scratchPool.Put(sc)
-	if _, err := rand.Read(sc.rnd[:]); err != nil {
-		return dst, fmt.Errorf("soap: sign: %w", err)
+	if sc.used+64 > len(sc.rnd) {
+		if _, err := rand.Read(sc.rnd[:]); err != nil {
+			return dst, fmt.Errorf("soap: sign: %w", err)
+		}
+		sc.used = 0
 	}
 	var ids [4][32]byte // body, timestamp, signature, token: 128 random bits each, in hex
 	for i := range ids {
-		hex.Encode(ids[i][:], sc.rnd[16*i:16*i+16])
+		hex.Encode(ids[i][:], sc.rnd[sc.used+16*i:sc.used+16*i+16])
 	}
+	clear(sc.rnd[sc.used : sc.used+64]) // each random byte serves once
+	sc.used += 64
 	bodyID, tsID, sigID, bstID := ids[0][:], ids[1][:], ids[2][:], ids[3][:]
 	now := s.now().UTC()
 

@@ -244,3 +244,27 @@ func TestAppendSigned_AssertionMessageVerifiesWithXMLSec(t *testing.T) {
 	out, err = runXMLSec(t, bin, dir, "--verify", "--pubkey-cert-pem", "sts.pem", "--id-attr:AssertionID", soap.NSSAML+":Assertion", "msg.xml")
 	require.NoError(t, err, "the assertion's signature:\n%s", out)
 }
+
+// Every message gets fresh IDs: the random bytes behind them serve once, across refills of
+// the signer's random buffer.
+func TestAppendSigned_IDsNeverRepeat(t *testing.T) {
+	p, _ := testPKIs(t)
+	s, err := soap.NewSigner(soap.SignerConfig{Key: p.key, Certificate: p.cert, Now: clock})
+	require.NoError(t, err)
+	payload := canonicalPayload(t, insurabilityRequest())
+	ids := regexp.MustCompile(`(?:id|TS|SIG|X509)-([0-9a-f]{32})"`)
+	seen := map[string]bool{}
+	for range 40 { // more than one refill of 1 KiB at 64 bytes a message
+		msg, err := s.AppendSigned(nil, payload)
+		require.NoError(t, err)
+		got := map[string]bool{}
+		for _, m := range ids.FindAllSubmatch(msg, -1) {
+			got[string(m[1])] = true
+		}
+		require.Len(t, got, 4, "body, timestamp, signature and token IDs")
+		for id := range got {
+			require.False(t, seen[id], "id %s repeated", id)
+			seen[id] = true
+		}
+	}
+}
