@@ -102,6 +102,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("UnknownKey", h.unknownKey)
 	t.Run("NothingReadable", h.nothingReadable)
 	t.Run("Stats", h.stats)
+	t.Run("DeferredPut", h.deferredPut)
 }
 
 func (h Harness) putGetDelete(t *testing.T) {
@@ -386,3 +387,42 @@ func (h Harness) stats(t *testing.T) {
 }
 
 var errUnexpectedEOF = io.ErrUnexpectedEOF
+
+// deferredPut: a Put with cache.Deferred is served at once, waits (counted
+// in Stats.DeferredPending) until Flush, is there after a reopen; a Delete
+// after it wins, and Close commits what still waits.
+func (h Harness) deferredPut(t *testing.T) {
+	cfg := h.config(Tenant("deferred"))
+	cfg.DeferredFlush = time.Hour // only Flush and Close commit: nothing here depends on timing
+	st := h.open(t, cfg)
+	fn := cache.FunctionInsurability
+	require.NoError(t, st.Put(bg, fn, ssin, []byte("deferred answer"), cache.Deferred()))
+	e, err := st.Get(bg, fn, ssin)
+	require.NoError(t, err, "served before its commit")
+	require.Equal(t, []byte("deferred answer"), e.Value)
+	s, err := st.Stats(bg)
+	require.NoError(t, err)
+	require.Equal(t, 1, s.DeferredPending)
+	require.NoError(t, st.Flush(bg))
+	s, err = st.Stats(bg)
+	require.NoError(t, err)
+	require.Zero(t, s.DeferredPending)
+
+	require.NoError(t, st.Put(bg, fn, "gone", []byte("x"), cache.Deferred()))
+	require.NoError(t, st.Delete(bg, fn, "gone"))
+	require.NoError(t, st.Put(bg, fn, "at-close", []byte("y"), cache.Deferred()))
+	require.NoError(t, st.Close())
+
+	st = h.open(t, cfg)
+	e, err = st.Get(bg, fn, ssin)
+	require.NoError(t, err)
+	require.Equal(t, []byte("deferred answer"), e.Value)
+	_, err = st.Get(bg, fn, "gone")
+	require.ErrorIs(t, err, cache.ErrNotFound)
+	e, err = st.Get(bg, fn, "at-close")
+	require.NoError(t, err, "Close committed it")
+	require.Equal(t, []byte("y"), e.Value)
+	s, err = st.Stats(bg)
+	require.NoError(t, err)
+	require.Zero(t, s.DeferredFailed)
+}
