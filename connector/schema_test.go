@@ -112,7 +112,9 @@ func TestWireRequests_ValidateAgainstSchemas(t *testing.T) {
 		require.Equal(t, string(b), string(c14n), "as the signer and the verifier canonicalise it")
 	}
 	for _, tc := range insurabilityWireCases(t, now) {
-		t.Run(tc.name, func(t *testing.T) { canonical(t, xsdInsurability, appendInsurabilityRequest(nil, tc.req, tc.origin, tc.ref)) })
+		t.Run(tc.name, func(t *testing.T) {
+			canonical(t, xsdInsurability, appendInsurabilityRequest(nil, tc.req, tc.origin, tc.ref))
+		})
 	}
 	escaped := testOrigin()
 	escaped.Package = PackageLicense{Name: "Tom & Jerry <pharma> 'x'\r\n\tÉ€𝄞", Username: "a&b", Password: "p<>\x01\xff"}
