@@ -457,21 +457,23 @@ func (o *Outbox) Replay(ctx context.Context, send SendFunc) (ReplayResult, error
 			mu       sync.Mutex
 			firstErr error
 			wg       sync.WaitGroup
-			progress bool
+			stuck    int
 		)
 		for _, p := range parts {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				var r ReplayResult
-				err := o.replayPartition(ctx, send, p, &r)
+				unreadable, err := o.replayPartition(ctx, send, p, &r)
 				mu.Lock()
 				defer mu.Unlock()
 				res.Delivered += r.Delivered
 				res.DeadLettered += r.DeadLettered
 				res.Retries += r.Retries
 				res.Skipped += r.Skipped
-				progress = progress || r.Delivered+r.DeadLettered > 0
+				if unreadable {
+					stuck++
+				}
 				if err != nil && firstErr == nil {
 					firstErr = err
 				}
@@ -484,18 +486,19 @@ func (o *Outbox) Replay(ctx context.Context, send SendFunc) (ReplayResult, error
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		if !progress {
-			// The partitions claimed hold only entries that fail
-			// authentication (or passed to other instances): claiming them
-			// again would go round for ever.
+		if stuck == len(parts) {
+			// Every partition claimed still holds only entries that fail
+			// authentication: claiming them again would go round for ever.
 			return res, nil
 		}
 	}
 }
 
 // replayPartition delivers the queued messages of partition part while
-// this Replay holds it, releasing it when done or giving up.
-func (o *Outbox) replayPartition(ctx context.Context, send SendFunc, part []byte, res *ReplayResult) error {
+// this Replay holds it, releasing it when done or giving up. unreadable
+// reports that it ended with only entries that fail authentication left in
+// the partition (they stay there as evidence).
+func (o *Outbox) replayPartition(ctx context.Context, send SendFunc, part []byte, res *ReplayResult) (unreadable bool, err error) {
 	s := o.s
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -520,10 +523,10 @@ func (o *Outbox) replayPartition(ctx context.Context, send SendFunc, part []byte
 	for {
 		qs, err := s.q.entries(ctx, part, after, 64)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if len(qs) == 0 {
-			return nil
+			return len(skipped) > 0, nil
 		}
 		delivered := false
 		for _, q := range qs {
@@ -538,7 +541,7 @@ func (o *Outbox) replayPartition(ctx context.Context, send SendFunc, part []byte
 			}
 			held, err := o.deliver(ctx, send, q, m, part, ls, res)
 			if err != nil || !held {
-				return err
+				return false, err
 			}
 			delivered = true
 		}
