@@ -9,11 +9,13 @@ import (
 )
 
 // Reads of single records (Backend.Get: a fallback answer, the key check of
-// a tenant) are grouped like appends: concurrent Gets wait for one of
-// getFetchers goroutines, which sends every Get waiting at that moment (up to
+// a tenant) are grouped like appends: concurrent Gets wait for the fetching
+// goroutine, which sends every Get waiting at that moment (up to
 // Config.MaxBatch) as one SELECT, so a hundred concurrent fallback reads cost
-// a few round trips and a few pooled connections instead of one each. A Get
-// alone runs its own single-row SELECT at once. Every Get reads the database:
+// a few round trips on one pooled connection instead of one each. A Get
+// alone runs its own single-row SELECT at once. A read the database is slow
+// to answer holds the Gets that arrive meanwhile, for at most
+// Config.QueryTimeout. Every Get reads the database:
 // nothing is kept in memory between calls (another instance may replace or
 // delete a record at any time).
 
@@ -26,13 +28,15 @@ type getOp struct {
 	done           chan struct{}
 }
 
-// getFetchers is how many grouped reads may be in flight at once: while one
-// waits for its answer the other gathers the Gets that arrive meanwhile.
-// Measured with 100 callers on 2 cores (BenchmarkPostgresGet100Callers), 1
-// to 8 gave the same throughput within the noise; more fetchers mean smaller
-// groups (more statements for the same reads), fewer mean a Get that
-// arrives during a read waits for it.
-const getFetchers = 2
+// getFetchers is how many grouped reads may be in flight at once. One: a
+// Get that arrives during a read waits for it and goes in the next, whose
+// group is then larger (fewer statements, fewer database processes woken).
+// Measured with 100 callers on 2 shared cores (BenchmarkPostgresGet100Callers,
+// three alternations at load 7 to 10): 1, 2 and 3 gave the same throughput
+// and p99 within the noise, but 2 and 3 had a p99.9 of 15 to 125 ms and reads
+// stalled up to 0.97 s, where 1 had a p99.9 of 12 to 21 ms and no read over
+// 120 ms.
+const getFetchers = 1
 
 // Get implements cache.Backend. If ctx ends before the answer, Get returns
 // ctx.Err() (the grouped read it joined still completes for the others).
