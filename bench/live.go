@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -266,6 +267,24 @@ type Result struct {
 	RequestBytes int  // size of the last request ehgate sent
 	AnswerBytes  int  // size of the last answer the floor read
 	CPUMeasured  bool // false where getrusage is not read (CPU fields are then 0)
+	// PairRatios holds, for each pair of batches, ehgate's CPU over the floor's: their median
+	// is less moved than Ratio by a background task (a store commit, a GC cycle) that happens
+	// to fall in one batch.
+	PairRatios []float64
+}
+
+// MedianRatio is the median of PairRatios (0 without any).
+func (r Result) MedianRatio() float64 {
+	if len(r.PairRatios) == 0 {
+		return 0
+	}
+	x := slices.Clone(r.PairRatios)
+	slices.Sort(x)
+	n := len(x)
+	if n%2 == 1 {
+		return x[n/2]
+	}
+	return (x[n/2-1] + x[n/2]) / 2
 }
 
 // Ratio is ehgate's CPU per call over the floor's.
@@ -278,10 +297,10 @@ func (r Result) Ratio() float64 {
 
 // String is one line of figures.
 func (r Result) String() string {
-	return fmt.Sprintf("live %.0f µs/call %.0f allocs %.0f B; floor %.0f µs/call %.0f allocs %.0f B; ratio %.3f; request %d B, answer %d B",
+	return fmt.Sprintf("live %.0f µs/call %.0f allocs %.0f B; floor %.0f µs/call %.0f allocs %.0f B; ratio %.3f (median of %d pairs %.3f); request %d B, answer %d B",
 		us(r.Live.CPUPerCall()), r.Live.AllocsPerCall(), r.Live.BytesPerCall(),
 		us(r.Floor.CPUPerCall()), r.Floor.AllocsPerCall(), r.Floor.BytesPerCall(),
-		r.Ratio(), r.RequestBytes, r.AnswerBytes)
+		r.Ratio(), len(r.PairRatios), r.MedianRatio(), r.RequestBytes, r.AnswerBytes)
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
@@ -295,6 +314,7 @@ func (r *Rig) Measure(ctx context.Context, batches, batch int, res *Result) erro
 	for range batches {
 		liveFirst := r.pairs%2 == 0
 		r.pairs++
+		live0, floor0 := res.Live.CPU, res.Floor.CPU
 		for k := range 2 {
 			if (k == 0) == liveFirst {
 				if err := measure(&res.Live, batch, func() error { return r.Live(ctx) }, &res.CPUMeasured); err != nil {
@@ -314,6 +334,9 @@ func (r *Rig) Measure(ctx context.Context, batches, batch int, res *Result) erro
 			}, &res.CPUMeasured); err != nil {
 				return err
 			}
+		}
+		if f := res.Floor.CPU - floor0; f > 0 {
+			res.PairRatios = append(res.PairRatios, float64(res.Live.CPU-live0)/float64(f))
 		}
 	}
 	return nil

@@ -92,6 +92,10 @@ func TestLiveRig_FloorPostsExactlyWhatEhgateSent(t *testing.T) {
 	require.Positive(t, res.Live.Mallocs)
 	require.Positive(t, res.Floor.Mallocs)
 	require.Equal(t, len(sent.Body) > 0, res.RequestBytes > 0)
+	require.LessOrEqual(t, len(res.PairRatios), 2, "at most one ratio per pair of batches")
+	for _, r := range res.PairRatios {
+		require.Positive(t, r)
+	}
 }
 
 var (
@@ -162,6 +166,7 @@ func BenchmarkLiveCall(b *testing.B) {
 	b.ReportMetric(us(res.Live.CPUPerCall()), "live-cpu-µs/call")
 	b.ReportMetric(us(res.Floor.CPUPerCall()), "floor-cpu-µs/call")
 	b.ReportMetric(res.Ratio(), "live/floor")
+	b.ReportMetric(res.MedianRatio(), "live/floor-median")
 	b.ReportMetric(res.Live.AllocsPerCall(), "live-allocs/call")
 	b.ReportMetric(res.Floor.AllocsPerCall(), "floor-allocs/call")
 	b.ReportMetric(res.Live.BytesPerCall(), "live-B/call")
