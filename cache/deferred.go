@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -53,12 +54,19 @@ type deferQueue struct {
 	mu     sync.Mutex
 	ops    []*writeOp // file: in hand-off order
 	closed bool       // set by the writer's last flush: later hand-offs get ErrClosed
-	sig    chan struct{}
+	// armed: the writer has been signalled since it last took the queue, so
+	// it will take what is handed off now; a hand-off signals only when not
+	// armed, which spares a goroutine wake-up per deferred Put (one per live
+	// call) while the writer lingers.
+	armed bool
+	sig   chan struct{}
+	wakes atomic.Uint64 // signals sent (tests count the writer's wake-ups)
 }
 
 func newDeferQueue() deferQueue { return deferQueue{sig: make(chan struct{}, 1)} }
 
 func (q *deferQueue) signal() {
+	q.wakes.Add(1)
 	select {
 	case q.sig <- struct{}{}:
 	default:
@@ -81,8 +89,12 @@ func (s *Store) writeDeferred(op *writeOp) (full bool, err error) {
 	op.deferred = true
 	q.ops = append(q.ops, op)
 	s.deferInFlight.Add(1)
+	wake := !q.armed
+	q.armed = true
 	q.mu.Unlock()
-	q.signal()
+	if wake {
+		q.signal()
+	}
 	return false, nil
 }
 
@@ -94,6 +106,7 @@ func (s *Store) takeDeferred(dst []*writeOp, last bool) []*writeOp {
 	dst = append(dst, q.ops...)
 	clear(q.ops)
 	q.ops = q.ops[:0]
+	q.armed = false
 	q.closed = q.closed || last
 	q.mu.Unlock()
 	return dst
@@ -164,8 +177,12 @@ func (s *Store) putDeferredShared(ctx context.Context, f *function, key string, 
 		return s.putSharedNow(ctx, f, key, r)
 	}
 	s.pend[p.mk] = p
+	wake := !s.pendArmed
+	s.pendArmed = true
 	s.pendMu.Unlock()
-	s.deferq.signal()
+	if wake {
+		s.deferq.signal()
+	}
 	return nil
 }
 
@@ -221,6 +238,7 @@ func (s *Store) flushShared(last bool) {
 	for _, p := range s.pend {
 		batch = append(batch, p)
 	}
+	s.pendArmed = false
 	s.pendClosed = s.pendClosed || last
 	s.pendMu.Unlock()
 	if len(batch) == 0 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -62,4 +63,36 @@ func toString(v any) string {
 		return e.Error()
 	}
 	return ""
+}
+
+// The writer is woken once per batch of deferred answers, not once per Put
+// (a live call stores one answer: a wake-up each was a goroutine switch per
+// call); an answer handed off after the writer took the others wakes it
+// again, so none waits without a commit coming. (A Backend's flusher follows
+// the same rule; pgstore's deferred tests cover it.)
+func TestPut_DeferredWakesTheWriterOncePerBatch(t *testing.T) {
+	cfg := Config{Dir: t.TempDir(), Tenant: "t", Keys: []Key{{ID: "k1", Secret: bytes.Repeat([]byte{1}, 32)}},
+		PurgeInterval: -1, DeferredFlush: time.Hour}
+	s, err := Open(cfg)
+	require.NoError(t, err)
+	ctx := context.Background()
+	put := func(i int) {
+		require.NoError(t, s.Put(ctx, FunctionInsurability, "k"+strconv.Itoa(i), []byte("v"), Deferred()))
+	}
+	for i := range 100 {
+		put(i)
+	}
+	require.Equal(t, uint64(1), s.deferq.wakes.Load(), "100 hand-offs while the writer is armed")
+	require.NoError(t, s.Flush(ctx)) // takes the queue: the next hand-off must wake the writer
+	put(100)
+	require.Equal(t, uint64(2), s.deferq.wakes.Load())
+	require.NoError(t, s.Close())
+
+	s, err = Open(cfg)
+	require.NoError(t, err)
+	defer s.Close()
+	for i := range 101 {
+		_, err := s.Get(ctx, FunctionInsurability, "k"+strconv.Itoa(i))
+		require.NoError(t, err, "answer %d committed", i)
+	}
 }

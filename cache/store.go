@@ -96,6 +96,7 @@ type Store struct {
 	pendMu        sync.Mutex
 	pend          map[memKey]*pendingAnswer
 	pendClosed    bool
+	pendArmed     bool // as deferQueue.armed, for pend (under pendMu)
 	flushMu       sync.RWMutex
 }
 
