@@ -45,18 +45,29 @@ func (db *DB) Get(ctx context.Context, tenant, bucket string, key []byte) ([]byt
 		return nil, err
 	}
 	op := &getOp{tenant: tenant, bucket: bucket, key: key, done: make(chan struct{})}
+	if err := handOff(ctx, db, db.gets, op, op.done); err != nil {
+		return nil, err
+	}
+	return op.value, op.err
+}
+
+// handOff gives op to the loop reading ch (which groups it with others) and
+// waits until that loop closes done. When the DB closes before the loop took
+// op it returns cache.ErrClosed; when ctx ends first, ctx.Err() (a taken op
+// is still completed, for the others of its group).
+func handOff[T any](ctx context.Context, db *DB, ch chan<- T, op T, done <-chan struct{}) error {
 	select {
-	case db.gets <- op:
+	case ch <- op:
 	case <-db.done:
-		return nil, cache.ErrClosed
+		return cache.ErrClosed
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 	select {
-	case <-op.done:
-		return op.value, op.err
+	case <-done:
+		return nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 }
 

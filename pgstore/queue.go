@@ -29,19 +29,10 @@ func (db *DB) Append(ctx context.Context, tenant string, qs []cache.Queued) ([]u
 		return nil, err
 	}
 	op := &appendOp{tenant: tenant, qs: qs, done: make(chan struct{})}
-	select {
-	case db.appends <- op:
-	case <-db.done:
-		return nil, cache.ErrClosed
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := handOff(ctx, db, db.appends, op, op.done); err != nil {
+		return nil, err
 	}
-	select {
-	case <-op.done:
-		return op.seqs, op.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return op.seqs, op.err
 }
 
 func (db *DB) appendLoop() {
