@@ -85,6 +85,13 @@ func textOf(selector string, out *string) chromedp.Action {
 	return chromedp.Evaluate(fmt.Sprintf(`(function(){ var e = document.querySelector(%q); return e ? e.textContent.trim() : ""; })()`, selector), out)
 }
 
+// textWhen waits until an element's text contains want and reads that text in the same
+// evaluation, so that a refresh of the page between the wait and the read cannot blank it.
+func textWhen(selector, want string, out *string) chromedp.Action {
+	return chromedp.Poll(fmt.Sprintf(`(function(){ var e = document.querySelector(%q); var t = e ? e.textContent.trim() : ""; return t.indexOf(%q) >= 0 ? t : false; })()`, selector, want),
+		out, chromedp.WithPollingInterval(50*time.Millisecond))
+}
+
 // eventually runs a until it succeeds (an error such as "target navigated" while the page
 // changes is tried again), within the browser context's bound.
 func eventually(t *testing.T, ctx context.Context, a chromedp.Action) {
@@ -142,7 +149,7 @@ func TestConsole_InHeadlessChromium(t *testing.T) {
 		chromedp.SendKeys(`#reason`, "planned maintenance", chromedp.ByQuery),
 		chromedp.Click(`#activate-submit`, chromedp.ByQuery)))
 	// The form's POST, its redirect and the new page: a step may meet the navigation.
-	eventually(t, ctx, chromedp.Tasks{waitText(modeCell(ins), "fallback"), textOf(modeCell(ins), &mode)})
+	eventually(t, ctx, textWhen(modeCell(ins), "fallback", &mode))
 	require.Equal(t, "fallback", mode)
 	m, cause := e.c.Mode(ins)
 	require.Equal(t, connector.ModeFallback, m, "the client's mode changed")
@@ -179,9 +186,7 @@ func TestConsole_InHeadlessChromium(t *testing.T) {
 	defer evil.Close()
 	var body string
 	_ = chromedp.Run(ctx, chromedp.Navigate(evil.URL)) // the page navigates away at once: judged below
-	eventually(t, ctx, chromedp.Tasks{
-		chromedp.Poll(`document.body && document.body.innerText.indexOf("forbidden") >= 0`, nil, chromedp.WithPollingInterval(50*time.Millisecond)),
-		textOf(`body`, &body)})
+	eventually(t, ctx, textWhen(`body`, "forbidden", &body))
 	require.Contains(t, body, "CSRF")
 	m, _ = e.c.Mode(etk)
 	require.NotEqual(t, connector.ModeFallback, m, "the forged POST changed nothing")
