@@ -119,8 +119,13 @@ func TestOutbox_TamperedEntryIsSkippedAndKept(t *testing.T) {
 		return b.Put(k2, v1)
 	})
 	st = openTest(t, cfg)
-	var sent []string
+	var (
+		mu   sync.Mutex // Replay delivers partitions concurrently
+		sent []string
+	)
 	res, err := st.Outbox().Replay(bg, func(ctx context.Context, m cache.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
 		sent = append(sent, m.IdempotencyKey)
 		return nil
 	})

@@ -3,6 +3,7 @@ package cache
 import (
 	"bytes"
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,8 +31,13 @@ func TestReplay_ReturnsWhenOnlyUnreadableEntriesRemain(t *testing.T) {
 		v[len(v)-1] ^= 1
 		return b.Put(seqKey(1), v)
 	}, nil))
-	var sent []string
+	var (
+		mu   sync.Mutex // Replay delivers partitions concurrently
+		sent []string
+	)
 	res, err := s.Outbox().Replay(ctx, func(_ context.Context, m Message) error {
+		mu.Lock()
+		defer mu.Unlock()
 		sent = append(sent, m.IdempotencyKey)
 		return nil
 	})

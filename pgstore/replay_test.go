@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,8 +33,13 @@ func TestPostgres_ReplayReturnsWhenOnlyUnreadableEntriesRemain(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(bg, 2*time.Minute) // a cap for a regression that loops, not a timing claim
 	defer cancel()
-	var sent []string
+	var (
+		mu   sync.Mutex // Replay delivers partitions concurrently
+		sent []string
+	)
 	res, err := st.Outbox().Replay(ctx, func(_ context.Context, m cache.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
 		sent = append(sent, m.IdempotencyKey)
 		return nil
 	})
