@@ -102,13 +102,16 @@ func callName(operation string) string {
 	return "ehgate.call"
 }
 
-var clientKind = trace.WithSpanKind(trace.SpanKindClient)
+// clientKind is the start option of a call's span, as a slice made once: a variadic list
+// built at each call would escape to the heap through the Tracer interface (one allocation
+// per call).
+var clientKind = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
 
 // CallStarted implements connector.Observer: it starts the call's span. Its attributes are
 // all set when the call ends, in one list built once per kind of end (a sampler sees the
 // span's name, which names the operation).
 func (t *Tracer) CallStarted(ctx context.Context, call connector.CallInfo) context.Context {
-	ctx, _ = t.t.Start(ctx, callName(call.Operation), clientKind)
+	ctx, _ = t.t.Start(ctx, callName(call.Operation), clientKind...)
 	return ctx
 }
 
