@@ -49,6 +49,8 @@ type Store struct {
 	now   func() time.Time
 	log   *zap.Logger
 
+	updateMu sync.Mutex // one Update at a time in this process (others, in other processes, meet in the storage)
+
 	mem      *lru.Cache[memKey, *memEntry]
 	memMu    sync.Mutex    // held by every change of mem but evictions by count; orders memory updates against disk reads filling the LRU
 	gen      atomic.Uint64 // bumped under memMu by every write that changes answers
@@ -447,6 +449,9 @@ func (s *Store) Get(ctx context.Context, function, key string) (Entry, error) {
 	me, _, err := s.openAnswer(f, dk, raw, key)
 	if err != nil {
 		return Entry{}, err
+	}
+	if me.storedAt == seedStoredAt {
+		return Entry{}, ErrNotFound // the empty record of an Update that wrote nothing yet
 	}
 	if s.fb != nil {
 		s.memMu.Lock()

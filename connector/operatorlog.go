@@ -43,7 +43,8 @@ const stateOperatorLog = "operator-log"
 // fleet's instances with a StoreBackend), so it survives restarts; it keeps the last
 // MaxOperatorActions. A zero a.At is now by the client's clock; over-long fields are cut.
 // Without a local store it returns the store's error and nothing is kept. Safe for concurrent
-// use; two instances of a fleet recording at the same instant may lose one of the two.
+// use, and across a fleet: the record is updated with cache.Store.Update, so instances
+// recording at the same instant keep every action.
 func (c *Client) RecordOperatorAction(ctx context.Context, a OperatorAction) error {
 	ctx, end, err := c.begin(ctx)
 	if err != nil {
@@ -59,21 +60,18 @@ func (c *Client) RecordOperatorAction(ctx context.Context, a OperatorAction) err
 	a.At = a.At.UTC()
 	a.Operator, a.Action, a.Target = cut(a.Operator, maxActionOperator), cut(a.Action, maxActionAction), cut(a.Target, maxActionTarget)
 	a.Reason, a.Result = cut(a.Reason, maxActionReason), cut(a.Result, maxActionResult)
-	c.stateMu.Lock()
-	defer c.stateMu.Unlock()
-	log, err := c.operatorLog(ctx)
+	err = c.store.Update(context.WithoutCancel(ctx), functionState, stateOperatorLog, func(old []byte) ([]byte, error) {
+		var log []OperatorAction
+		if old != nil && json.Unmarshal(old, &log) != nil {
+			log = nil // an unreadable log is replaced: the new action is kept, not refused
+		}
+		log = append(log, a)
+		if over := len(log) - MaxOperatorActions; over > 0 {
+			log = log[over:]
+		}
+		return json.Marshal(log)
+	})
 	if err != nil {
-		return err
-	}
-	log = append(log, a)
-	if over := len(log) - MaxOperatorActions; over > 0 {
-		log = log[over:]
-	}
-	raw, err := json.Marshal(log)
-	if err != nil {
-		return fmt.Errorf("connector: operator log: %w", err)
-	}
-	if err := c.store.Put(context.WithoutCancel(ctx), functionState, stateOperatorLog, raw); err != nil {
 		return fmt.Errorf("connector: operator log not saved: %w", err)
 	}
 	return nil
@@ -95,8 +93,8 @@ func (c *Client) OperatorActions(ctx context.Context) ([]OperatorAction, error) 
 // operatorLog reads the saved log (none saved = empty).
 func (c *Client) operatorLog(ctx context.Context) ([]OperatorAction, error) {
 	e, err := c.store.Get(ctx, functionState, stateOperatorLog)
-	if errors.Is(err, cache.ErrNotFound) {
-		return nil, nil
+	if errors.Is(err, cache.ErrNotFound) || errors.Is(err, cache.ErrExpired) {
+		return nil, nil // none recorded, or none for longer than the state is kept
 	}
 	if err != nil {
 		return nil, fmt.Errorf("connector: operator log: %w", err)

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -103,6 +104,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("NothingReadable", h.nothingReadable)
 	t.Run("Stats", h.stats)
 	t.Run("DeferredPut", h.deferredPut)
+	t.Run("UpdateLosesNothing", h.update)
 }
 
 func (h Harness) putGetDelete(t *testing.T) {
@@ -425,4 +427,79 @@ func (h Harness) deferredPut(t *testing.T) {
 	s, err = st.Stats(bg)
 	require.NoError(t, err)
 	require.Zero(t, s.DeferredFailed)
+}
+
+// update: concurrent Updates of one record each see the value the previous
+// one wrote (none is lost), a Get after an Update sees it (the memory cache
+// follows), an error of fn writes nothing, and the value survives a reopen.
+func (h Harness) update(t *testing.T) {
+	cfg := h.config(Tenant("update"))
+	cfg.DeferredFlush = time.Hour
+	st := h.open(t, cfg)
+	fn := cache.FunctionInsurability
+	count := func(old []byte) ([]byte, error) {
+		n := 0
+		if old != nil {
+			var err error
+			if n, err = strconv.Atoi(string(old)); err != nil {
+				return nil, err
+			}
+		}
+		return strconv.AppendInt(nil, int64(n+1), 10), nil
+	}
+	const writers, each = 8, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				errs <- st.Update(bg, fn, "counter", count)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	e, err := st.Get(bg, fn, "counter")
+	require.NoError(t, err)
+	require.Equal(t, strconv.Itoa(writers*each), string(e.Value), "no update lost")
+
+	boom := errors.New("refused")
+	require.ErrorIs(t, st.Update(bg, fn, "counter", func([]byte) ([]byte, error) { return nil, boom }), boom)
+	e, err = st.Get(bg, fn, "counter")
+	require.NoError(t, err)
+	require.Equal(t, strconv.Itoa(writers*each), string(e.Value), "an error of fn writes nothing")
+
+	// Over a Put, and over a deferred Put still waiting: Update starts from them.
+	require.NoError(t, st.Put(bg, fn, ssin, []byte("41")))
+	_, err = st.Get(bg, fn, ssin) // in the memory cache of a file
+	require.NoError(t, err)
+	require.NoError(t, st.Update(bg, fn, ssin, count))
+	e, err = st.Get(bg, fn, ssin)
+	require.NoError(t, err)
+	require.Equal(t, "42", string(e.Value), "a Get after an Update sees it")
+	require.NoError(t, st.Put(bg, fn, "waiting", []byte("6"), cache.Deferred()))
+	require.NoError(t, st.Update(bg, fn, "waiting", count))
+	e, err = st.Get(bg, fn, "waiting")
+	require.NoError(t, err)
+	require.Equal(t, "7", string(e.Value))
+
+	require.ErrorIs(t, st.Update(bg, fn, "", count), cache.ErrInvalid)
+	require.ErrorIs(t, st.Update(bg, "nope", "x", count), cache.ErrUnknownFunction)
+	require.ErrorIs(t, st.Update(bg, fn, "big", func([]byte) ([]byte, error) {
+		return make([]byte, cache.DefaultMaxValueBytes+1), nil
+	}), cache.ErrTooLarge)
+	_, err = st.Get(bg, fn, "big")
+	require.ErrorIs(t, err, cache.ErrNotFound, "nothing but a seed was written, which no Get serves")
+
+	require.NoError(t, st.Close())
+	require.ErrorIs(t, st.Update(bg, fn, "counter", count), cache.ErrClosed)
+	st = h.open(t, cfg)
+	e, err = st.Get(bg, fn, "counter")
+	require.NoError(t, err)
+	require.Equal(t, strconv.Itoa(writers*each), string(e.Value), "survives a reopen")
 }
