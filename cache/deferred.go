@@ -24,9 +24,11 @@ import (
 const maxDeferred = 4096
 
 // BatchBackend is an optional capability of a Backend: PutBatch stores
-// (or replaces) records of several buckets of one tenant in one transaction,
-// one commit. The Store uses it to write deferred answers together; a
-// Backend without it gets them one Put at a time, in the background.
+// records of several buckets of one tenant in one transaction, one commit,
+// each unless the record it would replace has a later T1 (as PutNewer: a
+// deferred answer written late never replaces a newer one another instance
+// stored meanwhile). The Store uses it to write deferred answers together; a
+// Backend without it gets them one PutNewer at a time, in the background.
 // recs never holds two records with the same bucket and key.
 type BatchBackend interface {
 	PutBatch(ctx context.Context, tenant string, recs []BucketRecord) error
@@ -261,7 +263,7 @@ func (s *Store) flushShared(last bool) {
 		}
 	} else {
 		for _, p := range batch {
-			if err := s.be.Put(ctx, s.cfg.Tenant, p.bucket, p.rec); err != nil {
+			if _, err := s.be.PutNewer(ctx, s.cfg.Tenant, p.bucket, p.rec); err != nil {
 				lastErr = err
 				failed[p.mk.fn]++
 			}

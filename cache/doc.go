@@ -46,7 +46,9 @@
 // fetched again: a crash may lose the last few. A failed commit is logged
 // without personal data and counted in Stats.DeferredFailed. With a Backend,
 // deferred answers wait in memory until the flusher writes them in one
-// statement (BatchBackend) and are served from there meanwhile.
+// statement (BatchBackend) and are served from there meanwhile; a deferred
+// answer never replaces one stored with a later time (another instance's
+// newer answer for the same key, written before this one's flush).
 //
 // # Shared storage (a fleet)
 //

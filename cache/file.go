@@ -217,7 +217,7 @@ func (f *fileBackend) deleteRecordBatch(ctx context.Context, bucket string, recs
 func (f *fileBackend) PutBatch(ctx context.Context, _ string, recs []BucketRecord) error {
 	return f.s.write(ctx, func(tx *bolt.Tx) error {
 		for _, r := range recs {
-			if err := putTx(tx, r.Bucket, r.Record); err != nil {
+			if _, err := putNewerTx(tx, r.Bucket, r.Record); err != nil {
 				return err
 			}
 		}

@@ -208,7 +208,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		limits:     soap.DefaultLimits,
 		soap:       soap.NewClient(hc, soap.ClientConfig{Limits: soap.DefaultLimits, Now: o.clock.Now}),
 		replayKick: make(chan struct{}, 1),
-		memo:       newMemo(16384),
+		memo:       newMemo(16384, fleetMemoReuse(cfg.StoreBackend)),
 		calls:      newCallGate(),
 
 		ownTransport: own,
@@ -523,6 +523,15 @@ func deferredFlush(b cache.Backend) time.Duration {
 		return 0
 	}
 	return time.Second
+}
+
+// fleetMemoReuse is how long a decoded answer is served from memory before the store is read
+// again: unbounded with a store of this process alone, FleetMemoMaxAge with a shared one.
+func fleetMemoReuse(b cache.Backend) time.Duration {
+	if b != nil {
+		return FleetMemoMaxAge
+	}
+	return 0
 }
 
 // renewalLock returns the backend's sts.RenewalLock, if it has one.

@@ -3,8 +3,10 @@ package connector
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -178,4 +180,73 @@ func TestFleet_DatabaseDownLiveCallsGoOn(t *testing.T) {
 	require.ErrorIs(t, err, cache.ErrUnavailable)
 	require.ErrorContains(t, err, "nor queued")
 	require.False(t, r.Queued || r.Delivered)
+}
+
+// downableBackend is a fleet's shared backend whose record reads can be made to fail as a
+// database that cannot be reached fails.
+type downableBackend struct {
+	cache.Backend
+	down atomic.Bool
+}
+
+func (b *downableBackend) Get(ctx context.Context, tenant, bucket string, key []byte) ([]byte, error) {
+	if b.down.Load() {
+		return nil, fmt.Errorf("%w: test: database down", cache.ErrUnavailable)
+	}
+	return b.Backend.Get(ctx, tenant, bucket, key)
+}
+
+// An instance of a fleet serves a decoded answer from memory for at most FleetMemoMaxAge,
+// then reads the shared store again: the newer answer another instance stored is served.
+// While the database cannot be read, the answer in memory is served all the same.
+func TestFleet_NewerAnswerOfAnotherInstanceServedAfterFleetMemoMaxAge(t *testing.T) {
+	db := fleetDB(t)
+	p, id := testPlatform(t)
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	tenant := cachetest.Tenant("memo")
+	ctx := context.Background()
+	pt := patients(p, 1)[0]
+	req := InsurabilityRequest{SSIN: pt.SSIN}
+
+	shared := &downableBackend{Backend: db}
+	cfgA := fleetConfig(t, p, id, db, tenant, key)
+	cfgA.StoreBackend = shared
+	clockA, clockB := newTestClock(), newTestClock()
+	a, err := New(cfgA, WithClock(clockA), WithLogger(zap.NewNop()))
+	require.NoError(t, err)
+	defer a.Close()
+	b, err := New(fleetConfig(t, p, id, db, tenant, key), WithClock(clockB), WithLogger(zap.NewNop()))
+	require.NoError(t, err)
+	defer b.Close()
+
+	first, err := a.Insurability(ctx, req)
+	require.NoError(t, err)
+	require.Equal(t, SourceLive, first.Source)
+	clockB.Advance(2 * time.Second)
+	newer, err := b.Insurability(ctx, req)
+	require.NoError(t, err)
+	require.Equal(t, SourceLive, newer.Source)
+	require.True(t, newer.AsOf.After(first.AsOf))
+	require.NoError(t, b.store.Flush(ctx))
+	require.NoError(t, a.store.Flush(ctx)) // a's own answer flushed after b's: b's, newer, stays
+
+	require.NoError(t, a.ActivateFallback(ServiceInsurability, "fleet memo test"))
+	clockA.Advance(FleetMemoMaxAge / 2)
+	res, err := a.Insurability(ctx, req)
+	require.NoError(t, err)
+	require.Equal(t, SourceCache, res.Source)
+	require.Equal(t, first.AsOf.UnixNano(), res.AsOf.UnixNano(), "within FleetMemoMaxAge: a's own answer, from memory")
+
+	clockA.Advance(FleetMemoMaxAge)
+	shared.down.Store(true)
+	res, err = a.Insurability(ctx, req)
+	require.NoError(t, err, "the database down: the answer in memory is served")
+	require.Equal(t, first.AsOf.UnixNano(), res.AsOf.UnixNano())
+	shared.down.Store(false)
+
+	res, err = a.Insurability(ctx, req)
+	require.NoError(t, err)
+	require.Equal(t, SourceCache, res.Source)
+	require.Equal(t, newer.AsOf.UnixNano(), res.AsOf.UnixNano(), "past FleetMemoMaxAge: b's newer answer, from the shared store")
 }

@@ -64,11 +64,22 @@ type outcome[A any] struct {
 // memo keeps decoded answers in front of the store, so that fallback answers cost neither
 // decryption nor decoding (the store's own LRU holds bytes). It is sharded so that many
 // counters reading at once rarely meet on a lock; a full shard drops an arbitrary entry.
+// With a store shared by a fleet, an entry is served for at most reuse after it was read
+// from or written to the store: then the store is read again, so that a newer answer
+// another instance stored is served here too (FleetMemoMaxAge).
 type memo struct {
 	seed   maphash.Seed
 	per    int
+	reuse  time.Duration // 0 = an entry stays good until its answer's own bounds
 	shards [memoShards]memoShard
 }
+
+// FleetMemoMaxAge bounds how long an instance of a fleet (Config.StoreBackend) serves an
+// answer from its own memory before reading the shared store again: a newer answer another
+// instance stored for the same request is served by this one at most FleetMemoMaxAge after
+// it reached the store. The re-read is one query; if the store cannot answer, the answer in
+// memory is served (availability first).
+const FleetMemoMaxAge = 5 * time.Second
 
 const memoShards = 32
 
@@ -83,10 +94,11 @@ type memoEntry struct {
 	value    any
 	storedAt time.Time
 	notAfter time.Time
+	checked  time.Time // when it was read from or written to the store (client's clock)
 }
 
-func newMemo(size int) *memo {
-	m := &memo{seed: maphash.MakeSeed(), per: max(1, size/memoShards)}
+func newMemo(size int, reuse time.Duration) *memo {
+	m := &memo{seed: maphash.MakeSeed(), per: max(1, size/memoShards), reuse: reuse}
 	for i := range m.shards {
 		m.shards[i].m = make(map[memoKey]memoEntry)
 	}
@@ -171,17 +183,28 @@ func lookupStored[A, Q any](c *Client, ctx context.Context, function, key string
 		now = c.clock.Now()
 	}
 	mk := memoKey{function, key}
-	if m, ok := c.memo.get(mk); ok {
-		if (maxAge <= 0 || now.Sub(m.storedAt) < maxAge) && (m.notAfter.IsZero() || now.Before(m.notAfter)) {
+	m, inMemo := c.memo.get(mk)
+	if inMemo {
+		if (maxAge > 0 && now.Sub(m.storedAt) >= maxAge) || (!m.notAfter.IsZero() && !now.Before(m.notAfter)) {
+			c.memo.remove(mk)
+			inMemo = false
+		} else if c.memo.reuse <= 0 || now.Sub(m.checked) < c.memo.reuse {
 			return m.value.(stored[A, Q]), cache.Entry{StoredAt: m.storedAt, NotAfter: m.notAfter, Age: now.Sub(m.storedAt)}, nil
 		}
-		c.memo.remove(mk)
+		// A fleet's entry due for a check: the shared store may hold a newer answer.
 	}
 	if c.store == nil {
 		return stored[A, Q]{}, cache.Entry{}, c.storeErr
 	}
 	e, err := c.store.Get(ctx, function, key)
 	if err != nil {
+		if inMemo && errors.Is(err, cache.ErrUnavailable) {
+			// The shared store cannot say: the answer in memory is still within its bounds.
+			return m.value.(stored[A, Q]), cache.Entry{StoredAt: m.storedAt, NotAfter: m.notAfter, Age: now.Sub(m.storedAt)}, nil
+		}
+		if inMemo {
+			c.memo.remove(mk) // gone from the store (deleted, purged, or unreadable): so from memory
+		}
 		return stored[A, Q]{}, e, err
 	}
 	if maxAge > 0 && e.Age >= maxAge {
@@ -192,7 +215,7 @@ func lookupStored[A, Q any](c *Client, ctx context.Context, function, key string
 		c.log.Error("connector: stored answer unreadable, ignored", zap.String("function", function), zap.Error(err))
 		return s, e, fmt.Errorf("%w: stored answer unreadable", cache.ErrNotFound)
 	}
-	c.memo.add(mk, memoEntry{value: s, storedAt: e.StoredAt, notAfter: e.NotAfter})
+	c.memo.add(mk, memoEntry{value: s, storedAt: e.StoredAt, notAfter: e.NotAfter, checked: now})
 	return s, e, nil
 }
 
@@ -233,7 +256,7 @@ func put[A, Q any](c *Client, ctx context.Context, function, key string, s store
 		c.log.Error("connector: answer not stored", zap.String("function", function), zap.Error(err))
 		return
 	}
-	c.memo.add(memoKey{function, key}, memoEntry{value: s, storedAt: s.AsOf, notAfter: notAfter})
+	c.memo.add(memoKey{function, key}, memoEntry{value: s, storedAt: s.AsOf, notAfter: notAfter, checked: s.AsOf})
 }
 
 // fromStore serves p from the local store; the read is an observed step unless folded (the

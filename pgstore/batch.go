@@ -9,8 +9,9 @@ import (
 var _ cache.BatchBackend = (*DB)(nil)
 
 // PutBatch implements cache.BatchBackend: the records (of several buckets of
-// one tenant, replacing) go in with one statement, one implicit transaction
-// and one commit. The Store writes its deferred answers with it.
+// one tenant; each replaces a record with an earlier or equal T1, never a
+// later one) go in with one statement, one implicit transaction and one
+// commit. The Store writes its deferred answers with it.
 func (db *DB) PutBatch(ctx context.Context, tenant string, recs []cache.BucketRecord) error {
 	if len(recs) == 0 {
 		return nil
@@ -28,7 +29,8 @@ func (db *DB) PutBatch(ctx context.Context, tenant string, recs []cache.BucketRe
 	defer cancel()
 	_, err := db.pool.Exec(qctx, `INSERT INTO ehgate_record (tenant, bucket, key, value, t1, t2)
 		SELECT $1, b, k, v, x1, x2 FROM unnest($2::text[], $3::bytea[], $4::bytea[], $5::bigint[], $6::bigint[]) AS x(b, k, v, x1, x2)
-		ON CONFLICT (tenant, bucket, key) DO UPDATE SET value = EXCLUDED.value, t1 = EXCLUDED.t1, t2 = EXCLUDED.t2`,
+		ON CONFLICT (tenant, bucket, key) DO UPDATE SET value = EXCLUDED.value, t1 = EXCLUDED.t1, t2 = EXCLUDED.t2
+		WHERE ehgate_record.t1 <= EXCLUDED.t1`,
 		tenant, buckets, keys, values, t1s, t2s)
 	return db.fail(qctx, "put batch", err)
 }

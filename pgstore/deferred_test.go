@@ -110,3 +110,39 @@ func TestPostgres_DeferredPutWithoutBatch(t *testing.T) {
 		require.NoError(t, err)
 	}
 }
+
+// A deferred answer flushed after another instance stored a newer answer for the same key
+// leaves the newer one in place, with PutBatch and without it.
+func TestFleet_LateDeferredAnswerNeverReplacesANewerOne(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		be   func() cache.Backend
+	}{
+		{"batch", func() cache.Backend { return openDB(t) }},
+		{"plain", func() cache.Backend { return plainBackend{openDB(t)} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tenant := cachetest.Tenant("late-" + tc.name)
+			cfg := storeConfig(tenant, nil)
+			cfg.Backend = tc.be()
+			cfg.DeferredFlush = time.Hour // only Flush writes
+			a, err := cache.Open(cfg)
+			require.NoError(t, err)
+			defer a.Close()
+			b, err := cache.Open(storeConfig(tenant, openDB(t)))
+			require.NoError(t, err)
+			defer b.Close()
+			t0 := time.Now().Add(-time.Minute)
+			require.NoError(t, a.Put(bg, cache.FunctionInsurability, "k", []byte("older, from a"), cache.Deferred(), cache.StoredAt(t0)))
+			require.NoError(t, b.Put(bg, cache.FunctionInsurability, "k", []byte("newer, from b"), cache.StoredAt(t0.Add(time.Second))))
+			require.NoError(t, a.Put(bg, cache.FunctionInsurability, "k2", []byte("only a's"), cache.Deferred(), cache.StoredAt(t0)))
+			require.NoError(t, a.Flush(bg))
+			e, err := b.Get(bg, cache.FunctionInsurability, "k")
+			require.NoError(t, err)
+			require.Equal(t, "newer, from b", string(e.Value), "a's late flush kept b's newer answer")
+			e, err = b.Get(bg, cache.FunctionInsurability, "k2")
+			require.NoError(t, err)
+			require.Equal(t, "only a's", string(e.Value), "the rest of the batch written")
+		})
+	}
+}
