@@ -64,13 +64,15 @@ type Attr struct {
 
 var xmlNamespace = []byte(XMLNamespace)
 
-type binding struct {
-	prefix, uri []byte
+// Binding is a namespace declaration: Prefix (nil: the default namespace) bound to URI
+// (references expanded; empty: no namespace).
+type Binding struct {
+	Prefix, URI []byte
 }
 
 type open struct {
 	qname []byte
-	marks int // len(bindings) before this element's declarations
+	marks int // len(binds) before this element's declarations
 }
 
 // Scanner pulls the tokens of one document.
@@ -82,8 +84,14 @@ type Scanner struct {
 	err   error
 	root  bool // the root element was seen
 	stack []open
-	binds []binding
+	binds []Binding
 	attrs []Attr
+
+	tokStart int  // where the current token starts
+	markup   int  // comments and processing instructions passed over
+	blanks   int  // white-space runs outside the root element passed over
+	nonASCII bool // a name with a non-ASCII character was read
+	declared []byte
 
 	// the current token
 	prefix, local, uri []byte // Start and End
@@ -93,13 +101,13 @@ type Scanner struct {
 	scratch            []byte
 
 	stackBuf [16]open
-	bindBuf  [16]binding
+	bindBuf  [16]Binding
 	attrBuf  [8]Attr
 }
 
 // Reset makes s scan data from its start (after a UTF-8 byte order mark).
 func (s *Scanner) Reset(data []byte) {
-	*s = Scanner{data: data, scratch: s.scratch[:0]}
+	*s = Scanner{data: data, scratch: s.scratch[:0], declared: s.declared[:0]}
 	if bytes.HasPrefix(data, []byte("\xef\xbb\xbf")) {
 		s.pos, s.start = 3, 3
 	}
@@ -113,6 +121,54 @@ func (s *Scanner) Offset() int { return s.pos }
 
 // Depth is the number of open elements (after a Start, counting it).
 func (s *Scanner) Depth() int { return len(s.stack) }
+
+// Span returns the byte offsets of the current token in the input, data[start:end]: a tag,
+// a text run, a CDATA section with its delimiters. An empty-element tag is the span of its
+// Start and of its End.
+func (s *Scanner) Span() (start, end int) { return s.tokStart, s.pos }
+
+// Scope returns the namespace declarations in scope at the current token, outermost first:
+// those given to Declare, then those of the open elements (a Start's own included, and an
+// End's until the next call to Next). A prefix declared again appears again; the last one is
+// in force. Valid until the next call to Next.
+func (s *Scanner) Scope() []Binding { return s.binds }
+
+// Skipped returns what Next has passed over so far without handing out a token: comments
+// and processing instructions (an XML declaration included), and runs of white space
+// outside the root element.
+func (s *Scanner) Skipped() (markup, blanks int) { return s.markup, s.blanks }
+
+// NonASCIINames reports whether a name read so far (of an element, an attribute, a
+// namespace prefix or a processing instruction's target) has a non-ASCII character. Those
+// are checked to be UTF-8 that does not start with a digit, '-' or '.', not against XML's
+// classes of name characters: a caller that needs those checks must make them.
+func (s *Scanner) NonASCIINames() bool { return s.nonASCII }
+
+// Declare binds prefix ("": the default namespace) to uri for the whole document, before the
+// first call to Next: for a document that is an element cut out of a larger one, read in the
+// scope of its ancestors' declarations. Both are copied to a buffer the scanner keeps across
+// Reset. It returns an error (ErrMalformed) for a declaration Namespaces in XML forbids, and
+// after the first token.
+func (s *Scanner) Declare(prefix, uri string) error {
+	if s.err != nil || s.root || s.pos != s.start || s.kind != None {
+		return errors.New("xmlpull: Declare after the first token")
+	}
+	n := len(s.declared)
+	s.declared = append(append(s.declared, prefix...), uri...)
+	b := s.declared[n:len(s.declared):len(s.declared)]
+	var p []byte
+	if prefix != "" {
+		p = b[:len(prefix):len(prefix)]
+		if ok, _ := validName(p); !ok || !allNameBytes(p) || bytes.IndexByte(p, ':') >= 0 || uri == "" ||
+			prefix == "xmlns" || (prefix == "xml") != (uri == XMLNamespace) {
+			s.declared = s.declared[:n]
+			return &SyntaxError{Offset: 0, Reason: "invalid namespace declaration given to Declare"}
+		}
+	}
+	// Earlier bindings keep the array they point to if this append moved the buffer.
+	s.binds = append(s.binds, Binding{Prefix: p, URI: b[len(prefix):]})
+	return nil
+}
 
 // Err is the error that stopped the scanner, nil at EOF or before.
 func (s *Scanner) Err() error { return s.err }
@@ -144,6 +200,7 @@ func (s *Scanner) Next() (Kind, error) {
 		s.kind = None
 	}
 	for {
+		s.tokStart = s.pos
 		if s.pos >= len(s.data) {
 			if len(s.stack) > 0 {
 				return s.fail("unexpected end of input inside an element")
@@ -168,6 +225,7 @@ func (s *Scanner) Next() (Kind, error) {
 				return s.fail("invalid UTF-8")
 			}
 			s.pos += 4 + end + 3
+			s.markup++
 		case bytes.HasPrefix(rest, []byte("<![CDATA[")):
 			if len(s.stack) == 0 {
 				return s.fail("CDATA section outside the root element")
@@ -198,13 +256,19 @@ func (s *Scanner) Next() (Kind, error) {
 			if i := bytes.IndexAny(target, " \t\r\n"); i >= 0 {
 				target = target[:i]
 			}
-			if len(target) == 0 || !validName(target) {
+			ok, nonASCII := false, false
+			if len(target) > 0 {
+				ok, nonASCII = validName(target)
+			}
+			if !ok {
 				return s.fail("processing instruction without a target")
 			}
+			s.nonASCII = s.nonASCII || nonASCII
 			if len(target) == 3 && (target[0]|0x20) == 'x' && (target[1]|0x20) == 'm' && (target[2]|0x20) == 'l' && (s.pos != s.start || string(target) != "xml") {
 				return s.fail("xml declaration not at the start")
 			}
 			s.pos += 2 + end + 2
+			s.markup++
 		case bytes.HasPrefix(rest, []byte("</")):
 			return s.endTag()
 		default:
@@ -230,6 +294,7 @@ func (s *Scanner) charData() (Kind, error) {
 			}
 		}
 		s.pos = end
+		s.blanks++
 		return s.Next()
 	}
 	if reason := checkChars(run); reason != "" {
@@ -318,13 +383,13 @@ func (s *Scanner) startTag() (Kind, error) {
 		prefix, local := splitQName(aname)
 		switch {
 		case prefix == nil && string(local) == "xmlns":
-			s.binds = append(s.binds, binding{prefix: nil, uri: s.decoded(value)})
+			s.binds = append(s.binds, Binding{Prefix: nil, URI: s.decoded(value)})
 		case string(prefix) == "xmlns":
 			uri := s.decoded(value)
 			if len(uri) == 0 || string(local) == "xmlns" || (string(local) == "xml") != (string(uri) == XMLNamespace) {
 				return s.fail("invalid namespace declaration")
 			}
-			s.binds = append(s.binds, binding{prefix: local, uri: uri})
+			s.binds = append(s.binds, Binding{Prefix: local, URI: uri})
 		default:
 			if len(s.attrs) >= maxAttrs {
 				return s.fail("too many attributes on one element")
@@ -335,7 +400,7 @@ func (s *Scanner) startTag() (Kind, error) {
 	// Unique attributes (by prefix and name, and by expanded name) and unique declarations.
 	for i := marks; i < len(s.binds); i++ {
 		for j := marks; j < i; j++ {
-			if bytes.Equal(s.binds[i].prefix, s.binds[j].prefix) && (s.binds[i].prefix == nil) == (s.binds[j].prefix == nil) {
+			if bytes.Equal(s.binds[i].Prefix, s.binds[j].Prefix) && (s.binds[i].Prefix == nil) == (s.binds[j].Prefix == nil) {
 				return s.fail("namespace declared twice on one element")
 			}
 		}
@@ -413,8 +478,8 @@ func (s *Scanner) popped() {
 func (s *Scanner) resolve(prefix []byte) ([]byte, bool) {
 	for i := len(s.binds) - 1; i >= 0; i-- {
 		b := s.binds[i]
-		if (b.prefix == nil) == (prefix == nil) && bytes.Equal(b.prefix, prefix) {
-			return b.uri, true
+		if (b.Prefix == nil) == (prefix == nil) && bytes.Equal(b.Prefix, prefix) {
+			return b.URI, true
 		}
 	}
 	if prefix == nil {
@@ -433,9 +498,14 @@ func (s *Scanner) name(p int) ([]byte, int, bool) {
 		p++
 	}
 	n := s.data[start:p]
-	if len(n) == 0 || !validName(n) {
+	if len(n) == 0 {
 		return nil, p, false
 	}
+	ok, nonASCII := validName(n)
+	if !ok {
+		return nil, p, false
+	}
+	s.nonASCII = s.nonASCII || nonASCII
 	if c := bytes.IndexByte(n, ':'); c >= 0 && (c == 0 || c == len(n)-1 || bytes.IndexByte(n[c+1:], ':') >= 0) {
 		return nil, p, false
 	}
@@ -662,15 +732,26 @@ func isNameByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == ':' || c == '-' || c == '.' || c >= utf8.RuneSelf
 }
 
-// validName checks a name's first character and its UTF-8.
-func validName(n []byte) bool {
+// validName checks a name's first character and its UTF-8, and reports whether it has a
+// non-ASCII character.
+func validName(n []byte) (ok, nonASCII bool) {
 	c := n[0]
 	if c == '-' || c == '.' || c >= '0' && c <= '9' {
-		return false
+		return false, false
 	}
 	for _, c := range n {
 		if c >= utf8.RuneSelf {
-			return utf8.Valid(n)
+			return utf8.Valid(n), true
+		}
+	}
+	return true, false
+}
+
+// allNameBytes reports whether every byte of n may appear in a name.
+func allNameBytes(n []byte) bool {
+	for _, c := range n {
+		if !isNameByte(c) {
+			return false
 		}
 	}
 	return true
