@@ -141,12 +141,9 @@ func (c *Client) PostRaw(ctx context.Context, url, action string, msg []byte) (*
 	if err != nil {
 		return nil, err
 	}
-	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
-	if ok {
-		if sc, found := scanEnvelope(raw, c.lim); found && !sc.fault {
-			a := &RawAnswer{StatusCode: resp.StatusCode, Raw: raw, Body: raw[sc.child[0]:sc.child[1]]}
-			a.scope = sc.scope
-			a.Scope = a.scope[:sc.nScope]
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if a, found := lexAnswer(raw, c.lim); found {
+			a.StatusCode = resp.StatusCode
 			return a, nil
 		}
 	}
@@ -157,6 +154,47 @@ func (c *Client) PostRaw(ctx context.Context, url, action string, msg []byte) (*
 	// Well-formed, an envelope, but beyond what the lexer reads: the element is serialised
 	// again from the tree, every namespace in scope declared on it.
 	return &RawAnswer{StatusCode: ans.StatusCode, Raw: raw, Body: standalone(ans.Body)}, nil
+}
+
+// ReadRawAnswer reads raw, the bytes of a 2xx answer (captured, stored), as PostRaw reads
+// them within lim: a RawAnswer (StatusCode 0), a *Fault, or an error wrapping Parse's
+// (ErrMalformed, ErrNotEnvelope, ErrDoctype, ErrLimit).
+func ReadRawAnswer(raw []byte, lim Limits) (*RawAnswer, error) {
+	if err := lim.Validate(); err != nil {
+		return nil, err
+	}
+	lim = lim.withDefaults()
+	if a, found := lexAnswer(raw, lim); found {
+		return a, nil
+	}
+	doc, err := parseAnswer(raw, lim)
+	if err != nil {
+		return nil, err
+	}
+	if f, isFault := FaultOf(doc); isFault {
+		return nil, f
+	}
+	body, err := BodyContent(doc)
+	if err != nil {
+		return nil, err
+	}
+	return &RawAnswer{Raw: raw, Body: standalone(body)}, nil
+}
+
+// lexAnswer is the RawAnswer of raw when scanEnvelope vouches for it and it is no fault;
+// found is false when the answer must be parsed (lim with defaults).
+func lexAnswer(raw []byte, lim Limits) (a *RawAnswer, found bool) {
+	if int64(len(raw)) > lim.MaxBytes { // exchange reads one byte more than the limit
+		return nil, false
+	}
+	sc, ok := scanEnvelope(raw, lim)
+	if !ok || sc.fault {
+		return nil, false
+	}
+	a = &RawAnswer{Raw: raw, Body: raw[sc.child[0]:sc.child[1]]}
+	a.scope = sc.scope
+	a.Scope = a.scope[:sc.nScope]
+	return a, true
 }
 
 // standalone serialises el with the namespace declarations of its ancestors that it does not
@@ -230,13 +268,7 @@ func (c *Client) exchange(ctx context.Context, url, action string, msg []byte) (
 // answer reads raw, the body of resp, by the rules of Client.
 func (c *Client) answer(url string, resp *http.Response, raw []byte) (*Answer, error) {
 	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
-	var doc *etree.Document
-	var perr error
-	if int64(len(raw)) > c.lim.MaxBytes {
-		perr = &LimitError{Limit: "bytes", Max: c.lim.MaxBytes}
-	} else if doc, perr = parseBytes(raw, c.lim); perr == nil {
-		_, _, perr = envelopeParts(doc)
-	}
+	doc, perr := parseAnswer(raw, c.lim)
 	if perr == nil {
 		if f, isFault := FaultOf(doc); isFault {
 			return nil, f
@@ -253,6 +285,18 @@ func (c *Client) answer(url string, resp *http.Response, raw []byte) (*Answer, e
 		return nil, fmt.Errorf("soap: answer of %s: %w", url, err)
 	}
 	return &Answer{StatusCode: resp.StatusCode, Raw: raw, Doc: doc, Body: body}, nil
+}
+
+// parseAnswer parses raw as a SOAP envelope within lim (with defaults).
+func parseAnswer(raw []byte, lim Limits) (*etree.Document, error) {
+	if int64(len(raw)) > lim.MaxBytes {
+		return nil, &LimitError{Limit: "bytes", Max: lim.MaxBytes}
+	}
+	doc, err := parseBytes(raw, lim)
+	if err == nil {
+		_, _, err = envelopeParts(doc)
+	}
+	return doc, err
 }
 
 // readLimited reads r to its end (eof), up to max+1 bytes (more is left unread: the caller
