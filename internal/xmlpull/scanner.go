@@ -71,8 +71,8 @@ type Binding struct {
 }
 
 type open struct {
-	qname []byte
-	marks int // len(binds) before this element's declarations
+	qname, uri []byte
+	marks      int // len(binds) before this element's declarations
 }
 
 // Scanner pulls the tokens of one document.
@@ -215,6 +215,12 @@ func (s *Scanner) Next() (Kind, error) {
 			return s.charData()
 		}
 		rest := s.data[s.pos:]
+		if len(rest) < 2 || rest[1] != '!' && rest[1] != '?' {
+			if len(rest) >= 2 && rest[1] == '/' {
+				return s.endTag()
+			}
+			return s.startTag()
+		}
 		switch {
 		case bytes.HasPrefix(rest, []byte("<!--")):
 			end := bytes.Index(rest[4:], []byte("--"))
@@ -269,10 +275,6 @@ func (s *Scanner) Next() (Kind, error) {
 			}
 			s.pos += 2 + end + 2
 			s.markup++
-		case bytes.HasPrefix(rest, []byte("</")):
-			return s.endTag()
-		default:
-			return s.startTag()
 		}
 	}
 }
@@ -435,6 +437,7 @@ func (s *Scanner) startTag() (Kind, error) {
 		return s.fail("element prefix not declared")
 	}
 	s.uri = uri
+	s.stack[len(s.stack)-1].uri = uri
 	s.root = true
 	s.pos = p
 	s.kind = Start
@@ -443,6 +446,18 @@ func (s *Scanner) startTag() (Kind, error) {
 
 // endTag reads an end tag, which must close the innermost open element.
 func (s *Scanner) endTag() (Kind, error) {
+	if n := len(s.stack); n > 0 {
+		// The usual case: the open element's name (checked at its start), then not a name byte.
+		q, p := s.stack[n-1].qname, s.pos+2
+		if e := p + len(q); e <= len(s.data) && bytes.Equal(s.data[p:e], q) && (e == len(s.data) || !isNameByte(s.data[e])) {
+			p = skipSpace(s.data, e)
+			if p >= len(s.data) || s.data[p] != '>' {
+				return s.fail("unterminated end tag")
+			}
+			s.pos = p + 1
+			return s.endElement()
+		}
+	}
 	name, p, ok := s.name(s.pos + 2)
 	if !ok {
 		return s.fail("invalid end tag name")
@@ -462,7 +477,7 @@ func (s *Scanner) endTag() (Kind, error) {
 func (s *Scanner) endElement() (Kind, error) {
 	top := s.stack[len(s.stack)-1]
 	s.prefix, s.local = splitQName(top.qname)
-	s.uri, _ = s.resolve(s.prefix)
+	s.uri = top.uri
 	s.kind = End
 	return End, nil
 }
@@ -491,23 +506,36 @@ func (s *Scanner) resolve(prefix []byte) ([]byte, bool) {
 	return nil, false
 }
 
-// name reads a (qualified) name at p.
+// name reads a (qualified) name at p: name bytes, not starting with a digit, '-' or '.',
+// valid UTF-8, at most one ':', neither first nor last.
 func (s *Scanner) name(p int) ([]byte, int, bool) {
 	start := p
-	for p < len(s.data) && isNameByte(s.data[p]) {
-		p++
+	colons, ascii := 0, true
+	for ; p < len(s.data); p++ {
+		c := s.data[p]
+		if !isNameByte(c) {
+			break
+		}
+		if c == ':' {
+			colons++
+		} else if c >= utf8.RuneSelf {
+			ascii = false
+		}
 	}
 	n := s.data[start:p]
-	if len(n) == 0 {
+	if len(n) == 0 || n[0] == '-' || n[0] == '.' || n[0] >= '0' && n[0] <= '9' {
 		return nil, p, false
 	}
-	ok, nonASCII := validName(n)
-	if !ok {
-		return nil, p, false
+	if !ascii {
+		if !utf8.Valid(n) {
+			return nil, p, false
+		}
+		s.nonASCII = true
 	}
-	s.nonASCII = s.nonASCII || nonASCII
-	if c := bytes.IndexByte(n, ':'); c >= 0 && (c == 0 || c == len(n)-1 || bytes.IndexByte(n[c+1:], ':') >= 0) {
-		return nil, p, false
+	if colons > 0 {
+		if c := bytes.IndexByte(n, ':'); colons > 1 || c == 0 || c == len(n)-1 {
+			return nil, p, false
+		}
 	}
 	return n, p, true
 }
