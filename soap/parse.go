@@ -1,9 +1,11 @@
 package soap
 
 import (
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/beevik/etree"
 )
@@ -141,7 +143,7 @@ func parseBytes(data []byte, lim Limits) (*etree.Document, error) {
 		if errors.Is(err, etree.ErrMaxDepth) {
 			return nil, &LimitError{Limit: "depth", Max: int64(lim.MaxDepth)}
 		}
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %s", ErrMalformed, syntaxReason(err))
 	}
 	if doc.Root() == nil {
 		return nil, fmt.Errorf("%w: no root element", ErrMalformed)
@@ -163,6 +165,32 @@ func parseBytes(data []byte, lim Limits) (*etree.Document, error) {
 		return nil, err
 	}
 	return doc, nil
+}
+
+// syntaxReason is what the XML decoder says of malformed input, without the input it may
+// quote (an entity's text, a name, a version): an error text never carries an answer's
+// content.
+func syntaxReason(err error) string {
+	var se *xml.SyntaxError
+	if errors.As(err, &se) {
+		msg := se.Msg
+		if i := strings.Index(msg, ": "); i >= 0 { // "invalid XML name: …"
+			msg = msg[:i]
+		}
+		return fmt.Sprintf("XML syntax error on line %d: %s", se.Line, unquoted(msg))
+	}
+	return unquoted(err.Error())
+}
+
+// unquoted cuts msg where it starts quoting input: at "&", "<" or a quote.
+func unquoted(msg string) string {
+	if strings.Contains(msg, " closed by ") {
+		return "element closed by another end tag"
+	}
+	if i := strings.IndexAny(msg, "&<\"'"); i >= 0 {
+		msg = msg[:i]
+	}
+	return strings.TrimSpace(msg)
 }
 
 const xmlNamespace = "http://www.w3.org/XML/1998/namespace"
