@@ -30,13 +30,13 @@ var scanners = sync.Pool{New: func() any { return new(xmlpull.Scanner) }}
 // XML 1.0 with namespaces, no DTD) without building a tree, and reports the Body's first
 // element child and the namespaces in scope at it (declared on Envelope and Body). ok is
 // false for anything the scanner refuses and for what it accepts but Parse might not, or
-// reads otherwise: a byte order mark, an XML declaration other than version 1.0, encoding
-// UTF-8 and standalone yes or no, names with non-ASCII characters, nesting, counts or
-// namespaces in scope beyond lim (counted as scanNodes counts), more than maxScanScope
-// namespaces at the Body or a URI among them with white space, '"', '<' or '&'. It also
-// requires exactly one Body, with an element child, and at most one Header. The caller then
-// parses the answer with Parse, which judges it: ok means Parse accepts the same bytes as
-// an envelope with that Body; it never decides a refusal.
+// might read otherwise: a byte order mark, an XML declaration other than version 1.0,
+// encoding UTF-8 and standalone yes or no, nesting, counts or namespaces in scope beyond lim
+// (counted as scanNodes counts), more than maxScanScope namespaces at the Body or a URI
+// among them with white space, '"', '<' or '&'. It also requires exactly one Body, with an
+// element child, and at most one Header. The caller then parses the answer with Parse,
+// which judges it: ok means Parse accepts the same bytes as an envelope with that Body; it
+// never decides a refusal.
 func scanEnvelope(data []byte, lim Limits) (sc envelopeScan, ok bool) {
 	if bytes.HasPrefix(data, []byte("\xef\xbb\xbf")) || !xmlDeclOK(data) {
 		return sc, false
@@ -60,7 +60,7 @@ func scanEnvelope(data []byte, lim Limits) (sc envelopeScan, ok bool) {
 			for {
 				switch r.next() {
 				case xmlpull.EOF:
-					return sc, headers <= 1 && bodies == 1 && !s.NonASCIINames()
+					return sc, headers <= 1 && bodies == 1
 				case xmlpull.None:
 					return sc, false
 				}

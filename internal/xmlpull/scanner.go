@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -87,10 +88,9 @@ type Scanner struct {
 	binds []Binding
 	attrs []Attr
 
-	tokStart int  // where the current token starts
-	markup   int  // comments and processing instructions passed over
-	blanks   int  // white-space runs outside the root element passed over
-	nonASCII bool // a name with a non-ASCII character was read
+	tokStart int // where the current token starts
+	markup   int // comments and processing instructions passed over
+	blanks   int // white-space runs outside the root element passed over
 	declared []byte
 
 	// the current token
@@ -138,12 +138,6 @@ func (s *Scanner) Scope() []Binding { return s.binds }
 // outside the root element.
 func (s *Scanner) Skipped() (markup, blanks int) { return s.markup, s.blanks }
 
-// NonASCIINames reports whether a name read so far (of an element, an attribute, a
-// namespace prefix or a processing instruction's target) has a non-ASCII character. Those
-// are checked to be UTF-8 that does not start with a digit, '-' or '.', not against XML's
-// classes of name characters: a caller that needs those checks must make them.
-func (s *Scanner) NonASCIINames() bool { return s.nonASCII }
-
 // Declare binds prefix ("": the default namespace) to uri for the whole document, before the
 // first call to Next: for a document that is an element cut out of a larger one, read in the
 // scope of its ancestors' declarations. Both are copied to a buffer the scanner keeps across
@@ -159,7 +153,7 @@ func (s *Scanner) Declare(prefix, uri string) error {
 	var p []byte
 	if prefix != "" {
 		p = b[:len(prefix):len(prefix)]
-		if ok, _ := validName(p); !ok || !allNameBytes(p) || bytes.IndexByte(p, ':') >= 0 || uri == "" ||
+		if !validName(p) || !allNameBytes(p) || bytes.IndexByte(p, ':') >= 0 || uri == "" ||
 			prefix == "xmlns" || (prefix == "xml") != (uri == XMLNamespace) {
 			s.declared = s.declared[:n]
 			return &SyntaxError{Offset: 0, Reason: "invalid namespace declaration given to Declare"}
@@ -262,14 +256,9 @@ func (s *Scanner) Next() (Kind, error) {
 			if i := bytes.IndexAny(target, " \t\r\n"); i >= 0 {
 				target = target[:i]
 			}
-			ok, nonASCII := false, false
-			if len(target) > 0 {
-				ok, nonASCII = validName(target)
-			}
-			if !ok {
+			if len(target) == 0 || !validName(target) {
 				return s.fail("processing instruction without a target")
 			}
-			s.nonASCII = s.nonASCII || nonASCII
 			if len(target) == 3 && (target[0]|0x20) == 'x' && (target[1]|0x20) == 'm' && (target[2]|0x20) == 'l' && (s.pos != s.start || string(target) != "xml") {
 				return s.fail("xml declaration not at the start")
 			}
@@ -526,11 +515,8 @@ func (s *Scanner) name(p int) ([]byte, int, bool) {
 	if len(n) == 0 || n[0] == '-' || n[0] == '.' || n[0] >= '0' && n[0] <= '9' {
 		return nil, p, false
 	}
-	if !ascii {
-		if !utf8.Valid(n) {
-			return nil, p, false
-		}
-		s.nonASCII = true
+	if !ascii && !nonASCIIName(n) {
+		return nil, p, false
 	}
 	if colons > 0 {
 		if c := bytes.IndexByte(n, ':'); colons > 1 || c == 0 || c == len(n)-1 {
@@ -760,20 +746,45 @@ func isNameByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == ':' || c == '-' || c == '.' || c >= utf8.RuneSelf
 }
 
-// validName checks a name's first character and its UTF-8, and reports whether it has a
-// non-ASCII character.
-func validName(n []byte) (ok, nonASCII bool) {
+// validName checks a name's first character and its non-ASCII characters.
+func validName(n []byte) bool {
 	c := n[0]
 	if c == '-' || c == '.' || c >= '0' && c <= '9' {
-		return false, false
+		return false
 	}
 	for _, c := range n {
 		if c >= utf8.RuneSelf {
-			return utf8.Valid(n), true
+			return nonASCIIName(n)
 		}
 	}
-	return true, false
+	return true
 }
+
+// nonASCIIName reports whether the non-ASCII characters of the name n are all nameLetters.
+func nonASCIIName(n []byte) bool {
+	for len(n) > 0 {
+		r, size := utf8.DecodeRune(n)
+		if r >= utf8.RuneSelf && !unicode.Is(nameLetters, r) {
+			return false // invalid UTF-8 too (RuneError)
+		}
+		n = n[size:]
+	}
+	return true
+}
+
+// nameLetters are the non-ASCII characters a name may have here: the letters of XML 1.0's
+// Appendix B (the table encoding/xml and so soap's parser read names with) of the Latin,
+// Greek, Cyrillic, kana, CJK and Hangul blocks. A name with any other character is refused:
+// rarer scripts are left out rather than accept a name that a reader with an older table
+// than XML 1.0's fifth edition refuses.
+var nameLetters = &unicode.RangeTable{R16: []unicode.Range16{
+	{0x00C0, 0x00D6, 1}, {0x00D8, 0x00F6, 1}, {0x00F8, 0x0131, 1}, {0x0134, 0x013E, 1},
+	{0x0141, 0x0148, 1}, {0x014A, 0x017E, 1}, {0x0180, 0x01C3, 1}, {0x01CD, 0x01F0, 1},
+	{0x01F4, 0x01F5, 1}, {0x01FA, 0x0217, 1}, {0x0386, 0x0386, 1}, {0x0388, 0x038A, 1},
+	{0x038C, 0x038C, 1}, {0x038E, 0x03A1, 1}, {0x03A3, 0x03CE, 1}, {0x0401, 0x040C, 1},
+	{0x040E, 0x044F, 1}, {0x0451, 0x045C, 1}, {0x045E, 0x0481, 1}, {0x3041, 0x3094, 1},
+	{0x30A1, 0x30FA, 1}, {0x4E00, 0x9FA5, 1}, {0xAC00, 0xD7A3, 1},
+}}
 
 // allNameBytes reports whether every byte of n may appear in a name.
 func allNameBytes(n []byte) bool {
