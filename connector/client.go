@@ -633,23 +633,24 @@ var ErrClosed = errors.New("connector: client closed")
 
 // request is what do sends: body, a tree put in an envelope, or payload, the body element
 // already in exclusive canonical form (canonicalWriter), signed without a tree. rawAnswer
-// asks for the answer's bytes (read by a streamReader) rather than its tree.
+// asks for the answer's Body element as bytes (read by a streamReader) rather than as a tree.
 type request struct {
 	body      *etree.Element
 	payload   []byte
 	rawAnswer bool
 }
 
-// reply is an endpoint's answer: the Body's first element (a tree request) or the answer's
-// bytes as received (a payload request, read by a streamReader).
+// reply is an endpoint's answer: the Body's first element, as a tree (a tree request) or as
+// bytes with the namespaces in scope at it (a payload request, read by a streamReader).
 type reply struct {
-	el  *etree.Element
-	raw []byte
+	el    *etree.Element
+	body  []byte
+	scope []soap.Namespace
 }
 
 // exchange sends one SOAP message to one endpoint through the one SOAP client (soap.Client:
-// no redirect, bounded read, drained body) and returns the answer: its bytes when raw (read
-// without a tree, soap.Client.PostRaw), else the Body's first element. Redirects and non-SOAP
+// no redirect, bounded read, drained body) and returns the answer's Body element: as bytes
+// when raw (checked without a tree, soap.Client.PostRaw), else as a tree. Redirects and non-SOAP
 // HTTP errors are *bcp.StatusError, faults *soap.Fault.
 func (c *Client) exchange(ctx context.Context, ep bcp.Endpoint, action string, msg []byte, raw bool) (reply, error) {
 	if raw {
@@ -657,7 +658,7 @@ func (c *Client) exchange(ctx context.Context, ep bcp.Endpoint, action string, m
 		if err != nil {
 			return reply{}, err
 		}
-		return reply{raw: ans.Raw}, nil
+		return reply{body: ans.Body, scope: ans.Scope}, nil
 	}
 	ans, err := c.soap.Post(ctx, ep.URL, action, msg)
 	if err != nil {

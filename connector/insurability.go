@@ -285,5 +285,5 @@ func (c *Client) liveInsurability(ctx context.Context, req InsurabilityRequest) 
 	ref := c.refs.next()
 	payload := appendInsurabilityRequest(make([]byte, 0, 2048), req, c.origin, ref)
 	return liveExchange(c, ctx, ServiceInsurability, ActionInsurability, request{payload: payload, rawAnswer: true}, true,
-		func(r reply) (InsurabilityAnswer, error) { return parseInsurabilityEnvelope(r.raw, ref) })
+		func(r reply) (InsurabilityAnswer, error) { return parseInsurabilityBody(r.body, r.scope, ref) })
 }

@@ -3,6 +3,8 @@ package connector
 import (
 	"bytes"
 	"strings"
+
+	"github.com/ehgate/ehgate/soap"
 )
 
 // The wire format of Insurability v2 (pharmacists), as its schema insurabilityservices_protocol-2_0.xsd
@@ -153,13 +155,14 @@ func parseInsurabilityResponse(doc []byte, reference string) (InsurabilityAnswer
 	return a, err
 }
 
-// parseInsurabilityEnvelope reads the GetInsurabilityForPharmacistResponse in the Body of a
-// SOAP envelope (an answer's bytes as received; soap.Client has checked the envelope and
-// that it is no fault).
-func parseInsurabilityEnvelope(raw []byte, reference string) (InsurabilityAnswer, error) {
-	r := getStreamReader(ServiceInsurability, raw)
+// parseInsurabilityBody reads the GetInsurabilityForPharmacistResponse that is an answer's
+// Body element, in the scope of the namespaces declared around it (soap.RawAnswer's Body
+// and Scope: soap.Client has checked the envelope and that it is no fault; only the element
+// is read again).
+func parseInsurabilityBody(body []byte, scope []soap.Namespace, reference string) (InsurabilityAnswer, error) {
+	r := getStreamReader(ServiceInsurability, body)
 	defer r.put()
-	r.envelopeBody()
+	r.declare(scope)
 	return readInsurabilityAnswer(r, reference)
 }
 

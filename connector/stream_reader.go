@@ -107,45 +107,14 @@ func (r *streamReader) is(ns, local string) bool {
 	return string(l) == local && string(uri) == ns
 }
 
-// envelopeBody moves r onto the first element of a SOAP 1.1 envelope's Body (the Header is
-// skipped; soap.Client has checked the envelope): the reading then starts with root.
-func (r *streamReader) envelopeBody() {
-	if r.token() != xmlpull.Start || !r.is(soap.NSEnvelope, "Envelope") {
-		r.malformedReason("not a soap envelope")
-		return
-	}
-	r.consume()
-	for r.token() == xmlpull.Text {
-		if !isSpace(r.sc.TextBytes()) {
-			r.malformedReason("text in the envelope")
+// declare reads the element in the scope of its ancestors' namespaces (soap.RawAnswer's
+// Scope), before its first token.
+func (r *streamReader) declare(scope []soap.Namespace) {
+	for _, ns := range scope {
+		if err := r.sc.Declare(ns.Prefix, ns.URI); err != nil {
+			r.malformed(err)
 			return
 		}
-		r.consume()
-	}
-	if r.kind == xmlpull.Start && r.is(soap.NSEnvelope, "Header") {
-		r.consume()
-		r.skipTo(r.sc.Depth() - 1)
-		for r.token() == xmlpull.Text && isSpace(r.sc.TextBytes()) {
-			r.consume()
-		}
-	}
-	if r.kind != xmlpull.Start || !r.is(soap.NSEnvelope, "Body") {
-		r.malformedReason("no soap Body")
-		return
-	}
-	r.consume()
-	for r.token() == xmlpull.Text && isSpace(r.sc.TextBytes()) {
-		r.consume()
-	}
-	if r.kind != xmlpull.Start && r.err == nil {
-		r.malformedReason("empty soap Body")
-	}
-}
-
-// malformedReason records a structural error of the envelope.
-func (r *streamReader) malformedReason(reason string) {
-	if r.err == nil {
-		r.err = fmt.Errorf("connector: %s: %w: %s", r.service, soap.ErrNotEnvelope, reason)
 	}
 }
 
