@@ -92,3 +92,19 @@ func TestInsurabilityBody_AllocatesAsTheAnswerAlone(t *testing.T) {
 	require.Equal(t, alone, inScope)
 	require.Less(t, inScope, 20.0)
 }
+
+// BenchmarkInsurabilityBody: the connector's read of a live answer once soap has checked the
+// envelope (PostRaw): the Body element only, in its scope; compare BenchmarkInsurabilityWire's
+// answer, which checks the envelope too (soap.ReadRawAnswer).
+func BenchmarkInsurabilityBody(b *testing.B) {
+	doc, err := os.ReadFile(filepath.Join("testdata", "answers", "insurability-success.xml"))
+	require.NoError(b, err)
+	a, err := soap.ReadRawAnswer(inEnvelope(b, doc), soap.DefaultLimits)
+	require.NoError(b, err)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := parseInsurabilityBody(a.Body, a.Scope, "12345678901234"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
