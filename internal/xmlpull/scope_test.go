@@ -209,3 +209,76 @@ func TestScanner_DeclareDoesNotAllocate(t *testing.T) {
 	read()
 	require.Zero(t, testing.AllocsPerRun(50, read))
 }
+
+// render appends what s hands out for the current token to b, in tokens' form.
+func render(b *strings.Builder, s *Scanner, k Kind) {
+	switch k {
+	case Start:
+		uri, local := s.Name()
+		fmt.Fprintf(b, "<{%s}%s", uri, local)
+		for _, a := range s.Attrs() {
+			fmt.Fprintf(b, " %s:%s=%q", a.Prefix, a.Local, s.AttrValue(a))
+		}
+		b.WriteString("> ")
+	case End:
+		uri, local := s.Name()
+		fmt.Fprintf(b, "</{%s}%s> ", uri, local)
+	case Text:
+		fmt.Fprintf(b, "%q ", s.TextBytes())
+	}
+}
+
+// FuzzScanner_CutElement: the root's first child element, cut out at its Span and read with
+// the root's Scope declared, reads as it does in place.
+func FuzzScanner_CutElement(f *testing.F) {
+	for _, doc := range []string{
+		`<p:a xmlns:p="urn:p" xmlns="urn:d"><b p:x="1"><p:c xmlns:p="urn:q">t</p:c></b></p:a>`,
+		`<a xmlns:p="urn:p&amp;q"> <p:b/> </a>`,
+		"<a xmlns='urn:a'><!--c--><b xmlns=''><c>&#233;<![CDATA[x]]></c></b><d/></a>",
+	} {
+		f.Add([]byte(doc))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var s Scanner
+		s.Reset(data)
+		var scope [][2]string
+		var inPlace strings.Builder
+		start, end, depth := -1, -1, 0
+		for end < 0 {
+			k, err := s.Next()
+			if err != nil || k == EOF {
+				return
+			}
+			if k == Start && s.Depth() == 1 {
+				for _, d := range s.Scope() {
+					scope = append(scope, [2]string{string(d.Prefix), string(d.URI)})
+				}
+			}
+			if k == Start && s.Depth() == 2 && start < 0 {
+				start, _ = s.Span()
+				depth = 2
+			}
+			if start >= 0 {
+				render(&inPlace, &s, k)
+				if k == End && s.Depth() == depth {
+					_, end = s.Span()
+				}
+			}
+		}
+		var cut Scanner
+		cut.Reset(data[start:end])
+		for _, d := range scope {
+			require.NoError(t, cut.Declare(d[0], d[1]), "%q", data)
+		}
+		var got strings.Builder
+		for {
+			k, err := cut.Next()
+			require.NoError(t, err, "%q: %q", data, data[start:end])
+			if k == EOF {
+				break
+			}
+			render(&got, &cut, k)
+		}
+		require.Equal(t, inPlace.String(), got.String(), "%q", data)
+	})
+}
