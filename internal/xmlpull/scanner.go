@@ -3,7 +3,8 @@
 // well-formedness on the way (names, attribute syntax and uniqueness, references, end tags
 // matching start tags, characters), without building a tree and without allocating once
 // warm: a reader that pulls only what its schema names costs what it reads. Document type
-// declarations are refused (no DTD, no entity beyond the five predefined ones).
+// declarations are refused (no DTD, no entity beyond the five predefined ones), and so are
+// names with non-ASCII characters outside the common scripts of nameLetters.
 //
 // A Scanner is not safe for concurrent use; scanning is linear in the input.
 package xmlpull
@@ -496,7 +497,7 @@ func (s *Scanner) resolve(prefix []byte) ([]byte, bool) {
 }
 
 // name reads a (qualified) name at p: name bytes, not starting with a digit, '-' or '.',
-// valid UTF-8, at most one ':', neither first nor last.
+// non-ASCII characters among nameLetters, at most one ':', neither first nor last.
 func (s *Scanner) name(p int) ([]byte, int, bool) {
 	start := p
 	colons, ascii := 0, true
