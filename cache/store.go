@@ -305,6 +305,21 @@ func (s *Store) function(name string) (*function, error) {
 	return f, nil
 }
 
+// writable returns the function a write of key goes to, or why key cannot be written.
+func (s *Store) writable(function, key string) (*function, error) {
+	f, err := s.function(function)
+	if err != nil {
+		return nil, err
+	}
+	if key == "" {
+		return nil, fmt.Errorf("%w: empty key", ErrInvalid)
+	}
+	if len(key) > MaxKeyBytes {
+		return nil, fmt.Errorf("%w: key of %d bytes (limit %d)", ErrTooLarge, len(key), MaxKeyBytes)
+	}
+	return f, nil
+}
+
 // Put stores value as the answer of function for key, durably (the call
 // returns after the file is synced; with the Deferred option, as soon as
 // the writer has it), encrypted under the current key. It
@@ -313,15 +328,9 @@ func (s *Store) function(name string) (*function, error) {
 // If ctx ends before the write is synced, Put returns ctx.Err() at once and
 // the answer may or may not be stored (repeating the Put is safe).
 func (s *Store) Put(ctx context.Context, function, key string, value []byte, opts ...PutOption) error {
-	f, err := s.function(function)
+	f, err := s.writable(function, key)
 	if err != nil {
 		return err
-	}
-	if key == "" {
-		return fmt.Errorf("%w: empty key", ErrInvalid)
-	}
-	if len(key) > MaxKeyBytes {
-		return fmt.Errorf("%w: key of %d bytes (limit %d)", ErrTooLarge, len(key), MaxKeyBytes)
 	}
 	if len(value) > s.cfg.MaxValueBytes {
 		return fmt.Errorf("%w: %s value of %d bytes (limit %d)", ErrTooLarge, function, len(value), s.cfg.MaxValueBytes)

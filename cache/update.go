@@ -35,15 +35,9 @@ const seedStoredAt = 1
 // rarely and by several writers, such as a log of operator actions. A Put of
 // the same key at the same time is not ordered with it (the later wins).
 func (s *Store) Update(ctx context.Context, function, key string, fn func(old []byte) ([]byte, error)) error {
-	f, err := s.function(function)
+	f, err := s.writable(function, key)
 	if err != nil {
 		return err
-	}
-	if key == "" {
-		return fmt.Errorf("%w: empty key", ErrInvalid)
-	}
-	if len(key) > MaxKeyBytes {
-		return fmt.Errorf("%w: key of %d bytes (limit %d)", ErrTooLarge, len(key), MaxKeyBytes)
 	}
 	if s.closed.Load() {
 		return ErrClosed
