@@ -11,6 +11,13 @@
 // Attributes: ehgate.operation, ehgate.service, ehgate.endpoint (a URL of the service list),
 // ehgate.outcome, ehgate.mode, ehgate.degraded, ehgate.store.result; never a patient's
 // identifier or answer (error texts of the client name none either).
+//
+// Cost: a fallback answer is a microsecond of work, and a span the SDK records and exports
+// costs more than that by itself (BenchmarkSpanFloor in package metrics: 2.7-3.2 µs on a
+// 2-core machine, the batch span processor and an encoding exporter included). Configure the
+// TracerProvider with a sampler, as in production: with ParentBased(TraceIDRatioBased(0.01))
+// a fallback answer with metrics and tracing costs 1.6-1.9 µs on the same machine (the SDK's
+// unsampled span about 0.3 µs of it); ehgate adds no allocation of its own to a call's span.
 package tracing
 
 import (
