@@ -128,6 +128,7 @@ type Client struct {
 	modes        *modeTable
 	events       hub
 	memo         *memo
+	sysClock     bool   // clock is bcp.SystemClock(): since measures with time.Since
 	pseudo       []byte // key of the pseudonyms in drill reports
 	signer       atomic.Pointer[tokenSigner]
 	regular      *regulariser
@@ -201,7 +202,9 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		cfg:   cfg,
 		log:   o.logger,
 		clock: o.clock,
-		http:  hc,
+		// The system clock's times carry a monotonic reading: durations need no wall clock.
+		sysClock: o.clock == bcp.SystemClock(),
+		http:     hc,
 		origin: requestOrigin{IsTest: cfg.IsTest, Package: cfg.Package, NIHII: cfg.Identity.NIHII,
 			HolderNIHII: cfg.Identity.HolderNIHII, SSIN: cfg.Identity.SSIN, Preset: cfg.Identity.Preset},
 		refs:       newReferenceSource(),
@@ -532,6 +535,16 @@ func fleetMemoReuse(b cache.Backend) time.Duration {
 		return FleetMemoMaxAge
 	}
 	return 0
+}
+
+// since is the time from start (read from the client's clock) to now: with the system clock
+// from the monotonic clock alone (time.Since), one clock read less than Now().Sub, which reads
+// the wall clock too (each read costs tens of ns on a virtual machine's clock source).
+func (c *Client) since(start time.Time) time.Duration {
+	if c.sysClock {
+		return time.Since(start)
+	}
+	return c.clock.Now().Sub(start)
 }
 
 // renewalLock returns the backend's sts.RenewalLock, if it has one.

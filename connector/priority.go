@@ -299,7 +299,7 @@ func run[A, Q any](c *Client, ctx context.Context, p priority[A, Q]) (outcome[A]
 	ctx = c.obs.CallStarted(ctx, info)
 	out, err := runCall(c, ctx, p)
 	c.obs.CallEnded(ctx, info, CallEnd{Outcome: outcomeOf(out.Source, err), Mode: c.modes.current(p.service),
-		Endpoint: out.Endpoint, Degraded: out.Degraded, Duration: c.clock.Now().Sub(start), Err: err, StoreRead: out.storeRead})
+		Endpoint: out.Endpoint, Degraded: out.Degraded, Duration: c.since(start), Err: err, StoreRead: out.storeRead})
 	return out, err
 }
 
