@@ -198,8 +198,10 @@ func lookupStored[A, Q any](c *Client, ctx context.Context, function, key string
 	}
 	e, err := c.store.Get(ctx, function, key)
 	if err != nil {
-		if inMemo && errors.Is(err, cache.ErrUnavailable) {
-			// The shared store cannot say: the answer in memory is still within its bounds.
+		gone := errors.Is(err, cache.ErrNotFound) || errors.Is(err, cache.ErrExpired)
+		if inMemo && !gone {
+			// The shared store could not say (unreachable, or the read's time ran out): the
+			// answer in memory is still within its bounds.
 			return m.value.(stored[A, Q]), cache.Entry{StoredAt: m.storedAt, NotAfter: m.notAfter, Age: now.Sub(m.storedAt)}, nil
 		}
 		if inMemo {
