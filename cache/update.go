@@ -42,9 +42,14 @@ func (s *Store) Update(ctx context.Context, function, key string, fn func(old []
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	if err := s.Flush(ctx); errors.Is(err, ErrClosed) || ctx.Err() != nil {
-		return errors.Join(err, ctx.Err())
-	} // a deferred answer that failed to commit is another key's (counted, logged)
+	// Deferred answers waiting are committed first, so that none lands over this Update's
+	// value; one that fails to commit is counted and logged by the flush, not reported here.
+	if err := s.Flush(ctx); errors.Is(err, ErrClosed) {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	ix, err := s.sharedIndex(ctx)
 	if err != nil {
 		return err
