@@ -8,6 +8,7 @@ import (
 	"hash/maphash"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -81,11 +82,16 @@ type memo struct {
 // memory is served (availability first).
 const FleetMemoMaxAge = 5 * time.Second
 
-const memoShards = 32
+// memoShards spreads the memo's writers: each add copies its shard's map (at most
+// size/memoShards entries).
+const memoShards = 256
 
+// memoShard is read without a lock and without writing shared memory (readers on several
+// cores do not take a cache line from each other): its map is never changed, a writer
+// replaces it by a changed copy.
 type memoShard struct {
-	mu sync.RWMutex
-	m  map[memoKey]memoEntry
+	m  atomic.Pointer[map[memoKey]memoEntry]
+	mu sync.Mutex // held by writers
 }
 
 type memoKey struct{ function, key string }
@@ -99,8 +105,9 @@ type memoEntry struct {
 
 func newMemo(size int, reuse time.Duration) *memo {
 	m := &memo{seed: maphash.MakeSeed(), per: max(1, size/memoShards), reuse: reuse}
+	empty := map[memoKey]memoEntry{}
 	for i := range m.shards {
-		m.shards[i].m = make(map[memoKey]memoEntry)
+		m.shards[i].m.Store(&empty)
 	}
 	return m
 }
@@ -110,32 +117,36 @@ func (m *memo) shard(k memoKey) *memoShard {
 }
 
 func (m *memo) get(k memoKey) (memoEntry, bool) {
-	s := m.shard(k)
-	s.mu.RLock()
-	e, ok := s.m[k]
-	s.mu.RUnlock()
+	e, ok := (*m.shard(k).m.Load())[k]
 	return e, ok
 }
 
 func (m *memo) add(k memoKey, e memoEntry) {
 	s := m.shard(k)
 	s.mu.Lock()
-	if _, ok := s.m[k]; !ok && len(s.m) >= m.per {
-		for old := range s.m {
-			delete(s.m, old)
-			break
+	defer s.mu.Unlock()
+	old := *s.m.Load()
+	_, replaces := old[k]
+	n := make(map[memoKey]memoEntry, len(old)+1)
+	drop := !replaces && len(old) >= m.per // a full shard drops an arbitrary entry
+	for key, v := range old {
+		if drop {
+			drop = false
+			continue
 		}
+		n[key] = v
 	}
-	s.m[k] = e
-	s.mu.Unlock()
+	n[k] = e
+	s.m.Store(&n)
 }
 
 // clear drops every decoded answer (after the store changed under it: import, purge).
 func (m *memo) clear() {
+	empty := map[memoKey]memoEntry{}
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
-		clear(s.m)
+		s.m.Store(&empty)
 		s.mu.Unlock()
 	}
 }
@@ -143,8 +154,18 @@ func (m *memo) clear() {
 func (m *memo) remove(k memoKey) {
 	s := m.shard(k)
 	s.mu.Lock()
-	delete(s.m, k)
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	old := *s.m.Load()
+	if _, ok := old[k]; !ok {
+		return
+	}
+	n := make(map[memoKey]memoEntry, len(old))
+	for key, v := range old {
+		if key != k {
+			n[key] = v
+		}
+	}
+	s.m.Store(&n)
 }
 
 // priority describes one priority function.
